@@ -1,0 +1,294 @@
+"""An ELF core file (kernel dump or gcore) as a :class:`Memory` plus its threads and signal.
+
+Parsed with ``struct`` over an ``mmap`` of the file: reads of whole spans or arenas are slices,
+not syscalls. Segments the kernel did not dump (read-only file mappings: text, rodata,
+pclntab) are read from the executable instead, which is why a core needs its binary.
+"""
+
+from __future__ import annotations
+
+import bisect
+import mmap
+import os
+import signal as _signal
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..analysis.binary import GoBinary
+from ..analysis.errors import BadFile, TruncatedCore, UnreadableMemory
+from ..analysis.memory import Memory, StopInfo, ThreadInfo
+
+NT_PRSTATUS = 1
+NT_PRPSINFO = 3
+NT_AUXV = 6
+NT_SIGINFO = 0x53494749
+NT_FILE = 0x46494C45
+
+#: user_regs_struct order in elf_prstatus.pr_reg on x86_64.
+AMD64_REGS = (
+    "r15", "r14", "r13", "r12", "rbp", "rbx", "r11", "r10", "r9", "r8", "rax", "rcx", "rdx",
+    "rsi", "rdi", "orig_rax", "rip", "cs", "eflags", "rsp", "ss", "fs_base", "gs_base", "ds",
+    "es", "fs", "gs",
+)  # fmt: skip
+_PRSTATUS_REGS_OFF = 112
+_PRSTATUS_CURSIG_OFF = 12
+_PRSTATUS_PID_OFF = 32
+
+#: Signals a debugger or a snapshot tool stops a process with: a core carrying one of these
+#: is a pause (gcore), not a crash.
+PAUSE_SIGNALS = {0, _signal.SIGTRAP, _signal.SIGSTOP, _signal.SIGINT, _signal.SIGTSTP}
+
+
+def signal_name(signo: int) -> str:
+    try:
+        return _signal.Signals(signo).name
+    except ValueError:
+        return f"signal {signo}" if signo else ""
+
+
+@dataclass(frozen=True)
+class CoreSegment:
+    vaddr: int
+    memsz: int
+    offset: int
+    filesz: int
+    flags: int
+
+    @property
+    def end(self) -> int:
+        return self.vaddr + self.memsz
+
+
+@dataclass(frozen=True)
+class MappedFile:
+    start: int
+    end: int
+    file_offset: int
+    path: str
+
+
+class CoreFile:
+    """The parsed ELF core: segments, thread notes, signal info, mapped files."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise BadFile(f"no such file: {self.path}", "check the path to the core file")
+        if not self.path.is_file():
+            raise BadFile(f"not a regular file: {self.path}", "pass the core file itself")
+        self.file_size = self.path.stat().st_size
+        if self.file_size < 64:
+            raise BadFile(
+                f"{self.path} is not an ELF core ({self.file_size} bytes)",
+                "the core is empty or cut off; regenerate it (ulimit -c unlimited)",
+            )
+        self._fh = open(self.path, "rb")  # noqa: SIM115 - kept open with the mmap
+        self._mm = mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_READ)
+        hdr = self._mm[:64]
+        if hdr[:4] != b"\x7fELF":
+            raise BadFile(
+                f"{self.path} is not an ELF file",
+                "pass a core dump (kernel core or gdb's gcore output) with --core",
+            )
+        if hdr[4] != 2 or hdr[5] != 1:
+            raise BadFile(f"{self.path} is not a 64-bit little-endian core", "")
+        e_type, e_machine = struct.unpack_from("<HH", hdr, 16)
+        if e_type != 4:
+            raise BadFile(
+                f"{self.path} is an ELF {'executable' if e_type in (2, 3) else 'file'}, "
+                "not a core dump",
+                "pass the executable with --binary and the core with --core",
+            )
+        self.machine = e_machine
+        (e_phoff,) = struct.unpack_from("<Q", hdr, 32)
+        e_phentsize, e_phnum = struct.unpack_from("<HH", hdr, 54)
+        if e_phnum == 0xFFFF or e_phoff + e_phnum * e_phentsize > self.file_size:
+            raise TruncatedCore(
+                f"{self.path} is truncated: its program headers end past the file",
+                "the dump was cut off; regenerate it with enough disk space and ulimit -c "
+                "unlimited",
+            )
+        self.segments: list[CoreSegment] = []
+        notes: list[tuple[int, int]] = []
+        for i in range(e_phnum):
+            p_type, p_flags, p_offset, p_vaddr, _pa, p_filesz, p_memsz, _al = struct.unpack_from(
+                "<IIQQQQQQ", self._mm, e_phoff + i * e_phentsize
+            )
+            if p_type == 1:
+                self.segments.append(CoreSegment(p_vaddr, p_memsz, p_offset, p_filesz, p_flags))
+            elif p_type == 4:
+                notes.append((p_offset, p_filesz))
+        self.segments.sort(key=lambda s: s.vaddr)
+        self._starts = [s.vaddr for s in self.segments]
+        needed = max((s.offset + s.filesz for s in self.segments if s.filesz), default=0)
+        needed = max([needed] + [o + n for o, n in notes])
+        if needed > self.file_size:
+            raise TruncatedCore(
+                f"{self.path} is truncated: {self.file_size} of {needed} bytes present "
+                f"({100 * self.file_size // needed}%)",
+                "the dump was cut off (disk full, ulimit -c too small, or a partial copy); "
+                "regenerate or copy it again",
+            )
+        self.threads: list[ThreadInfo] = []
+        self.thread_signals: list[int] = []
+        self.siginfo: list[tuple[int, int, int, int, int]] = []  # signo, errno, code, addr, pid
+        self.files: list[MappedFile] = []
+        self.pid = 0
+        self.fname = ""
+        self.psargs = ""
+        self.auxv: dict[int, int] = {}
+        for off, size in notes:
+            self._parse_notes(off, size)
+
+    def close(self) -> None:
+        self._mm.close()
+        self._fh.close()
+
+    # ------------------------------------------------------------------ notes
+
+    def _parse_notes(self, off: int, size: int) -> None:
+        end = off + size
+        pos = off
+        for _ in range(1 << 16):  # bounded: a corrupt note size cannot loop forever
+            if pos + 12 > end:
+                return
+            namesz, descsz, ntype = struct.unpack_from("<III", self._mm, pos)
+            desc = pos + 12 + ((namesz + 3) & ~3)
+            nxt = desc + ((descsz + 3) & ~3)
+            if nxt > end or nxt <= pos:
+                return
+            data = self._mm[desc : desc + descsz]
+            if ntype == NT_PRSTATUS and descsz >= _PRSTATUS_REGS_OFF + 8 * len(AMD64_REGS):
+                regs = struct.unpack_from(f"<{len(AMD64_REGS)}Q", data, _PRSTATUS_REGS_OFF)
+                (cursig,) = struct.unpack_from("<h", data, _PRSTATUS_CURSIG_OFF)
+                (lwp,) = struct.unpack_from("<i", data, _PRSTATUS_PID_OFF)
+                self.threads.append(ThreadInfo(lwp, dict(zip(AMD64_REGS, regs, strict=True))))
+                self.thread_signals.append(cursig)
+            elif ntype == NT_SIGINFO and descsz >= 24:
+                signo, errno, code = struct.unpack_from("<iii", data, 0)
+                (addr,) = struct.unpack_from("<Q", data, 16)
+                (spid,) = struct.unpack_from("<i", data, 16)
+                self.siginfo.append((signo, errno, code, addr, spid))
+            elif ntype == NT_PRPSINFO and descsz >= 136:
+                (self.pid,) = struct.unpack_from("<i", data, 24)
+                self.fname = data[40:56].split(b"\0")[0].decode("utf-8", "replace")
+                self.psargs = data[56:136].split(b"\0")[0].decode("utf-8", "replace")
+            elif ntype == NT_AUXV:
+                for i in range(0, descsz - 15, 16):
+                    k, v = struct.unpack_from("<QQ", data, i)
+                    if k == 0:
+                        break
+                    self.auxv[k] = v
+            elif ntype == NT_FILE and descsz >= 16:
+                self._parse_nt_file(data)
+            pos = nxt
+
+    def _parse_nt_file(self, data: bytes) -> None:
+        count, _page = struct.unpack_from("<QQ", data, 0)
+        count = min(count, (len(data) - 16) // 24)
+        names = data[16 + 24 * count :].split(b"\0")
+        for i in range(count):
+            start, end, off = struct.unpack_from("<QQQ", data, 16 + 24 * i)
+            name = names[i].decode("utf-8", "replace") if i < len(names) else ""
+            self.files.append(MappedFile(start, end, off, name))
+
+    # ------------------------------------------------------------------ stop info
+
+    def stop_info(self) -> StopInfo:
+        """The signal that produced the dump; the kernel writes the dumping thread first."""
+        if self.siginfo:
+            signo, _errno, code, addr, spid = self.siginfo[0]
+        elif self.thread_signals:
+            signo, code, addr, spid = self.thread_signals[0], 0, 0, 0
+        else:
+            signo, code, addr, spid = 0, 0, 0, 0
+        crashed = signo not in PAUSE_SIGNALS
+        fault = addr if signo in (_signal.SIGSEGV, _signal.SIGBUS, _signal.SIGFPE) else None
+        sender = spid if code <= 0 and signo and fault is None else None
+        return StopInfo(
+            signal=signo,
+            signal_name=signal_name(signo),
+            code=code,
+            fault_addr=fault,
+            sender_pid=sender,
+            thread_lwp=self.threads[0].lwp if self.threads else None,
+            crashed=crashed,
+            source="kernel core" if crashed else "gcore snapshot",
+        )
+
+    # ------------------------------------------------------------------ memory
+
+    def segment_for(self, addr: int) -> CoreSegment | None:
+        i = bisect.bisect_right(self._starts, addr) - 1
+        if i >= 0 and addr < self.segments[i].end:
+            return self.segments[i]
+        return None
+
+    def read_dumped(self, addr: int, size: int) -> bytes | None:
+        """Bytes present in the core file for [addr, addr+size), or None if any are not."""
+        seg = self.segment_for(addr)
+        if seg is None or addr + size > seg.vaddr + seg.filesz:
+            return None
+        start = seg.offset + (addr - seg.vaddr)
+        return self._mm[start : start + size]
+
+
+class CoreMemory(Memory):
+    """Memory of a crashed process: the core's dumped pages, then the binary's static ones."""
+
+    def __init__(self, core: CoreFile, binary: GoBinary) -> None:
+        self.core = core
+        self.binary = binary
+
+    def read(self, addr: int, size: int) -> bytes:
+        if size <= 0:
+            return b""
+        if size > 1 << 34 or addr < 0 or addr + size > 1 << 64:
+            raise UnreadableMemory(addr, size, "implausible read size")
+        data = self.core.read_dumped(addr, size)
+        if data is not None:
+            return data
+        out = bytearray()
+        cur, left = addr, size
+        while left > 0:
+            seg = self.core.segment_for(cur)
+            if seg is not None and cur < seg.vaddr + seg.filesz:
+                n = min(left, seg.vaddr + seg.filesz - cur)
+                chunk = self.core.read_dumped(cur, n)
+                assert chunk is not None
+                out += chunk
+            else:
+                # Not dumped: a read-only mapping of the executable, or nothing at all.
+                limit = seg.end if seg is not None else cur + left
+                n = min(left, limit - cur)
+                bseg = self.binary.segment_for(cur)
+                if bseg is None or bseg.writable:
+                    why = "not saved in the core" if seg is not None else "not mapped"
+                    raise UnreadableMemory(addr, size, why)
+                n = min(n, bseg.end - cur)
+                out += self.binary.read_static(cur, n)
+            cur += n
+            left -= n
+        return bytes(out)
+
+
+def open_core(binary_path: str | os.PathLike[str], core_path: str | os.PathLike[str]):
+    """Open a binary and its core as a :class:`GoProcess`; refuse mismatched pairs."""
+    from ..analysis.process import GoProcess
+
+    binary = GoBinary(binary_path)
+    core = CoreFile(core_path)
+    if core.machine != 62:
+        raise BadFile(f"{core.path} is not an x86-64 core", "gomem decodes linux/amd64 cores")
+    proc = GoProcess(
+        binary,
+        CoreMemory(core, binary),
+        core.threads,
+        core.stop_info(),
+        target_name=str(core.path),
+        mapped_files=[(f.start, f.end, f.path) for f in core.files],
+        command_line=core.psargs,
+    )
+    proc.check_matches_binary()
+    return proc

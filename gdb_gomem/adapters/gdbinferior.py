@@ -1,0 +1,136 @@
+"""The gdb inferior (a core gdb opened, or a live process) as a :class:`GoProcess`.
+
+Memory goes through ``Inferior.read_memory`` (one call per bulk read; gdb itself supplies the
+read-only pages of a core from the executable). Threads, their registers and the stop signal
+come from gdb's thread list and ``$_siginfo``. Only this module and the gdb front end import gdb.
+"""
+
+from __future__ import annotations
+
+import signal as _signal
+
+import gdb  # type: ignore[import-not-found]
+
+from ..analysis.binary import GoBinary
+from ..analysis.errors import BadFile, UnreadableMemory
+from ..analysis.memory import Memory, StopInfo, ThreadInfo
+from ..analysis.process import GoProcess
+from .corefile import PAUSE_SIGNALS, signal_name
+
+_REGS = ("rip", "rsp", "rbp", "fs_base")
+
+
+class GdbMemory(Memory):
+    def __init__(self, inferior: gdb.Inferior) -> None:
+        self.inferior = inferior
+
+    def read(self, addr: int, size: int) -> bytes:
+        if size <= 0:
+            return b""
+        if size > 1 << 34 or addr < 0 or addr + size > 1 << 64:
+            raise UnreadableMemory(addr, size, "implausible read size")
+        try:
+            return self.inferior.read_memory(addr, size).tobytes()
+        except (gdb.MemoryError, gdb.error, OverflowError, ValueError) as exc:
+            raise UnreadableMemory(addr, size, f"gdb cannot read it ({exc})") from None
+
+
+def _target_kind(inf: gdb.Inferior) -> str:
+    conn = getattr(inf, "connection", None)
+    kind = getattr(conn, "type", None)
+    if kind is None:  # gdb < 12: ask `info target`
+        text = gdb.execute("info target", to_string=True)
+        kind = "core" if "core dump file" in text else "native"
+    return str(kind)
+
+
+def _read_threads(inf: gdb.Inferior) -> list[ThreadInfo]:
+    """Each thread's LWP and a few registers, in the core's note order (gdb's num order)."""
+    out: list[ThreadInfo] = []
+    selected = gdb.selected_thread()
+    try:
+        for th in sorted(inf.threads(), key=lambda t: t.num):
+            regs: dict[str, int] = {}
+            try:
+                th.switch()
+                frame = gdb.newest_frame()
+                for r in _REGS:
+                    regs[r] = int(frame.read_register(r)) & ((1 << 64) - 1)
+            except gdb.error:
+                pass
+            out.append(ThreadInfo(th.ptid[1] or th.ptid[0], regs))
+    finally:
+        if selected is not None and selected.is_valid():
+            selected.switch()
+    return out
+
+
+def _siginfo(thread: gdb.InferiorThread | None) -> tuple[int, int, int | None, int | None]:
+    """(signo, code, fault address, sender pid) from ``$_siginfo`` of a thread."""
+    if thread is None:
+        return 0, 0, None, None
+    selected = gdb.selected_thread()
+    try:
+        thread.switch()
+        si = gdb.parse_and_eval("$_siginfo")
+        signo = int(si["si_signo"])
+        code = int(si["si_code"])
+        fault = sender = None
+        if signo in (_signal.SIGSEGV, _signal.SIGBUS, _signal.SIGFPE):
+            fault = int(si["_sifields"]["_sigfault"]["si_addr"]) & ((1 << 64) - 1)
+        elif code <= 0:
+            sender = int(si["_sifields"]["_kill"]["si_pid"])
+        return signo, code, fault, sender
+    except gdb.error:
+        return 0, 0, None, None
+    finally:
+        if selected is not None and selected.is_valid():
+            selected.switch()
+
+
+def process_from_gdb() -> GoProcess:
+    """The selected inferior as a GoProcess (raises BadFile with the next step if none)."""
+    inf = gdb.selected_inferior()
+    path = gdb.current_progspace().filename
+    if not path:
+        raise BadFile("no executable is loaded in gdb", "load the Go program first: `file BINARY`")
+    if inf.pid == 0:
+        raise BadFile(
+            "no process or core is loaded in gdb",
+            "open a core with `core-file CORE`, attach with `attach PID`, or `run` the program",
+        )
+    binary = GoBinary(path)
+    kind = _target_kind(inf)
+    threads = sorted(inf.threads(), key=lambda t: t.num)
+    if kind == "core":
+        first = threads[0] if threads else None  # gdb numbers a core's threads in note order
+        signo, code, fault, sender = _siginfo(first)
+        crashed = signo not in PAUSE_SIGNALS
+        stop = StopInfo(
+            signal=signo,
+            signal_name=signal_name(signo),
+            code=code,
+            fault_addr=fault,
+            sender_pid=sender,
+            thread_lwp=first.ptid[1] if first else None,
+            crashed=crashed,
+            source="kernel core" if crashed else "gcore snapshot",
+        )
+        name = f"core of pid {inf.pid}"
+    else:
+        cur = gdb.selected_thread()
+        signo, code, fault, sender = _siginfo(cur)
+        stop = StopInfo(
+            signal=signo,
+            signal_name=signal_name(signo),
+            code=code,
+            fault_addr=fault,
+            sender_pid=sender,
+            thread_lwp=cur.ptid[1] if cur else None,
+            crashed=False,
+            source="live process",
+        )
+        name = f"pid {inf.pid}"
+    proc = GoProcess(binary, GdbMemory(inf), lambda: _read_threads(inf), stop, target_name=name)
+    proc.check_matches_binary()
+    return proc

@@ -1,0 +1,1 @@
+"""Pure analysis: works on bytes and addresses, never imports gdb."""

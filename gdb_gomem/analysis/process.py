@@ -1,0 +1,134 @@
+"""A Go process image: the binary's symbols over one target's memory and threads.
+
+This is the root object every analysis receives. It is built by an adapter (core file, gdb
+inferior) and knows nothing about where memory comes from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cached_property
+
+from .binary import GoBinary, parse_go_version
+from .dwarf import DwarfTables, load_dwarf
+from .errors import CoreMismatch, LayoutError, UnreadableMemory
+from .memory import Memory, StopInfo, ThreadInfo
+from .symcache import cached
+from .typed import Val
+
+
+def load_tables(binary: GoBinary) -> DwarfTables:
+    """The binary's DWARF tables, from the per-binary cache when possible."""
+    return cached("dwarf", binary.sha256, lambda: load_dwarf(binary.elf))
+
+
+class GoProcess:
+    """Binary + memory + threads + why it stopped."""
+
+    def __init__(
+        self,
+        binary: GoBinary,
+        memory: Memory,
+        threads: list[ThreadInfo] | Callable[[], list[ThreadInfo]],
+        stop: StopInfo,
+        *,
+        target_name: str = "",
+        mapped_files: list[tuple[int, int, str]] | None = None,
+        command_line: str = "",
+    ) -> None:
+        self.binary = binary
+        self.mem = memory
+        self._threads = threads
+        self.stop = stop
+        self.target_name = target_name
+        self.mapped_files = mapped_files or []
+        self.command_line = command_line
+
+    @cached_property
+    def threads(self) -> list[ThreadInfo]:
+        t = self._threads
+        return t() if callable(t) else t
+
+    @cached_property
+    def dw(self) -> DwarfTables:
+        return load_tables(self.binary)
+
+    @cached_property
+    def go_version(self) -> str:
+        """The runtime's own ``runtime.buildVersion`` as in memory, else the build info."""
+        try:
+            v = self.global_("runtime.buildVersion").string(256)
+            if v.startswith(("go", "devel")):
+                return v
+        except (LayoutError, UnreadableMemory):
+            pass
+        return self.binary.go_version
+
+    @cached_property
+    def version(self) -> tuple[int, int, int]:
+        return parse_go_version(self.go_version)
+
+    def global_(self, name: str) -> Val:
+        v = self.dw.variable(name)
+        return Val(self.mem, self.dw, v.addr, self.dw.types[v.type])
+
+    def find_global(self, *names: str) -> Val | None:
+        """The first of several names a global has had across Go versions."""
+        for n in names:
+            if n in self.dw.globals:
+                return self.global_(n)
+        return None
+
+    # ------------------------------------------------------------------ sanity
+
+    def _which_exe_hint(self) -> str:
+        """Name the executable the core says it ran, for the mismatch message."""
+        seg = self.binary.segments[0] if self.binary.segments else None
+        for start, _end, path in self.mapped_files:
+            if seg is not None and start == seg.vaddr & ~0xFFF:
+                return f"; the core maps {path} there"
+        for _start, _end, path in self.mapped_files:
+            if path and not path.startswith(("/dev/", "[")):
+                return f"; the core's first mapped file is {path}"
+        if self.command_line:
+            return f"; the core's command line is `{self.command_line}`"
+        return ""
+
+    def check_matches_binary(self) -> None:
+        """Refuse a core that another binary wrote; say which evidence disagrees.
+
+        Evidence, strongest first: the Go build-id note as mapped in the target (the kernel dumps
+        the first page of the executable), then ``runtime.buildVersion`` and the first module's
+        pclntab pointer, which are data the target must share with its binary.
+        """
+        addr, note = self.binary.build_id_note
+        if note:
+            try:
+                seen = self.mem.read(addr, len(note))
+            except UnreadableMemory:
+                seen = None
+            # Only trust a dumped copy: a read that fell through to the binary proves nothing.
+            if seen is not None and seen != note and any(seen):
+                raise CoreMismatch(
+                    f"the core was not produced by {self.binary.path.name}: the Go build ID in "
+                    f"the core's copy of the executable differs{self._which_exe_hint()}",
+                    "pass the exact executable that crashed (the same build of it)",
+                )
+        try:
+            md = self.global_("runtime.firstmoduledata")
+            pc_header = md["pcHeader"].ptr()
+        except (LayoutError, UnreadableMemory) as exc:
+            raise CoreMismatch(
+                f"the core does not hold the Go runtime data of {self.binary.path.name} "
+                f"({exc}){self._which_exe_hint()}",
+                "is it a core of this Go program? a core of a non-Go process, or of another "
+                "binary, cannot be analysed with this executable",
+            ) from None
+        expected = self.binary.sections.get(".gopclntab")
+        if expected is not None and pc_header != expected.addr:
+            raise CoreMismatch(
+                f"the core was not produced by {self.binary.path.name}: "
+                f"runtime.firstmoduledata.pcHeader is {pc_header:#x}, the binary's .gopclntab is "
+                f"at {expected.addr:#x}{self._which_exe_hint()}",
+                "pass the exact executable that crashed (same build)",
+            )

@@ -1,0 +1,1 @@
+"""Commands: argument parsing and printing only. The work happens in ``analysis``."""

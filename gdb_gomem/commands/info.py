@@ -1,0 +1,77 @@
+"""``gomem info``: the target at a glance (see analysis/info.py for the document)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..analysis.info import collect_info
+from ..analysis.process import GoProcess
+from . import colors as c
+from .fmt import human_bytes, kv
+from .registry import Doc, command
+
+_BYTES = {"HeapAlloc", "HeapInuse", "HeapSys", "HeapIdle", "HeapReleased", "TotalAlloc",
+          "StackInuse", "Sys"}  # fmt: skip
+
+
+@command("info", "Go version, build, threads, crash signal and goroutine, heap, MemStats")
+def run(proc: GoProcess, args: argparse.Namespace) -> Doc:
+    return collect_info(proc)
+
+
+@run.renderer
+def render(d: Doc, args: argparse.Namespace) -> str:
+    out: list[str] = []
+    b = d["build"]
+    out.append(
+        kv(
+            "Go program",
+            f"{c.name(d['target']['binary'])}  ({c.title(d['go_version'])}, linux/{d['goarch']})",
+        )
+    )
+    if b["main_module"] or b["path"]:
+        out.append(kv("  module", f"{b['main_module'] or b['path']} {b['main_version']}".rstrip()))
+    settings = " ".join(f"{k}={v}" for k, v in b["settings"].items() if k != "DefaultGODEBUG")
+    if settings:
+        out.append(kv("  build", settings))
+    t = d["target"]
+    out.append(kv("Target", f"{t['kind']}  {t['name']}"))
+    cr = d["crash"]
+    if cr:
+        where = f"thread {cr['thread']}"
+        if cr["m"] is not None:
+            where += f" (M{cr['m']})"
+        g = cr["goroutine"]
+        gtxt = f"goroutine {c.number(g)}" if g is not None else "no goroutine (g0 or idle)"
+        extra = f", fault address {c.address(cr['fault_addr'])}" if cr["fault_addr"] else ""
+        out.append(kv("Crashed", f"{c.error(cr['signal'])} on {where} running {gtxt}{extra}"))
+    else:
+        sig = d["stopped"]["signal"] or "no signal"
+        out.append(kv("Stopped", f"not a crash ({sig})"))
+    out.append(kv("Threads", f"{c.number(d['threads'])} OS threads, {d['ms']} Ms"))
+    h = d.get("heap")
+    if h and h["arenas"]:
+        out.append(
+            kv(
+                "Heap",
+                f"{h['arenas']} arena(s) x {human_bytes(h['arena_bytes'])}  "
+                f"{c.address(h['start'])}-{c.address(h['end'])}",
+            )
+        )
+    ms = d.get("memstats")
+    if ms:
+        note = c.hint("  (as runtime.ReadMemStats would report at the stop)")
+        out.append(c.title("MemStats") + note)
+        for k, v in ms.items():
+            if k in ("last_gc_time", "LastGC"):
+                continue
+            if k in _BYTES:
+                val = f"{c.number(human_bytes(v)):>12}  {c.hint(f'({v} B)')}"
+            else:
+                val = f"{c.number(v):>12}"
+            out.append(kv("  " + k, val, 14))
+        last = ms.get("last_gc_time") or "never"
+        out.append(kv("  LastGC", f"{last}", 14))
+    for n in d.get("notes", []):
+        out.append(c.warn(f"note: {n}"))
+    return "\n".join(out)
