@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import SCENARIOS, binary, core, gdb_batch
 
-from gdb_gomem.adapters.corefile import CoreFile, CoreMemory
+from gdb_gomem.adapters.corefile import CoreFile, CoreMemory, open_core
 from gdb_gomem.analysis.binary import GoBinary
 from gdb_gomem.analysis.process import load_tables
 
@@ -16,6 +16,8 @@ for t in sorted(inf.threads(), key=lambda t: t.num):
     t.switch()
     f = gdb.newest_frame()
     print("THREAD %d %d %d" % (t.ptid[1], int(f.read_register("rip")), int(f.read_register("rsp"))))
+    sal = f.find_sal()
+    print("FRAME %d %s %s" % (t.ptid[1], f.name(), sal.line))
 for a, n in REGIONS:
     print("MEM %d %s" % (a, inf.read_memory(a, n).tobytes().hex()))
 end"""
@@ -35,11 +37,14 @@ def test_core_threads_and_memory_match_gdb(version: str, scenario: str) -> None:
     ]
     res = gdb_batch(_GDB_DUMP.replace("REGIONS", repr(regions)), exe=exe, core_file=cf)
     threads = []
+    frames = {}
     mem = {}
     for ln in res.stdout.splitlines():
         parts = ln.split()
         if parts[:1] == ["THREAD"]:
             threads.append(tuple(int(x) for x in parts[1:]))
+        elif parts[:1] == ["FRAME"]:
+            frames[int(parts[1])] = (parts[2], int(parts[3]))
         elif parts[:1] == ["MEM"]:
             mem[int(parts[1])] = bytes.fromhex(parts[2])
     assert threads, res.stderr
@@ -49,3 +54,9 @@ def test_core_threads_and_memory_match_gdb(version: str, scenario: str) -> None:
     m = CoreMemory(c, b)
     for addr, n in regions:
         assert m.read(addr, n) == mem[addr]
+    # Function and line at each thread's PC: our pclntab against gdb's DWARF line table.
+    proc = open_core(exe, cf)
+    for t in c.threads:
+        where = proc.describe_pc(t.regs["rip"])
+        assert where is not None
+        assert (where["func"], where["line"]) == frames[t.lwp]

@@ -69,6 +69,7 @@ def collect_info(proc: GoProcess) -> dict[str, Any]:
                 "m": m.id if m else None,
                 "goroutine": m.curg_goid if m else None,
                 "pc": hexaddr(t.regs.get("rip")),
+                "where": proc.describe_pc(t.regs.get("rip")),
             }
         )
     stop = proc.stop
@@ -84,6 +85,7 @@ def collect_info(proc: GoProcess) -> dict[str, Any]:
             "thread": stop.thread_lwp,
             "m": m.id if m else None,
             "goroutine": m.curg_goid if m else None,
+            "where": threads[0]["where"] if threads else None,
         }
         if m is not None and m.curg_goid is None:
             notes.append("the crashing thread was not running a goroutine (on g0 or idle)")

@@ -13,6 +13,7 @@ from .binary import GoBinary, parse_go_version
 from .dwarf import DwarfTables, load_dwarf
 from .errors import CoreMismatch, LayoutError, UnreadableMemory
 from .memory import Memory, StopInfo, ThreadInfo
+from .pclntab import Pclntab, PclntabError
 from .symcache import cached
 from .typed import Val
 
@@ -20,6 +21,35 @@ from .typed import Val
 def load_tables(binary: GoBinary) -> DwarfTables:
     """The binary's DWARF tables, from the per-binary cache when possible."""
     return cached("dwarf", binary.sha256, lambda: load_dwarf(binary.elf))
+
+
+def load_pclntab(binary: GoBinary, dw: DwarfTables) -> Pclntab:
+    """The function table, located through the binary's initialised ``runtime.firstmoduledata``.
+
+    ``moduledata.text`` and ``.gofunc`` are static data of the executable; Go 1.26 stopped
+    storing the text start in the pclntab header, so it must come from here.
+    """
+    md = Val(_StaticMemory(binary), dw, dw.variable("runtime.firstmoduledata").addr,
+             dw.types[dw.variable("runtime.firstmoduledata").type])  # fmt: skip
+    header = md["pcHeader"].ptr()
+    sec = binary.sections.get(".gopclntab")
+    if sec is None or not sec.addr <= header < sec.addr + sec.size:
+        raise PclntabError(
+            f"runtime.firstmoduledata.pcHeader ({header:#x}) is not in .gopclntab",
+            "is this a Go executable built by the gc toolchain?",
+        )
+    data = binary.read_file(sec.offset + header - sec.addr, sec.addr + sec.size - header)
+    return Pclntab(data, text_start=md["text"].ptr(), gofunc=md["gofunc"].ptr())
+
+
+class _StaticMemory(Memory):
+    """The executable's initialised image as memory (for link-time data only)."""
+
+    def __init__(self, binary: GoBinary) -> None:
+        self.binary = binary
+
+    def read(self, addr: int, size: int) -> bytes:
+        return self.binary.read_static(addr, size)
 
 
 class GoProcess:
@@ -52,6 +82,23 @@ class GoProcess:
     @cached_property
     def dw(self) -> DwarfTables:
         return load_tables(self.binary)
+
+    @cached_property
+    def pclntab(self) -> Pclntab:
+        return cached("pclntab", self.binary.sha256, lambda: load_pclntab(self.binary, self.dw))
+
+    def describe_pc(self, pc: int | None) -> dict[str, object] | None:
+        """``{"func", "file", "line"}`` for a code address, or None outside Go code."""
+        if not pc:
+            return None
+        try:
+            f = self.pclntab.find_func(pc)
+            if f is None:
+                return None
+            file, line = self.pclntab.line(f, pc)
+        except PclntabError:
+            return None
+        return {"func": f.name, "file": file, "line": line}
 
     @cached_property
     def go_version(self) -> str:

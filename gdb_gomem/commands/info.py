@@ -45,6 +45,9 @@ def render(d: Doc, args: argparse.Namespace) -> str:
         gtxt = f"goroutine {c.number(g)}" if g is not None else "no goroutine (g0 or idle)"
         extra = f", fault address {c.address(cr['fault_addr'])}" if cr["fault_addr"] else ""
         out.append(kv("Crashed", f"{c.error(cr['signal'])} on {where} running {gtxt}{extra}"))
+        w = cr.get("where")
+        if w:
+            out.append(kv("  in", f"{c.name(w['func'])} ({w['file']}:{w['line']})"))
     else:
         sig = d["stopped"]["signal"] or "no signal"
         out.append(kv("Stopped", f"not a crash ({sig})"))
