@@ -10,14 +10,13 @@ from __future__ import annotations
 import bisect
 import mmap
 import os
-import signal as _signal
 import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..analysis.binary import GoBinary
+from ..analysis.binary import GoBinary, Segment
 from ..analysis.errors import BadFile, TruncatedCore, UnreadableMemory
-from ..analysis.memory import Memory, StopInfo, ThreadInfo
+from ..analysis.memory import Memory, StopInfo, ThreadInfo, check_read
 
 NT_PRSTATUS = 1
 NT_PRPSINFO = 3
@@ -34,31 +33,6 @@ AMD64_REGS = (
 _PRSTATUS_REGS_OFF = 112
 _PRSTATUS_CURSIG_OFF = 12
 _PRSTATUS_PID_OFF = 32
-
-#: Signals a debugger or a snapshot tool stops a process with: a core carrying one of these
-#: is a pause (gcore), not a crash.
-PAUSE_SIGNALS = {0, _signal.SIGTRAP, _signal.SIGSTOP, _signal.SIGINT, _signal.SIGTSTP}
-
-
-def signal_name(signo: int) -> str:
-    try:
-        return _signal.Signals(signo).name
-    except ValueError:
-        return f"signal {signo}" if signo else ""
-
-
-@dataclass(frozen=True)
-class CoreSegment:
-    vaddr: int
-    memsz: int
-    offset: int
-    filesz: int
-    flags: int
-
-    @property
-    def end(self) -> int:
-        return self.vaddr + self.memsz
-
 
 @dataclass(frozen=True)
 class MappedFile:
@@ -109,14 +83,14 @@ class CoreFile:
                 "the dump was cut off; regenerate it with enough disk space and ulimit -c "
                 "unlimited",
             )
-        self.segments: list[CoreSegment] = []
+        self.segments: list[Segment] = []
         notes: list[tuple[int, int]] = []
         for i in range(e_phnum):
             p_type, p_flags, p_offset, p_vaddr, _pa, p_filesz, p_memsz, _al = struct.unpack_from(
                 "<IIQQQQQQ", self._mm, e_phoff + i * e_phentsize
             )
             if p_type == 1:
-                self.segments.append(CoreSegment(p_vaddr, p_memsz, p_offset, p_filesz, p_flags))
+                self.segments.append(Segment(p_vaddr, p_memsz, p_offset, p_filesz, p_flags))
             elif p_type == 4:
                 notes.append((p_offset, p_filesz))
         self.segments.sort(key=lambda s: s.vaddr)
@@ -203,23 +177,12 @@ class CoreFile:
             signo, code, addr, spid = self.thread_signals[0], 0, 0, 0
         else:
             signo, code, addr, spid = 0, 0, 0, 0
-        crashed = signo not in PAUSE_SIGNALS
-        fault = addr if signo in (_signal.SIGSEGV, _signal.SIGBUS, _signal.SIGFPE) else None
-        sender = spid if code <= 0 and signo and fault is None else None
-        return StopInfo(
-            signal=signo,
-            signal_name=signal_name(signo),
-            code=code,
-            fault_addr=fault,
-            sender_pid=sender,
-            thread_lwp=self.threads[0].lwp if self.threads else None,
-            crashed=crashed,
-            source="kernel core" if crashed else "gcore snapshot",
-        )
+        lwp = self.threads[0].lwp if self.threads else None
+        return StopInfo.from_siginfo(signo, code, addr, spid, lwp, live=False)
 
     # ------------------------------------------------------------------ memory
 
-    def segment_for(self, addr: int) -> CoreSegment | None:
+    def segment_for(self, addr: int) -> Segment | None:
         i = bisect.bisect_right(self._starts, addr) - 1
         if i >= 0 and addr < self.segments[i].end:
             return self.segments[i]
@@ -244,8 +207,7 @@ class CoreMemory(Memory):
     def read(self, addr: int, size: int) -> bytes:
         if size <= 0:
             return b""
-        if size > 1 << 34 or addr < 0 or addr + size > 1 << 64:
-            raise UnreadableMemory(addr, size, "implausible read size")
+        check_read(addr, size)
         data = self.core.read_dumped(addr, size)
         if data is not None:
             return data

@@ -7,15 +7,12 @@ come from gdb's thread list and ``$_siginfo``. Only this module and the gdb fron
 
 from __future__ import annotations
 
-import signal as _signal
-
 import gdb  # type: ignore[import-not-found]
 
 from ..analysis.binary import GoBinary
 from ..analysis.errors import BadFile, UnreadableMemory
-from ..analysis.memory import Memory, StopInfo, ThreadInfo
+from ..analysis.memory import Memory, StopInfo, ThreadInfo, check_read, is_fault_signal
 from ..analysis.process import GoProcess
-from .corefile import PAUSE_SIGNALS, signal_name
 
 _REGS = ("rip", "rsp", "rbp", "fs_base")
 
@@ -27,8 +24,7 @@ class GdbMemory(Memory):
     def read(self, addr: int, size: int) -> bytes:
         if size <= 0:
             return b""
-        if size > 1 << 34 or addr < 0 or addr + size > 1 << 64:
-            raise UnreadableMemory(addr, size, "implausible read size")
+        check_read(addr, size)
         try:
             return self.inferior.read_memory(addr, size).tobytes()
         except (gdb.MemoryError, gdb.error, OverflowError, ValueError) as exc:
@@ -65,24 +61,24 @@ def _read_threads(inf: gdb.Inferior) -> list[ThreadInfo]:
     return out
 
 
-def _siginfo(thread: gdb.InferiorThread | None) -> tuple[int, int, int | None, int | None]:
-    """(signo, code, fault address, sender pid) from ``$_siginfo`` of a thread."""
+def _siginfo(thread: gdb.InferiorThread | None) -> tuple[int, int, int, int]:
+    """(signo, code, si_addr, si_pid) from ``$_siginfo`` of a thread (zeros if unknown)."""
     if thread is None:
-        return 0, 0, None, None
+        return 0, 0, 0, 0
     selected = gdb.selected_thread()
     try:
         thread.switch()
         si = gdb.parse_and_eval("$_siginfo")
         signo = int(si["si_signo"])
         code = int(si["si_code"])
-        fault = sender = None
-        if signo in (_signal.SIGSEGV, _signal.SIGBUS, _signal.SIGFPE):
-            fault = int(si["_sifields"]["_sigfault"]["si_addr"]) & ((1 << 64) - 1)
+        addr = sender = 0
+        if is_fault_signal(signo):
+            addr = int(si["_sifields"]["_sigfault"]["si_addr"]) & ((1 << 64) - 1)
         elif code <= 0:
             sender = int(si["_sifields"]["_kill"]["si_pid"])
-        return signo, code, fault, sender
+        return signo, code, addr, sender
     except gdb.error:
-        return 0, 0, None, None
+        return 0, 0, 0, 0
     finally:
         if selected is not None and selected.is_valid():
             selected.switch()
@@ -101,36 +97,17 @@ def process_from_gdb() -> GoProcess:
         )
     binary = GoBinary(path)
     kind = _target_kind(inf)
-    threads = sorted(inf.threads(), key=lambda t: t.num)
-    if kind == "core":
-        first = threads[0] if threads else None  # gdb numbers a core's threads in note order
-        signo, code, fault, sender = _siginfo(first)
-        crashed = signo not in PAUSE_SIGNALS
-        stop = StopInfo(
-            signal=signo,
-            signal_name=signal_name(signo),
-            code=code,
-            fault_addr=fault,
-            sender_pid=sender,
-            thread_lwp=first.ptid[1] if first else None,
-            crashed=crashed,
-            source="kernel core" if crashed else "gcore snapshot",
-        )
-        name = f"core of pid {inf.pid}"
-    else:
-        cur = gdb.selected_thread()
-        signo, code, fault, sender = _siginfo(cur)
-        stop = StopInfo(
-            signal=signo,
-            signal_name=signal_name(signo),
-            code=code,
-            fault_addr=fault,
-            sender_pid=sender,
-            thread_lwp=cur.ptid[1] if cur else None,
-            crashed=False,
-            source="live process",
-        )
+    live = kind != "core"
+    if live:
+        thread = gdb.selected_thread()
         name = f"pid {inf.pid}"
+    else:
+        # gdb numbers a core's threads in note order: #1 took the signal that dumped it.
+        threads = sorted(inf.threads(), key=lambda t: t.num)
+        thread = threads[0] if threads else None
+        name = f"core of pid {inf.pid}"
+    lwp = thread.ptid[1] if thread is not None else None
+    stop = StopInfo.from_siginfo(*_siginfo(thread), lwp, live=live)
     proc = GoProcess(binary, GdbMemory(inf), lambda: _read_threads(inf), stop, target_name=name)
     proc.check_matches_binary()
     return proc

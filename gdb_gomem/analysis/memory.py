@@ -7,6 +7,7 @@ analysis layer reads through this class, so it never knows where the bytes come 
 
 from __future__ import annotations
 
+import signal as _signal
 import struct
 from dataclasses import dataclass, field
 
@@ -15,6 +16,16 @@ from .errors import UnreadableMemory
 _U64 = struct.Struct("<Q")
 _I64 = struct.Struct("<q")
 _U32 = struct.Struct("<I")
+
+
+#: The largest single read a backend accepts; lengths come from untrusted memory.
+MAX_READ = 1 << 34
+
+
+def check_read(addr: int, size: int) -> None:
+    """Refuse reads no real process could satisfy (a corrupt length or pointer)."""
+    if size > MAX_READ or addr < 0 or addr + size > 1 << 64:
+        raise UnreadableMemory(addr, size, "implausible read size")
 
 
 class Memory:
@@ -63,6 +74,26 @@ class ThreadInfo:
     regs: dict[str, int] = field(default_factory=dict)
 
 
+#: Signals a debugger or a snapshot tool stops a process with: a core carrying one of these
+#: is a pause (gcore), not a crash.
+PAUSE_SIGNALS = frozenset(
+    {0, _signal.SIGTRAP, _signal.SIGSTOP, _signal.SIGINT, _signal.SIGTSTP}
+)
+_FAULT_SIGNALS = frozenset({_signal.SIGSEGV, _signal.SIGBUS, _signal.SIGFPE})
+
+
+def signal_name(signo: int) -> str:
+    try:
+        return _signal.Signals(signo).name
+    except ValueError:
+        return f"signal {signo}" if signo else ""
+
+
+def is_fault_signal(signo: int) -> bool:
+    """Signals whose siginfo carries a fault address (si_addr) rather than a sender."""
+    return signo in _FAULT_SIGNALS
+
+
 @dataclass
 class StopInfo:
     """Why the target is stopped: the fatal signal of a crash core, or a pause.
@@ -77,4 +108,30 @@ class StopInfo:
     sender_pid: int | None = None
     thread_lwp: int | None = None  # the thread that took the signal (the kernel dumps it first)
     crashed: bool = False
-    source: str = ""  # "kernel core", "gcore", "live process"
+    source: str = ""  # "kernel core", "gcore snapshot", "live process"
+
+    @classmethod
+    def from_siginfo(
+        cls, signo: int, code: int, sig_addr: int, sender: int, lwp: int | None, *, live: bool
+    ) -> StopInfo:
+        """Classify a stop from siginfo: a crash (core), a pause (gcore) or a live stop.
+
+        ``sig_addr`` is si_addr and ``sender`` si_pid; only the one the signal defines is kept
+        (a fault address for SIGSEGV/SIGBUS/SIGFPE, a sender for signals sent with kill).
+        """
+        fault = sig_addr if is_fault_signal(signo) else None
+        crashed = not live and signo not in PAUSE_SIGNALS
+        if live:
+            source = "live process"
+        else:
+            source = "kernel core" if crashed else "gcore snapshot"
+        return cls(
+            signal=signo,
+            signal_name=signal_name(signo),
+            code=code,
+            fault_addr=fault,
+            sender_pid=sender if fault is None and signo and code <= 0 else None,
+            thread_lwp=lwp,
+            crashed=crashed,
+            source=source,
+        )
