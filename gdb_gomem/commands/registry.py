@@ -66,6 +66,13 @@ def output(spec: CommandSpec, proc: GoProcess, args: argparse.Namespace) -> str:
     return spec.render(doc, args)
 
 
+#: Command modules; each registers its commands when imported.
+COMMAND_MODULES = ("info", "heap", "goroutines")
+
+
 def load_all() -> None:
     """Import every command module so that it registers itself."""
-    from . import info  # noqa: F401
+    import importlib
+
+    for mod in COMMAND_MODULES:
+        importlib.import_module(f"{__package__}.{mod}")

@@ -1,0 +1,1 @@
+"""Commands: goroutines, goroutine, threads, defers, panics."""

@@ -1,0 +1,1 @@
+"""Commands: mheap, spans, span, mcentral, mcache, spanlists, memstats."""
