@@ -329,6 +329,10 @@ class Pclntab:
             raise PclntabError(f"function name offset {name_off:#x} out of range")
         return self._cstring(lo + name_off, hi, "function name")
 
+    def name_at(self, name_off: int) -> str:
+        """A function name by its offset in funcnametab (as inline-tree entries give it)."""
+        return self._name(name_off)
+
     def _u32(self, off: int) -> int:
         if off + 4 > len(self._data) or off < 0:
             raise PclntabError(f"pclntab read at {off:#x} past the end")

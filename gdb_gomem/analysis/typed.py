@@ -158,3 +158,53 @@ class Val:
 
     def string(self, limit: int = 1 << 16) -> str:
         return self.mem.go_string(self.addr, limit)
+
+
+class Layout:
+    """Offsets and sizes of chosen (dotted) fields of one struct, for decoding raw records.
+
+    Whole-table passes read each record with one ``mem.read`` and pick fields out of the bytes
+    with :meth:`get`, instead of building a :class:`Val` per field.
+    """
+
+    def __init__(self, dw: DwarfTables, struct_name: str, paths: list[str] | tuple[str, ...],
+                 optional: tuple[str, ...] = ()) -> None:  # fmt: skip
+        self.name = struct_name
+        self.size = dw.size(struct_name)
+        self.fields: dict[str, tuple[int, int, bool]] = {}
+        for p in (*paths, *optional):
+            try:
+                off = dw.offset(struct_name, p)
+            except LayoutError:
+                if p in optional:
+                    continue
+                raise
+            t = _leaf_type(dw, struct_name, p)
+            signed = t.tag == "base" and t.encoding in (DW_ATE_signed, DW_ATE_signed_char)
+            self.fields[p] = (off, t.size if t.size in (1, 2, 4, 8) else 8, signed)
+
+    def has(self, path: str) -> bool:
+        return path in self.fields
+
+    def off(self, path: str) -> int:
+        return self.fields[path][0]
+
+    def get(self, raw: bytes, path: str, default: int = 0) -> int:
+        f = self.fields.get(path)
+        if f is None:
+            return default
+        off, size, signed = f
+        return int.from_bytes(raw[off : off + size], "little", signed=signed)
+
+
+def _leaf_type(dw: DwarfTables, struct_name: str, path: str) -> GoType:
+    """The scalar type at a dotted path, unwrapping atomic-style {value} wrappers."""
+    t = dw.resolve(dw.type(struct_name).id)
+    for part in path.split("."):
+        t = dw.resolve(next(f.type for f in t.fields if f.name == part))
+    for _ in range(8):
+        vals = [f for f in t.fields if f.name == "value"] if t.tag == "struct" else []
+        if not vals:
+            break
+        t = dw.resolve(vals[0].type)
+    return t

@@ -67,7 +67,7 @@ def output(spec: CommandSpec, proc: GoProcess, args: argparse.Namespace) -> str:
 
 
 #: Command modules; each registers its commands when imported.
-COMMAND_MODULES = ("info", "heap", "goroutines")
+COMMAND_MODULES = ("info", "heap", "goroutines", "deferpanic")
 
 
 def load_all() -> None:
