@@ -18,6 +18,7 @@ saved ``uc_mcontext`` registers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .errors import UnreadableMemory
@@ -113,9 +114,14 @@ class Unwinder:
 
     def unwind(
         self, pc: int, sp: int, lo: int = 0, hi: int = 1 << 64, *, trap: bool = False,
-        max_frames: int = MAX_FRAMES,
+        max_frames: int = MAX_FRAMES, jump: Callable[[], tuple[int, int] | None] | None = None,
     ) -> Backtrace:  # fmt: skip
-        """Walk from (pc, sp) to the top of the stack; ``trap``: pc is exact, not a return."""
+        """Walk from (pc, sp) to the top of the stack; ``trap``: pc is exact, not a return.
+
+        ``jump`` gives the (pc, sp) where a g0 stack continues when the walk reaches
+        ``systemstack``/``morestack``: the M's current goroutine's ``sched``, as the runtime's
+        own unwinder does (``unwindJumpStack``). Called at most once.
+        """
         frames: list[Frame] = []
         mem = self.proc.mem
         after_signal = trap
@@ -144,6 +150,14 @@ class Unwinder:
                     return Backtrace(frames, f"signal frame unreadable: {exc}")
                 after_signal = True
                 continue
+            if fid in ("systemstack", "morestack") and jump is not None:
+                target = jump()
+                jump = None
+                if target is not None:
+                    pc, sp = target
+                    lo, hi = 0, 1 << 64
+                    after_signal = False
+                    continue
             if f.flag & FUNC_FLAG_TOPFRAME:
                 return Backtrace(frames)
             if f.flag & FUNC_FLAG_SPWRITE and depth > 0:

@@ -1,1 +1,212 @@
-"""Commands: goroutines, goroutine, threads, defers, panics."""
+"""Commands: goroutines, goroutine, threads."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..analysis.errors import GomemError
+from ..analysis.goroutine_report import goroutines_doc, group, select
+from ..analysis.process import GoProcess
+from ..analysis.threads import threads_doc
+from . import colors as c
+from .registry import Doc, command
+
+GROUPS = ("creation", "stack", "wait")
+
+
+def _duration(ns: int | None) -> str:
+    if ns is None:
+        return "-"
+    s = ns / 1e9
+    if s < 1:
+        return f">={ns / 1e6:.0f}ms"
+    if s < 120:
+        return f">={s:.1f}s"
+    if s < 7200:
+        return f">={s / 60:.0f}m"
+    return f">={s / 3600:.1f}h"
+
+
+def _labels(d: dict[str, str]) -> str:
+    return " ".join(f"{k}={v}" for k, v in sorted(d.items())) or "-"
+
+
+def _site(s: Doc | None) -> str:
+    if not s or not s.get("func"):
+        return "-"
+    return f"{s['func']} ({s['file']}:{s['line']})"
+
+
+def _user_frame(frames: list[Doc]) -> Doc | None:
+    """The innermost frame outside the runtime: where the goroutine's own code is."""
+    for f in frames:
+        if not f["func"].startswith(("runtime.", "internal/runtime/")):
+            return f
+    return frames[0] if frames else None
+
+
+def _parse_label(s: str) -> tuple[str, str]:
+    k, sep, v = s.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"--label wants key=value, got {s!r}")
+    return k, v
+
+
+def _configure_goroutines(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--state", help="only this status (waiting, runnable, running, syscall, ...) "
+                   "or wait reason ('chan receive')")  # fmt: skip
+    p.add_argument("--label", action="append", type=_parse_label, default=[], metavar="K=V",
+                   help="only goroutines with this pprof label (repeatable)")  # fmt: skip
+    p.add_argument("--group-by", choices=GROUPS,
+                   help="collapse identical goroutines into one row with a count")  # fmt: skip
+    p.add_argument("--no-frames", action="store_true", help="skip stack unwinding (faster)")
+
+
+@command("goroutines", "goroutines with status, wait, labels, creation site; --group-by for leaks",
+         _configure_goroutines)  # fmt: skip
+def run_goroutines(proc: GoProcess, args: argparse.Namespace) -> Doc:
+    gs = select(proc, state=args.state, labels=dict(args.label) or None)
+    need_frames = not args.no_frames or args.group_by == "stack"
+    doc = goroutines_doc(proc, gs, frames=need_frames, extras=not args.group_by)
+    if args.group_by:
+        return {"groups": group(doc["goroutines"], args.group_by), "group_by": args.group_by,
+                "selected": len(gs), "total": doc["total"], "notes": doc["notes"]}  # fmt: skip
+    return doc
+
+
+@run_goroutines.renderer
+def render_goroutines(d: Doc, args: argparse.Namespace) -> str:
+    out: list[str] = []
+    if "groups" in d:
+        out.append(c.title(f"{'COUNT':>6}  {'STATUS':9} {'WAIT':24} {'MAX WAITED':>10}  "
+                           f"GROUP ({d['group_by']})"))  # fmt: skip
+        for r in d["groups"]:
+            if d["group_by"] == "stack":
+                key = " <- ".join(f["func"] for f in r["frames"][:4]) or "-"
+            elif d["group_by"] == "creation":
+                key = f"created by {_site(r['created_by'])} start {r['start_func'] or '-'}"
+            else:
+                key = ""
+            ids = " ".join(str(i) for i in r["ids"][:12]) + (" ..." if len(r["ids"]) > 12 else "")
+            out.append(f"{c.number(r['count']):>6}  {r['status']:9} {r['wait_reason'] or '-':24} "
+                       f"{_duration(r['max_waited_at_least_ns']):>10}  {key}")  # fmt: skip
+            out.append(c.hint(f"{'':8}ids {ids}"))
+        out.append(c.title(f"{len(d['groups'])} group(s), {d['selected']} goroutine(s) of "
+                           f"{d['total']}"))  # fmt: skip
+    else:
+        out.append(c.title(f"{'ID':>7}  {'STATUS':9} {'WAIT':24} {'WAITED':>8}  {'LABELS':24} AT"))
+        for g in d["goroutines"]:
+            at = _user_frame(g.get("frames", []))
+            where = f"{at['func']} ({at['file']}:{at['line']})" if at else "-"
+            out.append(f"{c.number(g['id']):>7}  {g['status']:9} {g['wait_reason'] or '-':24} "
+                       f"{_duration(g['waited_at_least_ns']):>8}  {_labels(g['labels']):24} "
+                       f"{c.name(where)}")  # fmt: skip
+            extra = []
+            if g["created_by"] and g["created_by"].get("func"):
+                gid = g["created_by"].get("goroutine")
+                extra.append(f"created by {_site(g['created_by'])}"
+                             + (f" in goroutine {gid}" if gid else ""))  # fmt: skip
+            if g["locked_to_thread"] is not None:
+                extra.append(f"locked to M{g['locked_to_thread']}")
+            if g.get("defers"):
+                extra.append(f"{len(g['defers'])} defer(s)")
+            if g.get("panics"):
+                extra.append(f"{len(g['panics'])} panic(s)")
+            if extra:
+                out.append(c.hint(" " * 9 + "; ".join(extra)))
+        out.append(c.title(f"{len(d['goroutines'])} goroutine(s) of {d['total']}"))
+    for n in d.get("notes", []):
+        out.append(c.warn(f"note: {n}"))
+    return "\n".join(out)
+
+
+def _configure_goroutine(p: argparse.ArgumentParser) -> None:
+    p.add_argument("gid", type=int, help="goroutine id")
+    p.add_argument("what", nargs="?", choices=("bt",), help="bt: only the backtrace")
+
+
+@command("goroutine", "one goroutine: state, labels, creation, full backtrace, defers, panics",
+         _configure_goroutine)  # fmt: skip
+def run_goroutine(proc: GoProcess, args: argparse.Namespace) -> Doc:
+    gs = select(proc, ids=[args.gid])
+    if not gs:
+        raise GomemError(f"no goroutine {args.gid}",
+                         "`gomem goroutines` lists the live goroutine ids")  # fmt: skip
+    doc = goroutines_doc(proc, gs)
+    return {**doc["goroutines"][0], "notes": doc["notes"]}
+
+
+def _frames_text(frames: list[Doc], error: str | None) -> list[str]:
+    out = []
+    for i, f in enumerate(frames):
+        inl = c.hint(" (inlined)") if f.get("inlined") else ""
+        stack = c.hint(f"  [{f['stack']}]") if f.get("stack") else ""
+        out.append(f"#{i:<3} {c.name(f['func'])}{inl}{stack}")
+        out.append(f"     {f['file']}:{f['line']}  {c.hint('pc')} {c.address(f['pc'])} "
+                   f"{c.hint('sp')} {c.address(f['sp'])}")  # fmt: skip
+    if error:
+        out.append(c.warn(f"(backtrace stopped: {error})"))
+    return out
+
+
+@run_goroutine.renderer
+def render_goroutine(d: Doc, args: argparse.Namespace) -> str:
+    out: list[str] = []
+    if args.what != "bt":
+        head = f"goroutine {c.number(d['id'])} [{d['status']}"
+        if d["wait_reason"]:
+            head += f", {d['wait_reason']}, {_duration(d['waited_at_least_ns'])}"
+        out.append(c.title(head + "]") + c.hint(f"  g {d['addr']}"))
+        out.append(f"  labels      {_labels(d['labels'])}")
+        out.append(f"  start       {d['start_func'] or '-'}")
+        gid = (d["created_by"] or {}).get("goroutine")
+        out.append(
+            f"  created by  {_site(d['created_by'])}" + (f" in goroutine {gid}" if gid else "")
+        )
+        st = d["stack"]
+        out.append(f"  stack       {st['lo']}-{st['hi']} ({st['size']} B)")
+        if d["locked_to_thread"] is not None:
+            out.append(f"  locked to   M{d['locked_to_thread']}")
+    out.extend(_frames_text(d.get("frames", []), d.get("frames_error")))
+    if args.what != "bt":
+        for kind in ("defers", "panics"):
+            for rec in d.get(kind) or []:
+                out.append(
+                    c.hint(f"  {kind[:-1]}: ")
+                    + ", ".join(f"{k}={v}" for k, v in rec.items() if v not in (None, "", []))
+                )
+    for n in d.get("notes", []):
+        out.append(c.warn(f"note: {n}"))
+    return "\n".join(out)
+
+
+def _configure_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bt", choices=("crash", "all", "none"), default="crash",
+                   help="which threads get a backtrace (default: the crashing one)")  # fmt: skip
+
+
+@command("threads", "OS threads: M, P, g0/gsignal stacks, curg; the crashing thread's backtrace",
+         _configure_threads)  # fmt: skip
+def run_threads(proc: GoProcess, args: argparse.Namespace) -> Doc:
+    return threads_doc(proc, backtraces=args.bt)
+
+
+@run_threads.renderer
+def render_threads(d: Doc, args: argparse.Namespace) -> str:
+    out = [c.title(f"{'LWP':>8} {'M':>4} {'P':>4} {'CURG':>6}  {'ON STACK':14} AT")]
+    for t in d["threads"]:
+        w: Any = t["where"]
+        at = f"{w['func']} ({w['file']}:{w['line']})" if w else t["pc"]
+        mark = c.error(" <- crashed") if t["crashed"] else ""
+        dash = "-"
+        out.append(f"{t['lwp']:>8} {t['m'] if t['m'] is not None else dash:>4} "
+                   f"{t['p'] if t['p'] is not None else dash:>4} "
+                   f"{t['curg'] if t['curg'] is not None else dash:>6}  "
+                   f"{t['on_stack'] or '-':14} {c.name(at)}{mark}")  # fmt: skip
+        if "frames" in t:
+            out.extend("    " + ln for ln in _frames_text(t["frames"], t.get("frames_error")))
+    out.append(c.title(f"{len(d['threads'])} thread(s), {d['ms']} M(s)"))
+    for n in d.get("notes", []):
+        out.append(c.warn(f"note: {n}"))
+    return "\n".join(out)
