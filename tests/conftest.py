@@ -92,3 +92,25 @@ def json_after(marker: str, text: str) -> dict[str, Any]:
 def version(request: pytest.FixtureRequest) -> str:
     need_fixtures()
     return request.param
+
+
+def patched_core(src: Path, dst: Path, patches: dict[int, bytes]) -> Path:
+    """A copy of a core with bytes at virtual addresses overwritten (to simulate corruption).
+
+    Each address must lie in a segment the core dumped; the copy stays sparse-friendly.
+    """
+    from gdb_gomem.adapters.corefile import CoreFile
+
+    c = CoreFile(src)
+    offsets = {}
+    for addr, data in patches.items():
+        seg = c.segment_for(addr)
+        assert seg is not None and addr + len(data) <= seg.vaddr + seg.filesz, hex(addr)
+        offsets[seg.offset + addr - seg.vaddr] = data
+    c.close()
+    subprocess.run(["cp", "--sparse=always", str(src), str(dst)], check=True)
+    with open(dst, "r+b") as fh:
+        for off, data in offsets.items():
+            fh.seek(off)
+            fh.write(data)
+    return dst
