@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -200,3 +201,32 @@ def test_bad_goroutine_id(version: str) -> None:
     res = gomem_cli("goroutine", "999999", "--binary", str(binary(version)),
                     "--core", str(core(version, "panic")))  # fmt: skip
     assert res.returncode == 2 and "no goroutine 999999" in res.stderr
+
+
+def test_goroutines_live_process_in_gdb(version: str, tmp_path: Path) -> None:
+    """A live process under gdb: memory and threads come from ptrace, not from a core."""
+    out = tmp_path / "live.manifest.json"
+    res = gdb_batch(
+        "set startup-with-shell off",
+        "break main.checkpoint",
+        f"run -scenario=gcore -manifest={out}",
+        "echo @@G\\n",
+        "gomem goroutines --json",
+        "echo @@T\\n",
+        "gomem threads --json --bt all",
+        "kill",
+        exe=binary(version),
+    )
+    assert "Traceback" not in res.stderr
+    m = json.loads(out.read_text())
+    doc = json_after("@@G", res.stdout)
+    ours = {g["id"]: g for g in doc["goroutines"]}
+    for mg in m["goroutines"]:
+        g = ours[mg["id"]]
+        assert (g["wait_reason"], g["labels"]) == (mg["wait"], mg["labels"])
+        assert mg["func"] in [f["func"] for f in g["frames"]]
+    main = ours[m["main_goroutine_id"]]
+    assert main["status"] == "running" and main["frames"][0]["func"] == "main.checkpoint"
+    threads = json_after("@@T", res.stdout)["threads"]
+    assert any(t["curg"] == m["main_goroutine_id"] for t in threads)
+    assert all(t["frames_error"] is None or "switches stacks" in t["frames_error"] for t in threads)
