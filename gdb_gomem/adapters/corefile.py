@@ -34,6 +34,7 @@ _PRSTATUS_REGS_OFF = 112
 _PRSTATUS_CURSIG_OFF = 12
 _PRSTATUS_PID_OFF = 32
 
+
 @dataclass(frozen=True)
 class MappedFile:
     start: int

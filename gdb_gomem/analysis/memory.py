@@ -76,9 +76,7 @@ class ThreadInfo:
 
 #: Signals a debugger or a snapshot tool stops a process with: a core carrying one of these
 #: is a pause (gcore), not a crash.
-PAUSE_SIGNALS = frozenset(
-    {0, _signal.SIGTRAP, _signal.SIGSTOP, _signal.SIGINT, _signal.SIGTSTP}
-)
+PAUSE_SIGNALS = frozenset({0, _signal.SIGTRAP, _signal.SIGSTOP, _signal.SIGINT, _signal.SIGTSTP})
 _FAULT_SIGNALS = frozenset({_signal.SIGSEGV, _signal.SIGBUS, _signal.SIGFPE})
 
 
