@@ -168,38 +168,44 @@ def goroutines_doc(
             "notes": notes}  # fmt: skip
 
 
-def _key(d: Doc, by: str) -> tuple[Any, ...]:
-    if by == "wait":
-        return (d["status"], d["wait_reason"])
-    if by == "creation":
-        c = d["created_by"] or {}
-        return (c.get("func"), c.get("file"), c.get("line"), d["start_func"])
-    # stack: the sequence of functions, without addresses
-    return tuple(f"{f['func']} {f['file']}:{f['line']}" for f in d.get("frames", []))
-
-
-def group(docs: list[Doc], by: str) -> list[Doc]:
-    """Identical goroutines (by creation site, stack or wait reason) as one row with a count."""
+def group_goroutines(proc: GoProcess, gs: list[Goroutine], by: str) -> Doc:
+    """Group without building a document per goroutine (a leak can be millions of them)."""
+    ms, merr = walk_ms(proc)
+    m_ids = {m.addr: m.id for m in ms}
+    now, now_src = now_lower_bound(proc)
     rows: dict[tuple[Any, ...], Doc] = {}
-    for d in docs:
-        k = _key(d, by)
-        row = rows.get(k)
+    for g in gs:
+        if by == "wait":
+            key: tuple[Any, ...] = (g.status_name, g.wait_reason)
+        elif by == "creation":
+            made = proc.describe_pc(g.gopc - 1) if g.gopc else None
+            start = proc.describe_pc(g.startpc) if g.startpc else None
+            key = (
+                (made["func"], made["file"], made["line"]) if made else None,
+                start["func"] if start else None,
+            )
+        else:
+            bt = goroutine_backtrace(proc, g)
+            key = tuple((f.func, f.file, f.line) for f in bt.frames)
+        row = rows.get(key)
         if row is None:
-            rows[k] = row = {
-                "count": 0,
-                "ids": [],
-                "status": d["status"],
-                "wait_reason": d["wait_reason"],
-                "created_by": d["created_by"],
-                "start_func": d["start_func"],
-                "frames": d.get("frames", []) if by == "stack" else [],
-                "max_waited_at_least_ns": None,
-            }
+            d = goroutine_doc(proc, g, m_ids=m_ids, now=now, frames=by == "stack", extras=False)
+            rows[key] = row = {
+                "count": 0, "ids": [], "status": d["status"], "wait_reason": d["wait_reason"],
+                "created_by": d["created_by"], "start_func": d["start_func"],
+                "frames": d.get("frames", []), "max_waited_at_least_ns": None,
+            }  # fmt: skip
         row["count"] += 1
-        row["ids"].append(d["id"])
-        if (row["status"], row["wait_reason"]) != (d["status"], d["wait_reason"]):
+        row["ids"].append(g.goid)
+        if (row["status"], row["wait_reason"]) != (g.status_name, g.wait_reason or None):
             row["status"], row["wait_reason"] = "mixed", "(mixed)"
-        w = d.get("waited_at_least_ns")
-        if w is not None and (row["max_waited_at_least_ns"] or 0) < w:
-            row["max_waited_at_least_ns"] = w
-    return sorted(rows.values(), key=lambda r: r["count"])
+        if g.waitsince and now > g.waitsince:
+            w = now - g.waitsince
+            if (row["max_waited_at_least_ns"] or 0) < w:
+                row["max_waited_at_least_ns"] = w
+    notes = list(goroutines(proc).errors) + ([merr] if merr else [])
+    if now:
+        notes.append(f"wait times are lower bounds (waitsince is set at a GC scan; 'now' from "
+                     f"{now_src})")  # fmt: skip
+    return {"groups": sorted(rows.values(), key=lambda r: r["count"]), "group_by": by,
+            "selected": len(gs), "total": len(goroutines(proc).all), "notes": notes}  # fmt: skip

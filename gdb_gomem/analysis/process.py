@@ -91,6 +91,14 @@ class GoProcess:
         """``{"func", "file", "line"}`` for a code address, or None outside Go code."""
         if not pc:
             return None
+        cache = self.__dict__.setdefault("_pc_descriptions", {})
+        if pc in cache:
+            hit = cache[pc]
+            return dict(hit) if hit is not None else None
+        cache[pc] = self._describe_pc(pc)
+        return dict(cache[pc]) if cache[pc] is not None else None
+
+    def _describe_pc(self, pc: int) -> dict[str, object] | None:
         try:
             f = self.pclntab.find_func(pc)
             if f is None:

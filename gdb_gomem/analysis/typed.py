@@ -172,6 +172,7 @@ class Layout:
         self.name = struct_name
         self.size = dw.size(struct_name)
         self.fields: dict[str, tuple[int, int, bool]] = {}
+        self._structs: dict[str, tuple[struct.Struct, int]] = {}
         for p in (*paths, *optional):
             try:
                 off = dw.offset(struct_name, p)
@@ -181,7 +182,10 @@ class Layout:
                 raise
             t = _leaf_type(dw, struct_name, p)
             signed = t.tag == "base" and t.encoding in (DW_ATE_signed, DW_ATE_signed_char)
-            self.fields[p] = (off, t.size if t.size in (1, 2, 4, 8) else 8, signed)
+            size = t.size if t.size in (1, 2, 4, 8) else 8
+            self.fields[p] = (off, size, signed)
+            code = {1: "b", 2: "h", 4: "i", 8: "q"}[size]
+            self._structs[p] = (struct.Struct("<" + (code if signed else code.upper())), off)
 
     def has(self, path: str) -> bool:
         return path in self.fields
@@ -190,11 +194,10 @@ class Layout:
         return self.fields[path][0]
 
     def get(self, raw: bytes, path: str, default: int = 0) -> int:
-        f = self.fields.get(path)
+        f = self._structs.get(path)
         if f is None:
             return default
-        off, size, signed = f
-        return int.from_bytes(raw[off : off + size], "little", signed=signed)
+        return f[0].unpack_from(raw, f[1])[0]
 
 
 def _leaf_type(dw: DwarfTables, struct_name: str, path: str) -> GoType:

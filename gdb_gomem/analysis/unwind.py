@@ -66,6 +66,14 @@ class Frame:
         }
 
 
+@dataclass(frozen=True)
+class _PcInfo:
+    func: Func
+    func_id: str
+    sp_delta: int
+    frames: tuple[tuple[str, str, int, bool, str], ...]
+
+
 @dataclass
 class Backtrace:
     frames: list[Frame]
@@ -84,6 +92,28 @@ class Unwinder:
         self._inl = {
             n: proc.dw.offset("runtime.inlinedCall", n) for n in ("funcID", "nameOff", "parentPc")
         } if lay else {"funcID": 0, "nameOff": 4, "parentPc": 8}  # fmt: skip
+
+        # Per (pc, exact) decoding, shared by every goroutine parked at the same place: a
+        # goroutine leak is thousands of identical stacks.
+        self._pc_cache: dict[tuple[int, bool], _PcInfo] = {}
+
+    def _pc_info(self, pc: int, exact: bool) -> _PcInfo:
+        key = (pc, exact)
+        info = self._pc_cache.get(key)
+        if info is None:
+            f = self.tab.find_func(pc)
+            if f is None:
+                raise PclntabError(f"pc {pc:#x} is not in Go code")
+            tracepc = pc if exact or pc == f.entry else pc - 1
+            delta = self.tab.sp_delta(f, pc)
+            frames = tuple(
+                (fr.func, fr.file, fr.line, fr.inlined, fr.func_id)
+                for fr in self._expand(f, pc, tracepc, 0, 0)
+            )
+            info = _PcInfo(f, self.func_id(f), delta, frames)
+            if len(self._pc_cache) < 1 << 20:
+                self._pc_cache[key] = info
+        return info
 
     def func_id(self, f: Func) -> str:
         try:
@@ -125,21 +155,29 @@ class Unwinder:
         frames: list[Frame] = []
         mem = self.proc.mem
         after_signal = trap
+        # One read of the stack from sp to its top serves every return-address load below.
+        window, wbase = b"", 0
+        if hi - sp <= 1 << 20 and lo <= sp < hi:
+            try:
+                window, wbase = mem.read(sp, hi - sp), sp
+            except UnreadableMemory:
+                window = b""
+
+        def load(addr: int) -> int:
+            off = addr - wbase
+            if window and 0 <= off <= len(window) - 8:
+                return int.from_bytes(window[off : off + 8], "little")
+            return mem.u64(addr)
+
         for depth in range(max_frames):
             try:
-                f = self.tab.find_func(pc)
-            except PclntabError as exc:
-                return Backtrace(frames, f"pc {pc:#x}: {exc}")
-            if f is None:
-                return Backtrace(frames, f"pc {pc:#x} is not in Go code")
-            fid = self.func_id(f)
-            tracepc = pc if after_signal or pc == f.entry else pc - 1
-            try:
-                delta = self.tab.sp_delta(f, pc)
-                fp = sp + delta + 8
-                frames.extend(self._expand(f, pc, tracepc, sp, fp))
+                info = self._pc_info(pc, after_signal)
             except (PclntabError, UnreadableMemory) as exc:
-                return Backtrace(frames, f"{f.name}: {exc}")
+                return Backtrace(frames, f"pc {pc:#x}: {exc}")
+            f, fid = info.func, info.func_id
+            fp = sp + info.sp_delta + 8
+            for name, file, line, inlined, func_id in info.frames:
+                frames.append(Frame(name, file, line, pc, sp, fp, f.entry, inlined, func_id))
             if fid == "sigtramp" or f.name == "runtime.sigtramp":
                 # Continue in the code the signal interrupted, from the saved registers.
                 try:
@@ -163,7 +201,7 @@ class Unwinder:
             if f.flag & FUNC_FLAG_SPWRITE and depth > 0:
                 return Backtrace(frames, f"stops at {f.name}, which switches stacks")
             try:
-                lr = mem.u64(fp - 8)
+                lr = load(fp - 8)
             except UnreadableMemory as exc:
                 return Backtrace(frames, f"return address unreadable: {exc}")
             if lr == 0:

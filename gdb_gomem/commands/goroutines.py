@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from ..analysis.errors import GomemError
-from ..analysis.goroutine_report import goroutines_doc, group, select
+from ..analysis.goroutine_report import goroutines_doc, group_goroutines, select
 from ..analysis.process import GoProcess
 from ..analysis.threads import threads_doc
 from . import colors as c
@@ -67,12 +67,9 @@ def _configure_goroutines(p: argparse.ArgumentParser) -> None:
          _configure_goroutines)  # fmt: skip
 def run_goroutines(proc: GoProcess, args: argparse.Namespace) -> Doc:
     gs = select(proc, state=args.state, labels=dict(args.label) or None)
-    need_frames = not args.no_frames or args.group_by == "stack"
-    doc = goroutines_doc(proc, gs, frames=need_frames, extras=not args.group_by)
     if args.group_by:
-        return {"groups": group(doc["goroutines"], args.group_by), "group_by": args.group_by,
-                "selected": len(gs), "total": doc["total"], "notes": doc["notes"]}  # fmt: skip
-    return doc
+        return group_goroutines(proc, gs, args.group_by)
+    return goroutines_doc(proc, gs, frames=not args.no_frames)
 
 
 @run_goroutines.renderer
