@@ -32,7 +32,10 @@ class MemStatsResult:
     stats: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     pending_mcache_objects: int = 0
+    pending_mcache_bytes: int = 0  # pending_mcache_objects times their spans' elemsize
     pending_tiny_allocs: int = 0
+    #: The summed heapStats scalars (inStacks, inWorkBufs, ...) as ReadMemStats reads them.
+    consistent: dict[str, int] = field(default_factory=dict)
 
 
 def size_classes(proc: GoProcess) -> list[int]:
@@ -75,11 +78,12 @@ def all_ps(proc: GoProcess) -> list[Val]:
     return out
 
 
-def _pending_mcache(proc: GoProcess, small_alloc: list[int]) -> tuple[int, int]:
-    """Add what releaseAll would flush from every P's mcache; return (objects, tiny allocs)."""
+def _pending_mcache(proc: GoProcess, small_alloc: list[int]) -> tuple[int, int, int]:
+    """Add what releaseAll would flush from every P's mcache; return (objects, bytes, tiny)."""
     empty = proc.global_("runtime.emptymspan").addr
     nclasses = len(small_alloc)
     objects = 0
+    nbytes = 0
     tiny = 0
     for p in all_ps(proc):
         mc = p["mcache"].deref()
@@ -98,9 +102,10 @@ def _pending_mcache(proc: GoProcess, small_alloc: list[int]) -> tuple[int, int]:
             if 0 <= sizeclass < nclasses and used > 0:
                 small_alloc[sizeclass] += used
                 objects += used
+                nbytes += used * s["elemsize"].int()
         t = mc["tinyAllocs"].int()
         tiny += t
-    return objects, tiny
+    return objects, nbytes, tiny
 
 
 def read_memstats(proc: GoProcess) -> MemStatsResult:
@@ -109,10 +114,12 @@ def read_memstats(proc: GoProcess) -> MemStatsResult:
     sizes = size_classes(proc)
     scal, small_alloc, small_free = _heap_stats_sum(proc, len(sizes))
     try:
-        res.pending_mcache_objects, res.pending_tiny_allocs = _pending_mcache(proc, small_alloc)
+        pending = _pending_mcache(proc, small_alloc)
+        res.pending_mcache_objects, res.pending_mcache_bytes, res.pending_tiny_allocs = pending
     except (LayoutError, UnreadableMemory) as exc:
         res.notes.append(f"mcache contents not added ({exc}); counts may lag by cached spans")
     scal["tinyAllocCount"] = scal.get("tinyAllocCount", 0) + res.pending_tiny_allocs
+    res.consistent = dict(scal)
 
     total_alloc = scal.get("largeAlloc", 0)
     n_malloc = scal.get("largeAllocCount", 0)
@@ -170,12 +177,62 @@ def read_memstats(proc: GoProcess) -> MemStatsResult:
     st["PauseTotalNs"] = ms["pause_total_ns"].int()
     st["NumGC"] = ms["numgc"].int()
     st["NumForcedGC"] = ms["numforcedgc"].int()
+    try:
+        st["NextGC"] = next_gc(proc, res.pending_mcache_bytes)
+    except (LayoutError, UnreadableMemory) as exc:
+        res.notes.append(f"NextGC not computed ({exc})")
     if res.pending_mcache_objects or res.pending_tiny_allocs:
         res.notes.append(
             f"includes {res.pending_mcache_objects} object(s) and {res.pending_tiny_allocs} tiny "
             "allocation(s) still counted only in P mcaches (ReadMemStats flushes them first)"
         )
     return res
+
+
+#: heapGoalInternal's local ``const minRunway = 64 << 10`` (mgcpacer.go; a function-local
+#: constant, so not in the DWARF).
+MIN_RUNWAY = 64 << 10
+U64 = (1 << 64) - 1
+
+
+def next_gc(proc: GoProcess, pending_bytes: int = 0) -> int:
+    """``gcController.heapGoal()`` as ReadMemStats computes NextGC (mgcpacer.go, 1.21-1.27).
+
+    The smaller of the GOGC goal and the memory-limit goal; otherwise the GOGC goal pushed
+    up to the sweep-distance trigger and to ``triggered + minRunway``. ``totalAlloc`` is
+    taken after the mcache flush ReadMemStats does first (``pending_bytes``). Everything is
+    uint64 arithmetic, as in the runtime.
+    """
+    gc = proc.global_("runtime.gcController")
+    dw = proc.dw
+    goal = gc["gcPercentHeapGoal"].int()
+    heap_free = gc["heapFree"].int()
+    heap_alloc = (gc["totalAlloc"].int() + pending_bytes - gc["totalFree"].int()) & U64
+    mapped_ready = gc["mappedReady"].int()
+    memory_limit = gc["memoryLimit"].int() & U64
+    heap_marked = gc["heapMarked"].int()
+    non_heap = (mapped_ready - heap_free - heap_alloc) & U64
+    overage = mapped_ready - memory_limit if mapped_ready > memory_limit else 0
+    if non_heap + overage >= memory_limit:
+        limit_goal = heap_marked
+    else:
+        limit_goal = memory_limit - (non_heap + overage)
+        pct = dw.constant("runtime.memoryLimitHeapGoalHeadroomPercent")
+        headroom = max(
+            limit_goal // 100 * pct, dw.constant("runtime.memoryLimitMinHeapGoalHeadroom")
+        )
+        if limit_goal < headroom or limit_goal - headroom < headroom:
+            limit_goal = headroom
+        else:
+            limit_goal -= headroom
+        limit_goal = max(limit_goal, heap_marked)
+    if limit_goal < goal:
+        return limit_goal
+    goal = max(goal, gc["sweepDistMinTrigger"].int())
+    triggered = gc["triggered"].int()
+    if triggered != U64 and goal < triggered + MIN_RUNWAY:
+        goal = triggered + MIN_RUNWAY
+    return goal
 
 
 def last_gc_pauses(proc: GoProcess, n: int) -> list[tuple[int, int]]:
@@ -188,4 +245,39 @@ def last_gc_pauses(proc: GoProcess, n: int) -> list[tuple[int, int]]:
     for k in range(min(n, numgc, len(ends))):
         i = (numgc - 1 - k) % len(ends)
         out.append((ends.index(i).int(), lens.index(i).int()))
+    return out
+
+
+@dataclass
+class GcCycle:
+    """One GC cycle's stop-the-world pause as ``memstats`` keeps it (a 256-entry ring)."""
+
+    cycle: int  # 1-based, as NumGC counts
+    end_unix_ns: int  # pause_end: wall clock when the pause ended
+    pause_ns: int  # pause_ns: total stop-the-world time of the cycle
+
+
+def gc_history(proc: GoProcess, n: int) -> list[GcCycle]:
+    """The last ``n`` cycles, newest first (``memstats.pause_end``/``pause_ns``).
+
+    ``gcMarkTermination`` writes both at ``memstats.numgc % len(pause_ns)`` before numgc
+    is incremented, so cycle k (1-based) sits at index (k-1) % 256; only the last 256 remain.
+    The two arrays are read in one read each.
+    """
+    ms = proc.global_("runtime.memstats")
+    numgc = ms["numgc"].int()
+    ends_v, lens_v = ms["pause_end"], ms["pause_ns"]
+    ring = len(ends_v)
+    ends = ends_v.raw()
+    lens = lens_v.raw()
+    out = []
+    for k in range(min(max(n, 0), numgc, ring)):
+        i = (numgc - 1 - k) % ring
+        out.append(
+            GcCycle(
+                cycle=numgc - k,
+                end_unix_ns=int.from_bytes(ends[8 * i : 8 * i + 8], "little"),
+                pause_ns=int.from_bytes(lens[8 * i : 8 * i + 8], "little"),
+            )
+        )
     return out
