@@ -46,3 +46,10 @@ def test_unreadable_address_is_a_typed_error(version: str) -> None:
         exe=binary(version), core_file=core(version, "panic"),
     )  # fmt: skip
     assert "RAISED UnreadableMemory" in res.stdout
+
+
+def test_gdb_expressions_as_addresses(version: str) -> None:
+    """In gdb an address argument may be an expression: the crashing thread's $rsp lies in a
+    stack span (the signal or goroutine stack the runtime allocated from the heap)."""
+    res = gdb_batch("gomem span $rsp", exe=binary(version), core_file=core(version, "panic"))
+    assert "manual, stack" in res.stdout, res.stdout + res.stderr

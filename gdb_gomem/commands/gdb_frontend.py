@@ -118,6 +118,9 @@ def register() -> list[str]:
     load_all()
     if _color_param is not None:  # sourced twice: commands exist already
         return sorted(REGISTRY)
+    from . import registry
+
+    registry.evaluate_address = lambda s: int(gdb.parse_and_eval(s)) & ((1 << 64) - 1)
     GomemPrefix()
     for spec in REGISTRY.values():
         GomemSub(spec)

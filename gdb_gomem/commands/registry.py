@@ -29,6 +29,9 @@ class CommandSpec:
 
 REGISTRY: dict[str, CommandSpec] = {}
 
+#: Set by a front end that evaluates expressions (gdb): text -> address, e.g. `gomem span $rsp`.
+evaluate_address: Callable[[str], int] | None = None
+
 
 def command(
     name: str,
