@@ -179,14 +179,13 @@ class HeapLookup:
 
 
 def heap_lookup(proc: GoProcess) -> HeapLookup | None:
-    h = proc.__dict__.get("_heap_lookup", False)
-    if h is False:
+    def build() -> HeapLookup | None:
         try:
-            h = HeapLookup(proc)
+            return HeapLookup(proc)
         except (GomemError, KeyError):
-            h = None
-        proc.__dict__["_heap_lookup"] = h
-    return h
+            return None
+
+    return proc.memo("heap_lookup", build)
 
 
 # ---------------------------------------------------------------------- results
@@ -887,11 +886,7 @@ class DeferReader:
 
 
 def defer_reader(proc: GoProcess) -> DeferReader:
-    r = proc.__dict__.get("_defer_reader")
-    if r is None:
-        r = DeferReader(proc)
-        proc.__dict__["_defer_reader"] = r
-    return r
+    return proc.memo("defer_reader", lambda: DeferReader(proc))
 
 
 def goroutine_defers(proc: GoProcess, g: Goroutine) -> GoroutineDefers:

@@ -165,11 +165,7 @@ class GoroutineTable:
 
 def goroutines(proc: GoProcess) -> GoroutineTable:
     """The process's goroutine table (decoded once per process)."""
-    tab = proc.__dict__.get("_goroutines")
-    if tab is None:
-        tab = GoroutineTable(proc)
-        proc.__dict__["_goroutines"] = tab
-    return tab
+    return proc.memo("goroutines", lambda: GoroutineTable(proc))
 
 
 def read_labels(proc: GoProcess, ptr: int) -> dict[str, str]:

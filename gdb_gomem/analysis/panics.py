@@ -193,11 +193,7 @@ class PanicReader:
 
 
 def panic_reader(proc: GoProcess) -> PanicReader:
-    r = proc.__dict__.get("_panic_reader")
-    if r is None:
-        r = PanicReader(proc)
-        proc.__dict__["_panic_reader"] = r
-    return r
+    return proc.memo("panic_reader", lambda: PanicReader(proc))
 
 
 def goroutine_panics(proc: GoProcess, g: Goroutine) -> GoroutinePanics:

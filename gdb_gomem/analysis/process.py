@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cached_property
+from typing import TypeVar
 
 from .binary import GoBinary, parse_go_version
 from .dwarf import DwarfTables, load_dwarf
@@ -16,6 +17,8 @@ from .memory import Memory, StopInfo, ThreadInfo
 from .pclntab import Pclntab, PclntabError
 from .symcache import cached
 from .typed import Val
+
+T = TypeVar("T")
 
 
 def load_tables(binary: GoBinary) -> DwarfTables:
@@ -83,6 +86,17 @@ class GoProcess:
     def dw(self) -> DwarfTables:
         return load_tables(self.binary)
 
+    def memo(self, key: str, build: Callable[[], T]) -> T:
+        """A per-process singleton (goroutine table, unwinder, span walk, ...), built once.
+
+        Everything derived from one stopped target lives exactly as long as this object; the
+        gdb front end drops the process when the inferior runs, which invalidates them all.
+        """
+        memos: dict[str, object] = self.__dict__.setdefault("_memos", {})
+        if key not in memos:
+            memos[key] = build()
+        return memos[key]  # type: ignore[return-value]
+
     @cached_property
     def pclntab(self) -> Pclntab:
         return cached("pclntab", self.binary.sha256, lambda: load_pclntab(self.binary, self.dw))
@@ -91,7 +105,7 @@ class GoProcess:
         """``{"func", "file", "line"}`` for a code address, or None outside Go code."""
         if not pc:
             return None
-        cache = self.__dict__.setdefault("_pc_descriptions", {})
+        cache: dict[int, dict[str, object] | None] = self.memo("pc_descriptions", dict)
         if pc in cache:
             hit = cache[pc]
             return dict(hit) if hit is not None else None

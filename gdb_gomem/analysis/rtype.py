@@ -495,8 +495,4 @@ _KNOWN_ERRORS = {
 
 def types(proc: GoProcess) -> TypeReader:
     """The process's type reader (one per process, so its caches are shared)."""
-    tr = proc.__dict__.get("_rtypes")
-    if tr is None:
-        tr = TypeReader(proc)
-        proc.__dict__["_rtypes"] = tr
-    return tr
+    return proc.memo("rtypes", lambda: TypeReader(proc))

@@ -25,7 +25,6 @@ array, never with a typed read per field.
 from __future__ import annotations
 
 import bisect
-import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -565,15 +564,9 @@ def _count_allocated(proc: GoProcess, walk: SpanWalk) -> None:
             )
 
 
-_walks: weakref.WeakKeyDictionary[GoProcess, SpanWalk] = weakref.WeakKeyDictionary()
-
-
 def cached_walk(proc: GoProcess) -> SpanWalk:
     """The walk of this process snapshot, computed once (gdb drops the process on resume)."""
-    w = _walks.get(proc)
-    if w is None:
-        w = _walks[proc] = walk_spans(proc)
-    return w
+    return proc.memo("span_walk", lambda: walk_spans(proc))
 
 
 # ---------------------------------------------------------------------------- address -> span

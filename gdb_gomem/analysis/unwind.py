@@ -214,11 +214,7 @@ class Unwinder:
 
 
 def unwinder(proc: GoProcess) -> Unwinder:
-    u = proc.__dict__.get("_unwinder")
-    if u is None:
-        u = Unwinder(proc)
-        proc.__dict__["_unwinder"] = u
-    return u
+    return proc.memo("unwinder", lambda: Unwinder(proc))
 
 
 def _thread_of_m(proc: GoProcess, m_addr: int) -> object | None:
