@@ -70,7 +70,7 @@ def output(spec: CommandSpec, proc: GoProcess, args: argparse.Namespace) -> str:
 
 
 #: Command modules; each registers its commands when imported.
-COMMAND_MODULES = ("info", "heap", "goroutines", "deferpanic")
+COMMAND_MODULES = ("info", "heap", "goroutines", "deferpanic", "objects", "graph", "verify")
 
 
 def load_all() -> None:

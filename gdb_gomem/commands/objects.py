@@ -1,0 +1,1 @@
+"""Commands: histogram, objects, obj."""
