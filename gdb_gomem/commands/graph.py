@@ -1,1 +1,123 @@
-"""Commands: path, top, suspects."""
+"""Commands: path, top, suspects (what keeps memory alive)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..analysis.errors import GomemError
+from ..analysis.process import GoProcess
+from ..analysis.retention import root_paths, suspects, top_retainers
+from . import colors as c
+from .fmt import human_bytes
+from .registry import Doc, command
+
+
+def _addr(s: str) -> int:
+    from . import registry
+
+    try:
+        return int(s, 0)
+    except ValueError:
+        if registry.evaluate_address is not None:
+            return registry.evaluate_address(s)
+        raise argparse.ArgumentTypeError(f"not an address: {s!r}") from None
+
+
+def _configure_path(p: argparse.ArgumentParser) -> None:
+    p.add_argument("addr", type=_addr, help="an address inside the object")
+    p.add_argument("--all", type=int, default=1, metavar="N",
+                   help="up to N paths, from distinct roots, shortest first")  # fmt: skip
+
+
+@command("path", "shortest chain from a named root to the object (SOS gcroot)", _configure_path)
+def run_path(proc: GoProcess, args: argparse.Namespace) -> Doc:
+    d = root_paths(proc, args.addr, max(1, args.all))
+    if d["object"] is None:
+        raise GomemError(f"{args.addr:#x} is not inside an allocated heap object",
+                         "`gomem span ADDR` tells what the address is")  # fmt: skip
+    # The JSON contract: the first path's root and steps at top level, all paths under "paths".
+    first = d["paths"][0] if d["paths"] else {"root": None, "steps": []}
+    return {"root": first["root"], "steps": first["steps"], **d}
+
+
+def _root_text(r: Doc | None) -> str:
+    if r is None:
+        return "?"
+    g = f" (goroutine {r['goroutine']})" if r.get("goroutine") is not None else ""
+    return f"{r['kind']} {c.name(r['name'])}{g}"
+
+
+@run_path.renderer
+def render_path(d: Doc, args: argparse.Namespace) -> str:
+    o = d["object"]
+    out = [c.title(f"{o['addr']} {o['type']} ({o['size']} B), "
+                   f"{'live' if o['live'] else 'garbage'}")]  # fmt: skip
+    if not d["paths"]:
+        out.append(c.warn(d["error"] or "no path"))
+    for i, p in enumerate(d["paths"]):
+        extra = f" (+{p['other_roots']} more root(s) hold it)" if p["other_roots"] else ""
+        out.append(f"root: {_root_text(p['root'])}{c.hint(extra)}")
+        for s in p["steps"]:
+            out.append(f"  -> {c.address(s['addr'])} {c.name(s['type'])} "
+                       f"{c.hint('via')} {s['via']}")  # fmt: skip
+        if i + 1 < len(d["paths"]):
+            out.append("")
+    out.append(c.title(f"Found {len(d['paths'])} path(s)"))
+    return "\n".join(out)
+
+
+def _configure_top(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--n", type=int, default=20, help="rows (default 20)")
+    p.add_argument("--by", choices=("object", "type"), default="object")
+
+
+@command("top", "dominator tree: biggest retainers by retained size, per object or type",
+         _configure_top)  # fmt: skip
+def run_top(proc: GoProcess, args: argparse.Namespace) -> Doc:
+    return top_retainers(proc, args.n, by_type=args.by == "type")
+
+
+@run_top.renderer
+def render_top(d: Doc, args: argparse.Namespace) -> str:
+    out = []
+    if d["by"] == "type":
+        out.append(c.title(f"{'COUNT':>9} {'SHALLOW':>11} {'RETAINED':>11}  TYPE"))
+        for r in reversed(d["rows"]):
+            kept = c.number(human_bytes(r["retained"]))
+            out.append(f"{r['count']:>9} {human_bytes(r['shallow']):>11} {kept:>11}  "
+                       f"{c.name(r['type'])}")  # fmt: skip
+        out.append(c.hint(d["note"]))
+    else:
+        out.append(c.title(f"{'RETAINED':>11} {'SHARE':>6} {'SHALLOW':>9}  OBJECT / ROOT"))
+        for r in reversed(d["rows"]):
+            out.append(f"{c.number(human_bytes(r['retained'])):>11} {100 * r['share']:5.1f}% "
+                       f"{human_bytes(r['shallow']):>9}  {c.address(r['addr'])} {c.name(r['type'])}"
+                       f"  {c.hint('<-')} {_root_text(r['root'])}")  # fmt: skip
+        if d.get("roots"):
+            out.append(c.title("retained by root (objects only that root keeps):"))
+            for r in reversed(d["roots"]):
+                out.append(f"{human_bytes(r['retained']):>11}  {r['root']}")
+    out.append(c.title(f"live heap {human_bytes(d['live_bytes'])}"))
+    return "\n".join(out)
+
+
+@command("suspects", "leak suspects (Eclipse MAT style), each with the path that explains it")
+def run_suspects(proc: GoProcess, args: argparse.Namespace) -> Doc:
+    return suspects(proc)
+
+
+@run_suspects.renderer
+def render_suspects(d: Doc, args: argparse.Namespace) -> str:
+    out = []
+    for i, s in enumerate(d["suspects"], 1):
+        size = f"{human_bytes(s['bytes'])}" if s.get("bytes") else ""
+        out.append(c.title(f"Suspect {i}: {s['kind']}  {size}"))
+        out.append(f"  {s['detail']}")
+        if s.get("root"):
+            out.append(f"  root: {_root_text(s['root'])}")
+        for st in s.get("path") or []:
+            out.append(f"    -> {c.address(st['addr'])} {c.name(st['type'])} "
+                       f"{c.hint('via')} {st['via']}")  # fmt: skip
+    out.append(c.title(f"{len(d['suspects'])} suspect(s); live heap "
+                       f"{human_bytes(d['live_bytes'])}"))  # fmt: skip
+    return "\n".join(out)

@@ -1,0 +1,390 @@
+"""What keeps memory alive: root paths, the dominator tree, retained sizes, leak suspects.
+
+Built on the heap model (objects, roots, the pointer graph, the live mask) and the object
+types. Shapes follow tools people know: SOS ``gcroot`` for paths (one step per line, the field
+taken), Eclipse MAT for the dominator tree (shallow vs retained size) and its leak-suspects
+report (a dominator holding 10% or more of the live heap; many same-type objects under one
+root), plus the Go-specific suspects: big maps, short slices pinning large arrays, goroutine
+groups blocked in one place, tickers never stopped, finalizer queues.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .fieldpath import field_path
+from .graphalgo import dominators, retained_sizes, shortest_root_path
+from .heapmodel import HeapModel, heap_model
+from .process import GoProcess
+
+Doc = dict[str, Any]
+
+#: Which root to name when several hold the same object: the most telling first.
+ROOT_PREFERENCE = {"global": 0, "stack": 1, "finalizer": 2, "cleanup": 3, "weak": 4, "runtime": 5}
+SUSPECT_SHARE = 0.10
+MANY_OBJECTS = 1000
+BIG_MAP_ENTRIES = 1000
+PIN_RATIO = 16  # a slice using 1/16 or less of its backing array pins the rest
+GOROUTINE_GROUP = 10
+
+
+def _hex(a: int) -> str:
+    return f"{a:#x}"
+
+
+# --------------------------------------------------------------------------- types by object
+
+
+@dataclass
+class ObjectTypes:
+    """Type name, DWARF type and data offset per model object (aligned by address)."""
+
+    names: list[str]
+    type_id: np.ndarray  # index into names-table entries, -1 when untyped
+    entries: list[Any]
+    data_off: np.ndarray
+
+    def name(self, i: int) -> str:
+        t = int(self.type_id[i])
+        return self.entries[t].name if t >= 0 else "<untyped>"
+
+
+def object_types(proc: GoProcess, model: HeapModel) -> ObjectTypes:
+    def build() -> ObjectTypes:
+        from .types_infer import heap_types
+
+        ht = heap_types(proc)
+        addr = np.asarray(model.objects.addr)
+        idx = np.searchsorted(np.asarray(ht.addr), addr)
+        idx = np.minimum(idx, max(len(ht.addr) - 1, 0))
+        same = np.asarray(ht.addr)[idx] == addr if len(ht.addr) else np.zeros(len(addr), bool)
+        tid = np.where(same, np.asarray(ht.type_id)[idx], -1)
+        doff = np.asarray(ht.data_off) if len(ht.data_off) else np.zeros(len(ht.addr), np.int64)
+        data_off = np.where(same, doff[idx] if len(doff) else 0, 0)
+        return ObjectTypes([e.name for e in ht.table], tid, ht.table, data_off)
+
+    return proc.memo("object_types", build)
+
+
+def _via(proc: GoProcess, types: ObjectTypes, src: int, offset: int) -> str:
+    """The field, element or slot of object ``src`` at ``offset`` (SOS-style step label)."""
+    t = int(types.type_id[src])
+    off = offset - int(types.data_off[src])
+    if t < 0:
+        return f"+{offset}"
+    e = types.entries[t]
+    dwarf_id = getattr(e, "dwarf", None)
+    if dwarf_id is None or dwarf_id not in proc.dw.types:
+        return f"+{offset}"
+    dt = proc.dw.resolve(dwarf_id)
+    count = getattr(e, "count", 1) or 1
+    if count > 1 and dt.size > 0:
+        i, inner = divmod(off, dt.size)
+        return f"[{i}]{field_path(proc.dw, dt, inner)}"
+    return field_path(proc.dw, dt, off) or "+0"
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def _root_rows_for(model: HeapModel, obj: int) -> list[int]:
+    rows = model.roots.of_object(obj)
+    return sorted(rows, key=lambda r: (ROOT_PREFERENCE.get(model.roots.kind[r], 9), r))
+
+
+def _reverse(proc: GoProcess, model: HeapModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return proc.memo("heap_reverse", model.graph.reverse)
+
+
+def _root_mask(model: HeapModel) -> np.ndarray:
+    mask = np.zeros(len(model.objects), dtype=bool)
+    objs = np.asarray(model.roots.obj)
+    mask[objs[objs >= 0]] = True
+    return mask
+
+
+def root_paths(proc: GoProcess, addr: int, max_paths: int = 1) -> Doc:
+    """Shortest chains from named roots to the object containing ``addr``."""
+    model = heap_model(proc)
+    target = model.objects.find_one(addr)
+    if target < 0:
+        return {"addr": _hex(addr), "object": None, "paths": [],
+                "error": "the address is not inside an allocated heap object"}  # fmt: skip
+    types = object_types(proc, model)
+    rptr, rsrc, roff = _reverse(proc, model)
+    is_root = proc.memo("heap_root_mask", lambda: _root_mask(model))
+    chains = shortest_root_path(len(model.objects), rptr, rsrc, roff, is_root, target,
+                                max_paths=max_paths)  # fmt: skip
+    paths = []
+    for chain in chains:
+        first = chain[0][0]
+        rows = _root_rows_for(model, first)
+        r = model.roots.row(rows[0]) if rows else None
+        root = None
+        if r is not None:
+            root = {"kind": r["kind"], "name": r["name"], "goroutine": r["goid"],
+                    "holder": _hex(int(r["holder"]))}  # fmt: skip
+        steps = []
+        prev = -1
+        for obj, off in chain:
+            via = root["name"] if prev < 0 and root else _via(proc, types, prev, off)
+            steps.append({"addr": _hex(int(model.objects.addr[obj])), "type": types.name(obj),
+                          "size": int(model.objects.size[obj]), "via": via})  # fmt: skip
+            prev = obj
+        paths.append({"root": root, "other_roots": len(rows) - 1 if rows else 0, "steps": steps})
+    return {
+        "addr": _hex(addr),
+        "object": {
+            "addr": _hex(int(model.objects.addr[target])),
+            "type": types.name(target),
+            "size": int(model.objects.size[target]),
+            "live": bool(model.live[target]),
+        },
+        "paths": paths,
+        "error": None if paths else "no root reaches this object: it is garbage",
+    }
+
+
+# --------------------------------------------------------------------------- dominators
+
+
+@dataclass
+class DominatorTree:
+    idom: np.ndarray  # n = super-root, -1 unreachable
+    order: np.ndarray
+    retained: np.ndarray
+    top: np.ndarray  # the root-held object (child of the super-root) above each object, -1
+
+
+def dominator_tree(proc: GoProcess) -> DominatorTree:
+    def build() -> DominatorTree:
+        model = heap_model(proc)
+        n = len(model.objects)
+        roots = np.asarray(model.roots.obj)
+        idom, order = dominators(n, model.graph.indptr, model.graph.dst, roots[roots >= 0])
+        retained = retained_sizes(idom, model.objects.size.astype(np.int64), order)
+        top = np.full(n, -1, dtype=np.int64)
+        idom_l = idom.tolist()
+        top_l = top.tolist()
+        for v in order.tolist():  # preorder: a dominator's top is known before its children's
+            d = idom_l[v]
+            top_l[v] = v if d == n else top_l[d]
+        return DominatorTree(idom, order, retained, np.asarray(top_l, dtype=np.int64))
+
+    return proc.memo("dominator_tree", build)
+
+
+def top_retainers(proc: GoProcess, n: int = 20, by_type: bool = False) -> Doc:
+    """The biggest retainers: objects (or types) by retained size, with the root holding each."""
+    model = heap_model(proc)
+    dt = dominator_tree(proc)
+    types = object_types(proc, model)
+    live_bytes = model.live_bytes()
+    size = model.objects.size.astype(np.int64)
+    reached = dt.idom >= 0
+    if by_type:
+        # Sum retained over objects whose immediate dominator is of another type, so a list or
+        # tree of one type counts once, at its head.
+        tid = types.type_id
+        parent_t = np.where(dt.idom >= 0, tid[np.minimum(dt.idom, len(tid) - 1)], -2)
+        parent_t = np.where(dt.idom == len(tid), -2, parent_t)
+        heads = reached & (parent_t != tid)
+        rows: dict[int, list[int]] = {}
+        kept = np.where(heads, dt.retained, 0)[reached].tolist()
+        for t, s, r in zip(tid[reached].tolist(), size[reached].tolist(), kept, strict=True):
+            row = rows.setdefault(t, [0, 0, 0])
+            row[0] += 1
+            row[1] += s
+            row[2] += r
+        out = [{"type": types.entries[t].name if t >= 0 else "<untyped>", "count": c,
+                "shallow": s, "retained": r} for t, (c, s, r) in rows.items()]  # fmt: skip
+        out.sort(key=lambda x: -x["retained"])
+        return {"by": "type", "rows": out[:n], "live_bytes": live_bytes,
+                "note": "retained per type sums the objects whose immediate dominator is of "
+                        "another type (a chain of one type counts at its head)"}  # fmt: skip
+    best = np.argsort(-dt.retained, kind="stable")
+    best = best[reached[best]][:n]
+    rows_o = []
+    for o in best.tolist():
+        top = int(dt.top[o])
+        root_rows = _root_rows_for(model, top) if top >= 0 else []
+        r = model.roots.row(root_rows[0]) if root_rows else None
+        rows_o.append({
+            "addr": _hex(int(model.objects.addr[o])), "type": types.name(o),
+            "shallow": int(size[o]), "retained": int(dt.retained[o]),
+            "share": round(int(dt.retained[o]) / live_bytes, 4) if live_bytes else 0.0,
+            "root": {"kind": r["kind"], "name": r["name"], "goroutine": r["goid"]} if r else None,
+        })  # fmt: skip
+    per_root: dict[str, int] = {}
+    for i in range(len(model.roots)):
+        o = int(model.roots.obj[i])
+        if o >= 0 and dt.idom[o] == len(model.objects):
+            key = f"{model.roots.kind[i]} {model.roots.name[i]}"
+            per_root[key] = max(per_root.get(key, 0), int(dt.retained[o]))
+    roots_sorted = sorted(per_root.items(), key=lambda kv: -kv[1])[:n]
+    return {"by": "object", "rows": rows_o, "live_bytes": live_bytes,
+            "roots": [{"root": k, "retained": v} for k, v in roots_sorted]}  # fmt: skip
+
+
+# --------------------------------------------------------------------------- suspects
+
+
+def _path_text(proc: GoProcess, addr: int) -> list[Doc]:
+    p = root_paths(proc, addr, 1)
+    return p["paths"][0]["steps"] if p["paths"] else []
+
+
+def suspects(proc: GoProcess) -> Doc:
+    """MAT-style leak suspects, each with the path that explains it."""
+    model = heap_model(proc)
+    dt = dominator_tree(proc)
+    types = object_types(proc, model)
+    live_bytes = model.live_bytes()
+    out: list[Doc] = []
+    n = len(model.objects)
+
+    def root_of(o: int) -> Doc | None:
+        top = int(dt.top[o]) if o >= 0 else -1
+        rows = _root_rows_for(model, top) if top >= 0 else []
+        if not rows:
+            return None
+        r = model.roots.row(rows[0])
+        return {"kind": r["kind"], "name": r["name"], "goroutine": r["goid"]}
+
+    # 1. One dominator retaining >= 10% of the live heap (the highest such object on its chain).
+    if live_bytes:
+        big = np.flatnonzero((dt.retained >= SUSPECT_SHARE * live_bytes) & (dt.idom >= 0))
+        bigset = set(big.tolist())
+        for o in big.tolist():
+            d = int(dt.idom[o])
+            dominated_by_big = False
+            while 0 <= d < n:
+                if d in bigset:
+                    dominated_by_big = True
+                    break
+                d = int(dt.idom[d])
+            if dominated_by_big:
+                continue
+            a = int(model.objects.addr[o])
+            out.append({"kind": "big retainer", "type": types.name(o), "addr": _hex(a),
+                        "bytes": int(dt.retained[o]),
+                        "detail": f"retains {100 * int(dt.retained[o]) / live_bytes:.0f}% of the "
+                                  "live heap", "root": root_of(o),
+                        "path": _path_text(proc, a)})  # fmt: skip
+    # 2. Many objects of one type under one root-held object.
+    live = model.live & (dt.top >= 0)
+    if live.any():
+        key = dt.top[live] * (len(types.entries) + 1) + (types.type_id[live] + 1)
+        uniq, counts = np.unique(key, return_counts=True)
+        sizes = np.bincount(np.searchsorted(uniq, key), weights=model.objects.size[live],
+                            minlength=len(uniq))  # fmt: skip
+        for k, c, b in zip(uniq.tolist(), counts.tolist(), sizes.tolist(), strict=True):
+            if c < MANY_OBJECTS:
+                continue
+            top, t = divmod(k, len(types.entries) + 1)
+            a = int(model.objects.addr[top])
+            tname = types.entries[t - 1].name if t else "<untyped>"
+            out.append({"kind": "many objects", "type": tname,
+                        "count": c, "bytes": int(b), "addr": _hex(a),
+                        "detail": f"{c} {tname} objects held under one root",
+                        "root": root_of(top), "path": _path_text(proc, a)})  # fmt: skip
+    out.extend(_go_suspects(proc, model, types, root_of))
+    out.sort(key=lambda s: -int(s.get("bytes") or 0))
+    return {"suspects": out, "live_bytes": live_bytes}
+
+
+def _go_suspects(proc: GoProcess, model: HeapModel, types: ObjectTypes, root_of: Any) -> list[Doc]:
+    out: list[Doc] = []
+    # Short slices pinning large backing arrays: slice-typed globals (DWARF) whose array object
+    # is much larger than the part the slice can reach.
+    dw = proc.dw
+    for name, var in dw.globals.items():
+        t = dw.resolve(var.type)
+        if t.kind != 23:
+            continue
+        try:
+            raw = proc.mem.read(var.addr, 24)
+        except Exception:  # noqa: BLE001 - an unreadable global is skipped
+            continue
+        arr, ln, cap = (int.from_bytes(raw[i : i + 8], "little") for i in (0, 8, 16))
+        o = model.objects.find_one(arr) if arr else -1
+        if o < 0 or ln < 0 or cap < ln:
+            continue
+        elem = dw.resolve(t.elem).size if t.elem is not None else 1
+        used = max(ln * max(elem, 1), 1)
+        osize = int(model.objects.size[o])
+        if osize >= 64 << 10 and osize >= PIN_RATIO * used:
+            out.append({"kind": "pinned array", "type": types.name(o), "addr": _hex(arr),
+                        "bytes": osize, "root": {"kind": "global", "name": name, "goroutine": None},
+                        "detail": f"{name} has len {ln} (cap {cap}) but keeps a {osize}-byte "
+                                  "backing array alive",
+                        "path": _path_text(proc, arr)})  # fmt: skip
+    # Maps with very many entries, held by globals (the map header's own count: hmap.count up
+    # to Go 1.23, internal/runtime/maps.Map.used from 1.24).
+    for name, var in dw.globals.items():
+        t = dw.types[var.type]  # the map typedef carries the Go kind, not what it resolves to
+        if t.kind != 21:
+            continue
+        try:
+            hdr = proc.global_(name)
+            while hdr.type.tag == "ptr":
+                nxt = hdr.deref()
+                if nxt is None:
+                    break
+                hdr = nxt
+            if hdr.type.tag != "struct":
+                continue
+            field = "count" if hdr.has("count") else "used" if hdr.has("used") else None
+            if field is None:
+                continue
+            entries = hdr[field].int()
+        except Exception:  # noqa: BLE001 - an unreadable map is skipped
+            continue
+        if entries >= BIG_MAP_ENTRIES:
+            o = model.objects.find_one(hdr.addr)
+            retained = 0
+            if o >= 0:
+                retained = int(dominator_tree(proc).retained[o])
+            out.append({"kind": "big map", "type": t.name, "count": entries, "bytes": retained,
+                        "addr": _hex(hdr.addr),
+                        "root": {"kind": "global", "name": name, "goroutine": None},
+                        "detail": f"{name} holds {entries} entries",
+                        "path": _path_text(proc, hdr.addr) if o >= 0 else []})  # fmt: skip
+    # Goroutines blocked in the same place.
+    from .goroutine_report import group_goroutines
+    from .goroutines import goroutines
+
+    groups = group_goroutines(proc, goroutines(proc).all, "stack")["groups"]
+    for g in groups:
+        if g["count"] >= GOROUTINE_GROUP and g["status"] in ("waiting", "mixed"):
+            where = next((f["func"] for f in g["frames"]
+                          if not f["func"].startswith("runtime.")), "?")  # fmt: skip
+            out.append({"kind": "goroutine group", "type": where, "count": g["count"],
+                        "bytes": None, "root": None, "path": [],
+                        "detail": f"{g['count']} goroutines blocked in {where} "
+                                  f"({g['wait_reason']})"})  # fmt: skip
+    # Tickers and timers still referenced (never stopped tickers stay on a timer heap).
+    tick = re.compile(r"^(\[\d+\])?time\.(Ticker|Timer)$")
+    for t, e in enumerate(types.entries):
+        if tick.match(e.name):
+            objs = np.flatnonzero((types.type_id == t) & model.live)
+            if len(objs):
+                a = int(model.objects.addr[objs[0]])
+                out.append({"kind": "timers", "type": e.name, "count": len(objs),
+                            "bytes": int(model.objects.size[objs].sum()), "addr": _hex(a),
+                            "root": root_of(int(objs[0])),
+                            "detail": f"{len(objs)} live {e.name} object(s); a ticker that is "
+                                      "never stopped stays on a timer heap",
+                            "path": _path_text(proc, a)})  # fmt: skip
+    # Finalizers: objects waiting for (or registered with) a finalizer.
+    fin = [i for i in range(len(model.roots)) if model.roots.kind[i] == "finalizer"]
+    if fin:
+        out.append({"kind": "finalizers", "type": "", "count": len(fin), "bytes": None,
+                    "root": None, "path": [],
+                    "detail": f"{len(fin)} finalizer special(s) or queued finalizers keep "
+                              "objects alive until the finalizer goroutine runs them"})  # fmt: skip
+    return out

@@ -1,0 +1,102 @@
+"""path, top and suspects against what the fixture program knows it built.
+
+The manifest names the global holding each structure (`main.tagged` holds the tagged batch,
+`main.pinned` the short slice over a 1 MiB array, `main.cycleRoot` a reachable cycle,
+`main.cache` a map of `len` entries) and the objects it dropped after the forced GC, which
+must be garbage: no root path.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from conftest import binary, core, gdb_batch, gomem_cli, json_after, manifest
+
+from gdb_gomem.adapters.corefile import open_core
+from gdb_gomem.analysis.retention import root_paths
+
+_procs: dict[tuple[str, str], Any] = {}
+
+
+def _path(version: str, addr: str, scenario: str = "panic") -> dict[str, Any]:
+    """root_paths in-process: one heap model per core, shared by all queries (the CLI's JSON
+    is the same document, checked once per version below)."""
+    key = (version, scenario)
+    if key not in _procs:
+        _procs.clear()
+        _procs[key] = open_core(binary(version), core(version, scenario))
+    d = root_paths(_procs[key], int(addr, 16), 3)
+    first = d["paths"][0] if d["paths"] else {"root": None, "steps": []}
+    return {"root": first["root"], "steps": first["steps"], **d}
+
+
+def _json(version: str, *args: str, scenario: str = "panic") -> dict[str, Any]:
+    res = gomem_cli(*args, "--json", "--binary", str(binary(version)),
+                    "--core", str(core(version, scenario)))  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    return json.loads(res.stdout)
+
+
+def test_path_of_tagged_objects(version: str) -> None:
+    m = manifest(version, "panic")
+    for a in m["tagged"]["main.Tagged"]["addresses"][::4]:
+        d = _path(version, a)
+        assert d["root"] == {**d["root"], "kind": "global", "name": "main.tagged"}
+        steps = d["steps"]
+        assert steps[-1]["addr"] == a and steps[-1]["type"] == "main.Tagged"
+        assert steps[0]["via"] == "main.tagged"
+        assert steps[-1]["via"].startswith("[")  # an element of the slice's backing array
+        assert d["object"]["live"] is True
+
+
+def test_path_of_pinned_array_and_cycle(version: str) -> None:
+    m = manifest(version, "panic")
+    pinned = m["globals"]["main.pinned"]
+    d = _json(version, "path", pinned["array"])  # the CLI's JSON contract, once
+    assert set(d["root"]) >= {"kind", "name"}
+    assert all(set(st) >= {"addr", "type", "via"} for st in d["steps"])
+    assert d["root"]["name"] == "main.pinned" and len(d["steps"]) == 1
+    assert d["object"]["size"] >= pinned["cap"]
+    for a in m["cycles"]["reachable"]["addresses"]:
+        d = _path(version, a)
+        assert d["root"]["name"] == m["cycles"]["reachable"]["root"]
+        assert d["steps"][-1]["addr"] == a
+
+
+def test_dropped_objects_have_no_path(version: str) -> None:
+    m = manifest(version, "panic")
+    for a in m["dropped"]["main.Dropped"]["addresses"]:
+        d = _path(version, a)
+        assert d["paths"] == [] and d["object"]["live"] is False
+        assert "garbage" in d["error"]
+
+
+def test_top_and_suspects(version: str) -> None:
+    m = manifest(version, "panic")
+    pinned = m["globals"]["main.pinned"]
+    top = _json(version, "top", "--n", "5")
+    first = top["rows"][0]
+    assert first["addr"] == pinned["array"] and first["retained"] >= pinned["cap"]
+    assert first["root"]["name"] == "main.pinned"
+    s = _json(version, "suspects")["suspects"]
+    kinds = {(x["kind"], (x.get("root") or {}).get("name")) for x in s}
+    assert ("pinned array", "main.pinned") in kinds
+    big_map = next(x for x in s if x["kind"] == "big map")
+    assert (
+        big_map["root"]["name"] == "main.cache"
+        and big_map["count"] == m["globals"]["main.cache"]["len"]
+    )
+    for x in s:  # the JSON contract
+        assert {"kind", "type", "bytes", "root", "path"} <= set(x)
+
+
+@pytest.mark.parametrize("scenario", ["gcore"])
+def test_path_in_gdb(version: str, scenario: str) -> None:
+    m = manifest(version, scenario)
+    a = m["tagged"]["main.Tagged"]["addresses"][0]
+    res = gdb_batch("echo @@P\\n", f"gomem path {a} --json",
+                    exe=binary(version), core_file=core(version, scenario))  # fmt: skip
+    d = json_after("@@P", res.stdout)
+    assert d["root"]["name"] == "main.tagged" and d["steps"][-1]["addr"] == a
