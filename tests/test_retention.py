@@ -100,3 +100,15 @@ def test_path_in_gdb(version: str, scenario: str) -> None:
                     exe=binary(version), core_file=core(version, scenario))  # fmt: skip
     d = json_after("@@P", res.stdout)
     assert d["root"]["name"] == "main.tagged" and d["steps"][-1]["addr"] == a
+
+
+def test_path_errors_and_all(version: str) -> None:
+    m = manifest(version, "panic")
+    res = gomem_cli("path", m["globals"]["main.cache"]["addr"], "--binary", str(binary(version)),
+                    "--core", str(core(version, "panic")))  # fmt: skip
+    assert res.returncode == 2 and "not inside an allocated heap object" in res.stderr
+    # --all: distinct roots, the named global first.
+    a = m["tagged"]["main.Tagged"]["addresses"][0]
+    d = _path(version, a)
+    roots = [p["root"]["name"] for p in d["paths"]]
+    assert roots[0] == "main.tagged" and len(set(roots)) == len(roots)
