@@ -1,0 +1,72 @@
+"""The heap model facade: objects, roots, object graph and liveness, built once per target.
+
+``heap_model(proc)`` is what every heap command calls (histogram, path, top, verify): the
+passes run once and are memoised on the process, so a second command does not redo the mark.
+Each pass's wall time is recorded in ``timings``; progress goes to stderr when stderr is a
+terminal, or for any pass that took more than a second.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import numpy as np
+
+from .heapgraph import HeapGraph, build_graph
+from .mark import mark
+from .objects import ObjectTable, build_objects
+from .process import GoProcess
+from .roots import RootTable, build_roots
+
+T = TypeVar("T")
+#: A pass slower than this reports itself on stderr even when stderr is not a terminal.
+SLOW_PASS_S = 1.0
+
+
+@dataclass
+class HeapModel:
+    """Objects (:class:`ObjectTable`), roots (:class:`RootTable`), the graph (CSR), ``live``."""
+
+    objects: ObjectTable
+    roots: RootTable
+    graph: HeapGraph
+    live: np.ndarray
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[str]:
+        return [*self.objects.errors, *self.roots.errors, *self.graph.scan.notes]
+
+    def live_bytes(self) -> int:
+        return int(self.objects.size[self.live].sum())
+
+
+def _progress(label: str, build: Callable[[], T], timings: dict[str, float]) -> T:
+    tty = sys.stderr.isatty()
+    if tty:
+        print(f"gomem: {label}...", end="\r", file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    out = build()
+    dt = time.perf_counter() - t0
+    timings[label] = dt
+    if tty or dt > SLOW_PASS_S:
+        print(f"gomem: {label} {dt:.1f}s" + " " * 10, file=sys.stderr, flush=True)
+    return out
+
+
+def build_heap_model(proc: GoProcess) -> HeapModel:
+    timings: dict[str, float] = {}
+    objs = _progress("objects", lambda: build_objects(proc), timings)
+    roots = _progress("roots", lambda: build_roots(proc, objs), timings)
+    graph = _progress("graph", lambda: build_graph(proc, objs), timings)
+    live = _progress("mark", lambda: mark(graph, roots.obj, len(objs)), timings)
+    return HeapModel(objects=objs, roots=roots, graph=graph, live=live, timings=timings)
+
+
+def heap_model(proc: GoProcess) -> HeapModel:
+    """The model of this process snapshot, built once (memoised on ``proc``)."""
+    return proc.memo("heap_model", lambda: build_heap_model(proc))

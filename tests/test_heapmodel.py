@@ -1,0 +1,132 @@
+"""The heap model (objects, roots, graph, mark) against the fixture manifests.
+
+Expectations come from the manifests the Go program wrote: its final ``ReadMemStats``
+(HeapObjects), the addresses it tagged, dropped and linked into cycles, its globals.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import VERSIONS, binary, core, manifest, need_fixtures, patched_core
+from test_info import fatal_path_allocations
+
+from gdb_gomem.adapters.corefile import open_core
+from gdb_gomem.analysis.heapmodel import HeapModel, heap_model
+from gdb_gomem.analysis.objects import F_TINY
+
+SCENARIOS = ("nil", "gcore")
+
+
+def _model(version: str, scenario: str) -> tuple[HeapModel, dict[str, Any], Any]:
+    proc = open_core(binary(version), core(version, scenario))
+    return heap_model(proc), manifest(version, scenario), proc
+
+
+def _addrs(strs: list[str]) -> np.ndarray:
+    return np.array([int(a, 16) for a in strs], dtype=np.uint64)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_objects_roots_and_liveness(version: str, scenario: str) -> None:
+    hm, m, proc = _model(version, scenario)
+    o = hm.objects
+    assert proc.memo("heap_model", lambda: None) is hm  # memoised per process
+    # Object count: the program's final HeapObjects plus what the fatal path allocated.
+    assert (
+        len(o) == m["memstats_final"]["HeapObjects"] + fatal_path_allocations(version, scenario)[0]
+    )
+    assert (np.diff(o.addr.astype(np.int64)) > 0).all()  # sorted, disjoint starts
+    assert o.tiny.any() and (o.flags[o.tiny] & F_TINY).all()
+
+    tagged = _addrs(m["tagged"]["main.Tagged"]["addresses"])
+    ti = o.find(tagged)
+    assert (ti >= 0).all() and (o.addr[ti] == tagged).all()
+    assert hm.live[ti].all()
+    # Interior pointers resolve to the object.
+    assert (o.find(tagged + np.uint64(17)) == ti).all()
+
+    dropped = _addrs(m["dropped"]["main.Dropped"]["addresses"])
+    di = o.find(dropped)
+    assert (di >= 0).all() and (o.addr[di] == dropped).all()
+    assert not hm.live[di].any()
+
+    # The dropped cycle was freed before the forced GC: its slots are free or reused. A slot
+    # that still holds its original node (ID 200+i, Next = the next node) must be garbage.
+    dc = [int(a, 16) for a in m["cycles"]["dropped"]["addresses"]]
+    for k, a in enumerate(dc):
+        i = o.find_one(a)
+        ident, nxt = struct.unpack("<QQ", proc.mem.read(a, 16))
+        if i >= 0 and ident == 200 + k and nxt == dc[(k + 1) % len(dc)]:
+            assert not hm.live[i], hex(a)
+
+    # The reachable cycle: live, held by the root main.cycleRoot.
+    rc = o.find(_addrs(m["cycles"]["reachable"]["addresses"]))
+    assert (rc >= 0).all() and hm.live[rc].all()
+    assert "main.cycleRoot" in [hm.roots.name[j] for j in hm.roots.of_object(int(rc[0]))]
+
+    # main.pinned's 1 MiB backing array: live through the global main.pinned.
+    pin = o.find_one(int(m["globals"]["main.pinned"]["array"], 16))
+    assert pin >= 0 and hm.live[pin] and int(o.size[pin]) >= m["globals"]["main.pinned"]["cap"]
+    rows = hm.roots.of_object(pin)
+    assert any(hm.roots.kind[j] == "global" and hm.roots.name[j] == "main.pinned" for j in rows)
+
+    # Finalizers: every main.Resource (held by main.resources) has a finalizer special.
+    res = m["globals"]["main.resources"]
+    arr, n = struct.unpack("<QQ", proc.mem.read(int(res["addr"], 16), 16))
+    ptrs = np.frombuffer(proc.mem.read(arr, 8 * n), np.uint64)
+    fin_objs = {int(hm.roots.obj[j]) for j, k in enumerate(hm.roots.kind) if k == "finalizer"}
+    assert n == m["finalizers"]["main.Resource"]
+    assert {int(x) for x in o.find(ptrs)} <= fin_objs
+
+    # Blocked goroutines' stacks are roots, with their goroutine ids.
+    stack_goids = {g for g, k in zip(hm.roots.goid, hm.roots.kind, strict=True) if k == "stack"}
+    blocked = {g["id"] for g in m["goroutines"]}
+    assert blocked <= stack_goids
+    assert all(":" not in n or "+" in n for n in hm.roots.name)
+    assert set(hm.roots.kind) <= {"global", "stack", "finalizer", "cleanup", "weak", "runtime"}
+
+    # Graph: CSR shape, edges land on objects, offsets inside the source.
+    g = hm.graph
+    assert len(g.indptr) == len(o) + 1 and g.indptr[-1] == g.nedges
+    assert g.nedges > 0 and (g.dst >= 0).all() and (g.dst < len(o)).all()
+    src = np.repeat(np.arange(len(o)), np.diff(g.indptr))
+    assert (g.offset.astype(np.uint64) < o.size[src]).all()
+    assert not hm.errors, hm.errors
+    assert set(hm.timings) == {"objects", "roots", "graph", "mark"}
+
+
+def test_find_outside_heap(version: str) -> None:
+    hm, _m, _proc = _model(version, "nil")
+    o = hm.objects
+    assert o.find_one(0) == -1 and o.find_one(0x1000) == -1 and o.find_one((1 << 63) + 8) == -1
+    last = int(o.addr[-1])
+    assert o.find_one(last) == len(o) - 1
+
+
+@pytest.mark.parametrize("v", sorted({VERSIONS[0], VERSIONS[-1]}) if VERSIONS else ["none"])
+def test_unswept_span_flags_unmarked_objects(v: str, tmp_path: Path) -> None:
+    """A span made to look unswept (sweepgen = mheap_.sweepgen - 2): its allocated objects
+    are still enumerated, and those unmarked (all: sweeping cleared gcmarkBits, and Green Tea's
+    inline marks) are flagged as garbage awaiting sweep."""
+    need_fixtures()
+    proc = open_core(binary(v), core(v, "nil"))
+    m = manifest(v, "nil")
+    o = heap_model(proc).objects
+    tagged = int(m["tagged"]["main.Tagged"]["addresses"][0], 16)
+    s = o.span_record(o.find_one(tagged))
+    sg = o.walk.sweepgen
+    off = proc.dw.offset("runtime.mspan", "sweepgen")
+    bad = open_core(
+        binary(v),
+        patched_core(core(v, "nil"), tmp_path / "c", {s.addr + off: struct.pack("<I", sg - 2)}),
+    )
+    o2 = heap_model(bad).objects
+    assert len(o2) == len(o)
+    in_span = (o2.addr >= s.base) & (o2.addr < s.end)
+    assert in_span.sum() == s.alloc_count
+    assert o2.unswept_garbage[in_span].all() and not o2.unswept_garbage[~in_span].any()
