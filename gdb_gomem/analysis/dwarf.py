@@ -93,6 +93,8 @@ class DwarfTables:
     by_name: dict[str, int] = field(default_factory=dict)
     globals: dict[str, Variable] = field(default_factory=dict)
     constants: dict[str, int] = field(default_factory=dict)
+    #: Function name -> DIE offset of its DW_TAG_subprogram (locals are read on demand).
+    subprograms: dict[str, int] = field(default_factory=dict)
 
     def constant(self, name: str, default: int | None = None) -> int:
         """A Go constant the compiler recorded (``runtime.heapArenaBytes``)."""
@@ -227,6 +229,11 @@ def load_dwarf(elf: object) -> DwarfTables:
                 name = _name(die)
                 if addr is not None and tref is not None and name:
                     tables.globals[name] = Variable(name, addr, tref)
+                continue
+            if tag == "DW_TAG_subprogram":
+                name = _name(die)
+                if name:
+                    tables.subprograms.setdefault(name, die.offset)
                 continue
             if tag == "DW_TAG_constant":
                 cv = _attr(die, "DW_AT_const_value")

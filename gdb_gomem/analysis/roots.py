@@ -157,12 +157,20 @@ def _global_roots(proc: GoProcess, acc: _Acc, errors: list[str]) -> None:
 
 def _stack_roots(proc: GoProcess, acc: _Acc, errors: list[str]) -> None:
     from .defers import defer_reader
+    from .framevars import frame_vars
     from .goroutines import goroutines
     from .unwind import goroutine_backtrace
 
     tab = proc.pclntab
     mem = proc.mem
     dreader = defer_reader(proc)
+    fvars = frame_vars(proc)
+
+    def slot_name(func: str, pc: int, sp: int, fp: int, x: int) -> str:
+        """``function:variable`` from the DWARF locals, else ``function+0xOFF`` (from SP)."""
+        var = fvars.name_of(func, pc - 1, fp, x)
+        return f"{func}:{var}" if var else f"{func}+{x - sp:#x}"
+
     maps: dict[int, tuple[int, int, int] | None] = {}
 
     def stackmap(p: int | None) -> tuple[int, int, int] | None:
@@ -193,7 +201,7 @@ def _stack_roots(proc: GoProcess, acc: _Acc, errors: list[str]) -> None:
         holders: list[np.ndarray] = []
         names: list[str] = []
         # Stack objects: (base, size, pointer word addresses, frame name, frame sp).
-        sobjs: list[tuple[int, int, np.ndarray, str, int]] = []
+        sobjs: list[tuple[int, int, np.ndarray, str, int, int, int]] = []
         for fr in bt.frames:
             if fr.inlined:
                 continue
@@ -226,7 +234,15 @@ def _stack_roots(proc: GoProcess, acc: _Acc, errors: list[str]) -> None:
                         nw = min(ptrbytes, size) // 8
                         bv = mem.read(gcdata, (nw + 7) // 8)
                         sobjs.append(
-                            (base, size, base + _bitvector_words(bv, nw) * 8, fr.func, fr.sp)
+                            (
+                                base,
+                                size,
+                                base + _bitvector_words(bv, nw) * 8,
+                                fr.func,
+                                fr.sp,
+                                fr.fp,
+                                fr.pc,
+                            )
                         )
             except (UnreadableMemory, PclntabError, GomemError) as exc:
                 errors.append(f"goroutine {g.goid} frame {fr.func}: {exc}")
@@ -236,7 +252,7 @@ def _stack_roots(proc: GoProcess, acc: _Acc, errors: list[str]) -> None:
             h = np.unique(np.concatenate(found))
             h = h[(h >= lo) & (h + 8 <= hi)]
             holders.append(h)
-            names.extend(f"{fr.func}+{int(x) - fr.sp:#x}" for x in h.tolist())
+            names.extend(slot_name(fr.func, fr.pc, fr.sp, fr.fp, int(x)) for x in h.tolist())
         # As the runtime does (scanstack + scanframeworker): a stack object is scanned only
         # when a live pointer reaches it; a dead one may hold stale pointers to freed memory.
         pending = list(range(len(sobjs)))
@@ -253,11 +269,11 @@ def _stack_roots(proc: GoProcess, acc: _Acc, errors: list[str]) -> None:
             new: list[np.ndarray] = []
             for k in reached:
                 pending.remove(k)
-                _b, _s, h, fname, fsp = sobjs[k]
+                _b, _s, h, fname, fsp, ffp, fpc = sobjs[k]
                 h = h[(h >= lo) & (h + 8 <= hi)]
                 holders.append(h)
                 new.append(h)
-                names.extend(f"{fname}+{int(x) - fsp:#x}" for x in h.tolist())
+                names.extend(slot_name(fname, fpc, fsp, ffp, int(x)) for x in h.tolist())
             nh = np.concatenate(new)
             vals = stack[(nh - lo) // 8].astype(np.int64) if len(nh) else vals[:0]
         if not holders:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 #: Bump when the pickled classes change shape.
-SCHEMA = 1
+SCHEMA = 2
 
 T = TypeVar("T")
 
