@@ -6,6 +6,7 @@ Expectations come from the manifests the Go program wrote: its final ``ReadMemSt
 
 from __future__ import annotations
 
+import re
 import struct
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,9 @@ def test_objects_roots_and_liveness(version: str, scenario: str) -> None:
     stack_goids = {g for g, k in zip(hm.roots.goid, hm.roots.kind, strict=True) if k == "stack"}
     blocked = {g["id"] for g in m["goroutines"]}
     assert blocked <= stack_goids
-    assert all(":" not in n or "+" in n for n in hm.roots.name)
+    # Stack roots: `function:variable` where DWARF names the slot, else `function+0xOFF`.
+    stack_names = [n for n, k in zip(hm.roots.name, hm.roots.kind, strict=True) if k == "stack"]
+    assert all(re.fullmatch(r"\S+(:\S+|\+0x[0-9a-f]+)", n) for n in stack_names)
     assert set(hm.roots.kind) <= {"global", "stack", "finalizer", "cleanup", "weak", "runtime"}
 
     # Graph: CSR shape, edges land on objects, offsets inside the source.

@@ -117,14 +117,20 @@ class FrameVars:
             elif o.op_name == "DW_OP_piece":
                 n = int(o.args[0])
                 if cur is not None:
-                    out.append(Slot(lo, hi, cur, n, f"{name}+{piece_off}" if piece_off else name,
-                                    None))  # fmt: skip
+                    out.append(Slot(lo, hi, cur, n, name + self._part(tid, piece_off), None))
                 piece_off += n
                 cur = None
             else:
                 cur = None  # a register or a computed value: not a stack slot
         if cur is not None and not pieces:
             out.append(Slot(lo, hi, cur, size, name, tid))
+
+    def _part(self, tid: int | None, off: int) -> str:
+        """The field path of a piece at ``off`` inside the variable (``.len`` of a slice)."""
+        if tid is None or tid not in self.proc.dw.types:
+            return f"+{off}" if off else ""
+        path = field_path(self.proc.dw, self.proc.dw.types[tid], off)
+        return "" if off == 0 and path in ("", ".array", ".str", ".data") else path
 
     def name_of(self, func: str, pc: int, fp: int, addr: int) -> str | None:
         """``variable`` (with a field path inside it) for a stack word, or None."""
