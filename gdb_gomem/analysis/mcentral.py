@@ -25,7 +25,7 @@ import numpy as np
 from .errors import UnreadableMemory
 from .mcache import MCacheInfo
 from .process import GoProcess
-from .spans import SpanWalk, sweep_state
+from .spans import SpanClassMixin, SpanWalk, sweep_state
 from .typed import Layout
 
 #: A spanSet holding more entries than this is corrupt (2^24 spans >= 128 GiB in one class).
@@ -45,17 +45,9 @@ class SpanSetContents:
 
 
 @dataclass
-class CentralClass:
+class CentralClass(SpanClassMixin):
     spanclass: int
     sets: dict[str, SpanSetContents] = field(default_factory=dict)
-
-    @property
-    def sizeclass(self) -> int:
-        return self.spanclass >> 1
-
-    @property
-    def noscan(self) -> bool:
-        return bool(self.spanclass & 1)
 
     def count(self) -> int:
         return sum(len(s.spans) for s in self.sets.values())

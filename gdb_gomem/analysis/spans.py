@@ -107,8 +107,22 @@ def heap_geometry(dw: DwarfTables) -> HeapGeometry:
     )
 
 
+class SpanClassMixin:
+    """``spanClass`` is ``sizeclass << 1 | noscan`` (runtime/mheap.go ``makeSpanClass``)."""
+
+    spanclass: int
+
+    @property
+    def sizeclass(self) -> int:
+        return self.spanclass >> 1
+
+    @property
+    def noscan(self) -> bool:
+        return bool(self.spanclass & 1)
+
+
 @dataclass(slots=True)
-class SpanRecord:
+class SpanRecord(SpanClassMixin):
     """One mspan descriptor, decoded; walk-derived fields are filled after decoding."""
 
     addr: int  # the descriptor itself
@@ -141,14 +155,6 @@ class SpanRecord:
     allocated: int | None = None  # recount from freeindex + allocBits
     inline_marks: int | None = None  # Green Tea: marks still held inline (None: not used)
     error: str | None = None
-
-    @property
-    def sizeclass(self) -> int:
-        return self.spanclass >> 1
-
-    @property
-    def noscan(self) -> bool:
-        return bool(self.spanclass & 1)
 
     @property
     def state_name(self) -> str:

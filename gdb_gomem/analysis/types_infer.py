@@ -55,7 +55,7 @@ from .gomaps import MapError, classic_bucket_arrays, map_kind, swiss_groups, swi
 from .gonames import go_name, package_of
 from .objects import HeapImage, heap_image
 from .process import GoProcess
-from .rtype import TypeError_, types
+from .rtype import RType, TypeError_, types
 from .spans import allocated_mask, cached_walk
 from .typed import Val
 
@@ -979,15 +979,20 @@ class _Inferrer:
                 if j >= 0:
                     self._typed_by(j, s.large_type, SRC_LARGE, 0)
 
-    def _typed_many(self, sel: np.ndarray, taddr: int, source: str, off: int) -> None:
-        """Objects ``sel`` whose header says ``taddr``: one entry per array length, in bulk."""
+    def _header_type(self, taddr: int) -> RType | None:
+        """The runtime type a malloc header or largeType names, if it decodes to a sized type."""
         if not taddr:
-            return
+            return None
         try:
             rt = self.tr.type_at(taddr)
         except TypeError_:
-            return
-        if not rt.size:
+            return None
+        return rt if rt.size else None
+
+    def _typed_many(self, sel: np.ndarray, taddr: int, source: str, off: int) -> None:
+        """Objects ``sel`` whose header says ``taddr``: one entry per array length, in bulk."""
+        rt = self._header_type(taddr)
+        if rt is None:
             return
         objs = self.objs
         tid = self.dwarf_of_rtype(taddr)
@@ -1012,13 +1017,8 @@ class _Inferrer:
             self.push_many(elems.ravel(), tid)
 
     def _typed_by(self, j: int, taddr: int, source: str, off: int) -> None:
-        if not taddr:
-            return
-        try:
-            rt = self.tr.type_at(taddr)
-        except TypeError_:
-            return
-        if not rt.size:
+        rt = self._header_type(taddr)
+        if rt is None:
             return
         data = int(self.objs.size[j]) - off
         k = max(data // rt.size, 1)
