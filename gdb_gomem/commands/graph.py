@@ -9,22 +9,11 @@ from ..analysis.process import GoProcess
 from ..analysis.retention import root_paths, suspects, top_retainers
 from . import colors as c
 from .fmt import human_bytes
-from .registry import Doc, command
-
-
-def _addr(s: str) -> int:
-    from . import registry
-
-    try:
-        return int(s, 0)
-    except ValueError:
-        if registry.evaluate_address is not None:
-            return registry.evaluate_address(s)
-        raise argparse.ArgumentTypeError(f"not an address: {s!r}") from None
+from .registry import Doc, address_arg, command
 
 
 def _configure_path(p: argparse.ArgumentParser) -> None:
-    p.add_argument("addr", type=_addr, help="an address inside the object")
+    p.add_argument("addr", type=address_arg, help="an address inside the object")
     p.add_argument("--all", type=int, default=1, metavar="N",
                    help="up to N paths, from distinct roots, shortest first")  # fmt: skip
 

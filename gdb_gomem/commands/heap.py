@@ -11,32 +11,10 @@ from typing import Any
 from ..analysis import heapdocs
 from ..analysis.process import GoProcess
 from . import colors as c
-from . import registry
 from .fmt import human_bytes, kv
-from .registry import Doc, command
+from .registry import Doc, address_arg, command
 
 STATES = {"in-use": "in use", "manual": "manual", "dead": "dead"}
-
-
-def _int(text: str) -> int:
-    """An address or count: ``0x`` hex, ``0o``/``0b``, or decimal.
-
-    A front end that can evaluate expressions may set ``registry.evaluate_address`` (gdb:
-    ``$rsp``, ``&'main.pinned'``); without it only numbers are accepted.
-    """
-    try:
-        v = int(text, 0)
-    except ValueError:
-        evaluate = getattr(registry, "evaluate_address", None)
-        if evaluate is None:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        try:
-            v = int(evaluate(text))
-        except Exception as exc:  # noqa: BLE001 - any evaluator error is a bad argument
-            raise argparse.ArgumentTypeError(f"cannot evaluate {text!r}: {exc}") from None
-    if v < 0 or v >= 1 << 64:
-        raise argparse.ArgumentTypeError(f"out of range: {text!r}")
-    return v
 
 
 def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
@@ -191,7 +169,7 @@ def _configure_spans(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--class",
         dest="sizeclass",
-        type=_int,
+        type=address_arg,
         metavar="N",
         help="only in-use spans of size class N (0 = large objects)",
     )
@@ -208,7 +186,7 @@ def _configure_spans(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--limit",
-        type=_int,
+        type=address_arg,
         default=100,
         metavar="N",
         help="print at most N spans (default 100; 0 = all)",
@@ -311,7 +289,7 @@ def render_spans(d: Doc, args: argparse.Namespace) -> str:
 
 
 def _configure_span(p: argparse.ArgumentParser) -> None:
-    p.add_argument("addr", type=_int, metavar="ADDR", help="an address (0x... or decimal)")
+    p.add_argument("addr", type=address_arg, metavar="ADDR", help="an address (0x... or decimal)")
 
 
 @command(
@@ -384,7 +362,7 @@ def _configure_class(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--class",
         dest="sizeclass",
-        type=_int,
+        type=address_arg,
         metavar="N",
         help="only size class N (both its scan and noscan span classes)",
     )
@@ -565,7 +543,7 @@ def _configure_memstats(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--gc",
         dest="ngc",
-        type=_int,
+        type=address_arg,
         default=10,
         metavar="N",
         help="GC cycles to list (default 10; the runtime keeps 256)",

@@ -13,8 +13,8 @@ from ..analysis import types_docs
 from ..analysis.process import GoProcess
 from . import colors as c
 from .fmt import human_bytes, kv
-from .heap import _int, _table, _trailer
-from .registry import Doc, command
+from .heap import _table, _trailer
+from .registry import Doc, address_arg, command
 
 
 def _which(args: argparse.Namespace) -> str:
@@ -107,7 +107,7 @@ def render_objects(d: Doc, args: argparse.Namespace) -> str:
 
 
 def _configure_obj(p: argparse.ArgumentParser) -> None:
-    p.add_argument("addr", type=_int, metavar="ADDR", help="any address inside the object")
+    p.add_argument("addr", type=address_arg, metavar="ADDR", help="any address inside the object")
     p.add_argument("--depth", type=int, default=2, help="levels of fields to decode (default 2)")
 
 

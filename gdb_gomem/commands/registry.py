@@ -33,6 +33,26 @@ REGISTRY: dict[str, CommandSpec] = {}
 evaluate_address: Callable[[str], int] | None = None
 
 
+def address_arg(text: str) -> int:
+    """An address or count: ``0x`` hex, ``0o``/``0b``, or decimal.
+
+    A front end that can evaluate expressions sets :data:`evaluate_address` (gdb:
+    ``$rsp``, ``&'main.pinned'``); without it only numbers are accepted.
+    """
+    try:
+        v = int(text, 0)
+    except ValueError:
+        if evaluate_address is None:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        try:
+            v = int(evaluate_address(text))
+        except Exception as exc:  # noqa: BLE001 - any evaluator error is a bad argument
+            raise argparse.ArgumentTypeError(f"cannot evaluate {text!r}: {exc}") from None
+    if v < 0 or v >= 1 << 64:
+        raise argparse.ArgumentTypeError(f"out of range: {text!r}")
+    return v
+
+
 def command(
     name: str,
     help: str,
