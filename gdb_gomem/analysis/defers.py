@@ -54,6 +54,7 @@ from .pclntab import (
     func_id_name,
 )
 from .process import GoProcess
+from .spans import heap_geometry
 from .typed import Layout
 from .unwind import Frame, goroutine_backtrace
 
@@ -105,16 +106,7 @@ class HeapLookup:
         self.proc = proc
         self.mem = proc.mem
         c = dw.constants
-        self.arena_bytes = dw.constant("runtime.heapArenaBytes")
-        self.l1_bits = c.get("runtime.arenaL1Bits", 0)
-        self.l2_bits = dw.constant("runtime.arenaL2Bits")
-        self.l1_shift = c.get("runtime.arenaL1Shift", self.l2_bits)
-        base = c.get("runtime.arenaBaseOffsetUintptr", c.get("runtime.arenaBaseOffset", 0))
-        self.base_offset = base & (1 << 64) - 1
-        self.page_size = next(
-            (c[k] for k in ("runtime.pageSize", "runtime._PageSize",
-                            "internal/runtime/gc.PageSize") if k in c), 8192)  # fmt: skip
-        self.pages_per_arena = c.get("runtime.pagesPerArena", self.arena_bytes // self.page_size)
+        self.geo = heap_geometry(dw)
         self.spans_off = dw.offset("runtime.heapArena", "spans")
         self.span = Layout(dw, "runtime.mspan", ("startAddr", "npages", "elemsize", "limit"),
                            ("state.s", "state", "spanclass", "nelems"))  # fmt: skip
@@ -133,11 +125,11 @@ class HeapLookup:
 
     def span_of(self, p: int) -> tuple[int, int, int, int] | None:
         """(span addr, startAddr, elemsize, limit) of the in-use span holding ``p``, or None."""
-        ri = ((p - self.base_offset) & (1 << 64) - 1) // self.arena_bytes
-        if ri >> (self.l1_bits + self.l2_bits):
+        geo = self.geo
+        ri = geo.arena_index(p)
+        if ri >> (geo.l1_bits + geo.l2_bits):
             return None
-        l1 = ri >> self.l1_shift if self.l1_bits else 0
-        l2 = ri & ((1 << self.l2_bits) - 1)
+        l1, l2 = geo.split(ri)
         try:
             l2arr = self._l2_array(l1)
             if not l2arr:
@@ -145,7 +137,7 @@ class HeapLookup:
             ha = self.mem.u64(l2arr + 8 * l2)
             if not ha:
                 return None
-            page = (p // self.page_size) % self.pages_per_arena
+            page = (p // geo.page_size) % geo.pages_per_arena
             s = self.mem.u64(ha + self.spans_off + 8 * page)
         except UnreadableMemory:
             return None

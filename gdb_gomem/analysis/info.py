@@ -34,16 +34,17 @@ def unix_ns_to_iso(ns: int) -> str | None:
 
 def arena_range(proc: GoProcess) -> dict[str, Any]:
     """The heap arenas in use, from ``mheap_.allArenas`` (arena indices)."""
-    dw = proc.dw
-    arena_bytes = dw.constant("runtime.heapArenaBytes")
-    base = dw.constant("runtime.arenaBaseOffsetUintptr", 0) & ((1 << 64) - 1)
+    from .spans import heap_geometry
+
+    geo = heap_geometry(proc.dw)
+    arena_bytes = geo.arena_bytes
     mheap = proc.global_("runtime.mheap_")
     # Go 1.25 renamed allArenas to heapArenas when user arenas got their own list.
     arenas = mheap.get("heapArenas") or mheap["allArenas"]
     idxs = [v.int() for v in arenas.slice_items(1 << 22)]
     if not idxs:
         return {"arenas": 0, "arena_bytes": arena_bytes, "start": None, "end": None}
-    starts = sorted((i * arena_bytes + base) & ((1 << 64) - 1) for i in idxs)
+    starts = sorted(geo.arena_start(i) for i in idxs)
     return {
         "arenas": len(starts),
         "arena_bytes": arena_bytes,

@@ -19,6 +19,7 @@ import numpy as np
 from .fieldpath import field_path
 from .graphalgo import dominators, retained_sizes, shortest_root_path
 from .heapmodel import HeapModel, heap_model
+from .info import hexaddr as _hex
 from .process import GoProcess
 
 Doc = dict[str, Any]
@@ -30,10 +31,6 @@ MANY_OBJECTS = 1000
 BIG_MAP_ENTRIES = 1000
 PIN_RATIO = 16  # a slice using 1/16 or less of its backing array pins the rest
 GOROUTINE_GROUP = 10
-
-
-def _hex(a: int) -> str:
-    return f"{a:#x}"
 
 
 # --------------------------------------------------------------------------- types by object
