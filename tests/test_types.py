@@ -136,12 +136,20 @@ def test_package_of() -> None:
 
 
 def test_object_table_agrees_with_heap_model(version: str) -> None:
-    """Both enumerations apply ``i < freeindex || allocBits[i]``: the same objects."""
+    """Types use the heap model's objects; the fallback enumeration (used when the model
+    cannot be built) applies the same ``i < freeindex || allocBits[i]``: the same objects,
+    sizes and span classes."""
     from gdb_gomem.analysis.heapmodel import heap_model
+    from gdb_gomem.analysis.types_infer import _own_objects
 
     p, ht, _live = typed(version)
     hm = heap_model(p)
     assert np.array_equal(np.asarray(hm.objects.addr, dtype=np.uint64), ht.addr)
+    own = _own_objects(p)
+    walk_classes = np.array([s.spanclass for s in hm.objects.walk.spans], dtype=np.uint16)
+    assert np.array_equal(own.addr, ht.addr)
+    assert np.array_equal(own.size, np.asarray(hm.objects.size, dtype=np.uint64))
+    assert np.array_equal(own.spanclass, walk_classes[np.asarray(hm.objects.span)])
     sources = {e.source for e in ht.table}
     assert sources <= {"malloc header", "largeType", "finalizer", "dwarf", "inferred"}
     assert (ht.type_id >= 0).all()

@@ -158,24 +158,36 @@ def _own_objects(proc: GoProcess) -> ObjectTable:
 
 
 def object_table(proc: GoProcess) -> ObjectTable:
-    """The process's object table (one per process). The heap model's enumeration applies
-    the same rule; this module keeps its own so it does not depend on build order."""
-    return proc.memo("types_objects", lambda: _with_fast_find(proc, _own_objects(proc)))
+    """The process's object table (one per process), shared with the heap model.
+
+    The heap model enumerates objects by the same rule; its table (and its O(1)
+    arena/page/slot lookup) is used directly, so the heap is enumerated once. This module's
+    own enumeration is the fallback when the model cannot be built.
+    """
+    def build() -> ObjectTable:
+        table = _from_model(proc)
+        return table if table is not None else _own_objects(proc)
+
+    return proc.memo("types_objects", build)
 
 
-def _with_fast_find(proc: GoProcess, own: ObjectTable) -> ObjectTable:
-    """Use the heap model's address -> object lookup (arena/page/slot gathers, O(1) per
-    address) when its enumeration is exactly this one; a binary search over 20 million
-    sorted addresses costs seconds per pass."""
+def _from_model(proc: GoProcess) -> ObjectTable | None:
     try:
         from .objects import object_table as model_objects
 
         model = model_objects(proc)
     except (ImportError, GomemError):
-        return own
-    if np.array_equal(np.asarray(model.addr, dtype=np.uint64), own.addr):
-        own.fast_find = model.find
-    return own
+        return None
+    classes = np.array([s.spanclass for s in model.walk.spans], dtype=np.uint16)
+    span = np.asarray(model.span)
+    table = ObjectTable(
+        np.asarray(model.addr, dtype=np.uint64),
+        np.asarray(model.size, dtype=np.uint64),
+        classes[span] if len(span) else np.zeros(0, dtype=np.uint16),
+    )
+    # A binary search over 20 million sorted addresses costs seconds per pass.
+    table.fast_find = model.find
+    return table
 
 
 # ---------------------------------------------------------------------------- plans
