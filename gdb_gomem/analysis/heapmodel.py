@@ -18,7 +18,7 @@ import numpy as np
 
 from .heapgraph import HeapGraph, build_graph
 from .mark import mark
-from .objects import ObjectTable, build_objects
+from .objects import ObjectTable, object_table
 from .process import GoProcess
 from .roots import RootTable, build_roots
 
@@ -60,7 +60,8 @@ def _progress(label: str, build: Callable[[], T], timings: dict[str, float]) -> 
 
 def build_heap_model(proc: GoProcess) -> HeapModel:
     timings: dict[str, float] = {}
-    objs = _progress("objects", lambda: build_objects(proc), timings)
+    # The same memoised table the type pass uses: the heap is enumerated once per target.
+    objs = _progress("objects", lambda: object_table(proc), timings)
     roots = _progress("roots", lambda: build_roots(proc, objs), timings)
     graph = _progress("graph", lambda: build_graph(proc, objs), timings)
     live = _progress("mark", lambda: mark(graph, roots.obj, len(objs)), timings)
