@@ -537,16 +537,41 @@ def _classify(proc: GoProcess, walk: SpanWalk) -> None:
             s.kind = "invalid"
 
 
+def _bit_counts(raws: list[bytes | None], nbytes: np.ndarray, lo: np.ndarray,
+                hi: np.ndarray) -> np.ndarray:
+    """Per bitmap ``j``: set bits among bits ``[lo[j], hi[j])`` of ``raws[j]`` (missing
+    bitmaps count 0). One unpack and one running sum over all bitmaps, no loop per span."""
+    buf = b"".join(r if r is not None else bytes(int(n)) for r, n in zip(raws, nbytes,
+                                                                       strict=True))
+    bits = np.unpackbits(np.frombuffer(buf, dtype=np.uint8), bitorder="little")
+    # int32 running sums are several times faster than int64 ones (half the memory).
+    run = np.zeros(len(bits) + 1, dtype=np.int32 if len(bits) < 1 << 31 else np.int64)
+    np.cumsum(bits, dtype=run.dtype, out=run[1:])
+    start = np.zeros(len(nbytes), dtype=np.int64)
+    if len(nbytes):
+        start[1:] = np.cumsum(nbytes[:-1] * 8)
+    hi = np.minimum(hi, nbytes * 8)
+    lo = np.minimum(lo, hi)
+    return (run[start + hi] - run[start + lo]).astype(np.int64)
+
+
 def _count_allocated(proc: GoProcess, walk: SpanWalk) -> None:
+    """``allocated`` (``i < freeindex || allocBits[i]``) and Green Tea ``inline_marks`` per
+    in-use span, counted over all spans' bitmaps at once."""
     spans = [s for s in walk.spans if s.state == 1 and s.error is None]
-    raws = read_many(proc.mem, [(s.alloc_bits, (s.nelems + 7) // 8) for s in spans])
+    nel = np.array([s.nelems for s in spans], dtype=np.int64)
+    nbytes = (nel + 7) // 8
+    raws = read_many(proc.mem, [(s.alloc_bits, int(n)) for s, n in zip(spans, nbytes,
+                                                                       strict=True)])
+    fidx = np.minimum(np.array([s.freeindex for s in spans], dtype=np.int64), nel)
+    counts = (fidx + _bit_counts(raws, nbytes, fidx, nel)).tolist()
     bad = 0
-    for s, raw in zip(spans, raws, strict=True):
+    for s, raw, c in zip(spans, raws, counts, strict=True):
         if raw is None:
             bad += 1
             s.error = f"allocBits {s.alloc_bits:#x} unreadable"
             continue
-        s.allocated = int(allocated_mask(s, raw).sum())
+        s.allocated = c
     if bad:
         walk.errors.append(f"{bad} span(s) with unreadable allocBits")
     im = walk.green_tea
@@ -555,11 +580,16 @@ def _count_allocated(proc: GoProcess, walk: SpanWalk) -> None:
     page = walk.geometry.page_size
     gt = [s for s in spans if s.error is None and im.used_by(s.elemsize)]
     raws = read_many(proc.mem, [(s.base + page - im.size, im.size) for s in gt])
-    for s, raw in zip(gt, raws, strict=True):
+    gnel = np.array([s.nelems for s in gt], dtype=np.int64)
+    gbytes = np.minimum((gnel + 7) // 8, im.marks_len)  # only the bytes of real slots
+    marks = [r[im.marks_off : im.marks_off + n] if r is not None else None
+             for r, n in zip(raws, gbytes.tolist(), strict=True)]  # fmt: skip
+    inl = _bit_counts(marks, gbytes, np.zeros(len(gt), np.int64), gnel).tolist()
+    for s, raw, c in zip(gt, raws, inl, strict=True):
         if raw is None:
             walk.errors.append(f"inline mark bits of span {s.base:#x} unreadable")
             continue
-        s.inline_marks = int(inline_mark_mask(im, s, raw).sum())
+        s.inline_marks = c
         walk.inline_checked += 1
         # spanInlineMarkBits.init stores the span class in the last byte: a check that these
         # 128 bytes are the span's inline marks and not its objects.

@@ -41,7 +41,6 @@ as ``runtime/mbitmap.go`` defines "allocated"); when the heap model's table is t
 
 from __future__ import annotations
 
-import bisect
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -109,18 +108,19 @@ class ObjectTable:
         self.addr = addr
         self.size = size
         self.spanclass = spanclass
-        self._addrs: list[int] = addr.tolist()
-        self._sizes: list[int] = size.tolist()
         #: The heap model's O(1) page-table lookup, when its table is this same list.
         self.fast_find: Callable[[np.ndarray], np.ndarray] | None = None
 
     def __len__(self) -> int:
-        return len(self._addrs)
+        return len(self.addr)
 
     def index(self, p: int) -> int:
-        """The object holding ``p``, or -1 (one bisect; scalar, for the propagation loop)."""
-        i = bisect.bisect_right(self._addrs, p) - 1
-        if i >= 0 and p < self._addrs[i] + self._sizes[i]:
+        """The object holding ``p``, or -1 (one binary search; scalar, for the propagation
+        loop; no Python list of 20 million addresses is kept for it)."""
+        if not 0 <= p < 1 << 64:
+            return -1
+        i = int(np.searchsorted(self.addr, np.uint64(p), side="right")) - 1
+        if i >= 0 and p < int(self.addr[i]) + int(self.size[i]):
             return i
         return -1
 
