@@ -13,13 +13,32 @@ from collections import deque
 import numpy as np
 import pytest
 
+from gdb_gomem.analysis import native
 from gdb_gomem.analysis.graphalgo import (
     UNREACHABLE,
+    dominator_tops,
+    dominator_tops_py,
     dominators,
+    dominators_py,
     retained_sizes,
+    retained_sizes_py,
     shortest_root_path,
     transpose,
 )
+
+#: Both implementations are checked against the definitions: the compiled kernel (what runs
+#: when a C compiler is present) and the pure-Python fallback.
+IMPLS = {
+    "native": (dominators, retained_sizes),
+    "python": (dominators_py, retained_sizes_py),
+}
+
+
+@pytest.fixture(params=sorted(IMPLS))
+def impl(request: pytest.FixtureRequest):
+    if request.param == "native" and native.kernels() is None:
+        pytest.fail(f"compiled kernels unavailable: {native.unavailable}")
+    return IMPLS[request.param]
 
 
 def random_graph(
@@ -51,7 +70,8 @@ def reach(
 
 
 @pytest.mark.parametrize("seed", range(40))
-def test_dominators_match_definition(seed: int) -> None:
+def test_dominators_match_definition(seed: int, impl) -> None:
+    dominators, retained_sizes = impl
     n = 12 + seed
     indptr, dst, roots = random_graph(seed, n, int(n * (1.2 + seed % 3 * 0.5)), 1 + seed % 4)
     idom, order = dominators(n, indptr, dst, roots)
@@ -104,8 +124,9 @@ def test_shortest_root_path(seed: int) -> None:
         assert len({p[0][0] for p in paths}) == len(paths)  # distinct roots
 
 
-def test_deep_chain_is_iterative() -> None:
+def test_deep_chain_is_iterative(impl) -> None:
     """A 200k-long linked list: no recursion limit, linear time."""
+    dominators, retained_sizes = impl
     n = 200_000
     indptr = np.arange(n + 1, dtype=np.int64)
     indptr[-1] = n - 1
@@ -115,3 +136,28 @@ def test_deep_chain_is_iterative() -> None:
     assert idom[0] == n and idom[n - 1] == n - 2
     ret = retained_sizes(idom, np.ones(n, dtype=np.int64), order)
     assert ret[0] == n and ret[n - 1] == 1
+
+
+def test_native_matches_python_on_a_large_random_graph() -> None:
+    """Both implementations agree node for node on a graph too big to brute-force."""
+    if native.kernels() is None:
+        pytest.fail(f"compiled kernels unavailable: {native.unavailable}")
+    n = 30_000
+    indptr, dst, roots = random_graph(7, n, 3 * n, 20)
+    a, oa = dominators(n, indptr, dst, roots)
+    b, ob = dominators_py(n, indptr, dst, roots)
+    assert np.array_equal(np.asarray(a, np.int64), np.asarray(b, np.int64))
+    assert np.array_equal(np.asarray(oa, np.int64), np.asarray(ob, np.int64))
+    size = np.arange(n, dtype=np.int64) % 97 + 16
+    assert np.array_equal(retained_sizes(a, size, oa), retained_sizes_py(b, size, ob))
+    assert np.array_equal(dominator_tops(a, oa), dominator_tops_py(b, ob))
+
+
+def test_native_rejects_out_of_range_edges() -> None:
+    """The kernel trusts nothing it is given: an edge past the last object is refused
+    before any C code runs."""
+    if native.kernels() is None:
+        pytest.fail(f"compiled kernels unavailable: {native.unavailable}")
+    indptr = np.array([0, 1, 1], dtype=np.int64)
+    with pytest.raises(ValueError):
+        native.dominators(2, indptr, np.array([5], dtype=np.int32), np.array([0]))

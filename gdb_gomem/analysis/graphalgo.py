@@ -87,6 +87,24 @@ def dominators(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Immediate dominators from a super-root (index ``n``) with edges to every root object.
 
+    Returns ``(idom, order)`` as :func:`dominators_py` defines them. The compiled kernel
+    (:mod:`.native`, the same algorithm in C: 20 million objects in seconds, not minutes)
+    runs when it is available, this module's Python otherwise.
+    """
+    from . import native
+
+    root_arr = np.unique(np.asarray(roots, dtype=np.int64))
+    fast = native.dominators(n, indptr, dst, root_arr)
+    if fast is not None:
+        return fast
+    return dominators_py(n, indptr, dst, root_arr)
+
+
+def dominators_py(
+    n: int, indptr: np.ndarray, dst: np.ndarray, roots: Sequence[int] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Immediate dominators from a super-root (index ``n``) with edges to every root object.
+
     Returns ``(idom, order)``: ``idom`` (int64, length n) is the immediate dominator object,
     ``n`` when it is the super-root, ``-1`` when unreachable; ``order`` is the DFS preorder of
     the reached objects (a dominator always comes before the objects it dominates).
@@ -192,6 +210,14 @@ def dominators(
 
 
 def retained_sizes(idom: np.ndarray, size: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Retained size of every object (:func:`retained_sizes_py`), in C when available."""
+    from . import native
+
+    fast = native.retained_sizes(idom, size, order)
+    return fast if fast is not None else retained_sizes_py(idom, size, order)
+
+
+def retained_sizes_py(idom: np.ndarray, size: np.ndarray, order: np.ndarray) -> np.ndarray:
     """Retained size of every object: its own size plus its dominator subtree's.
 
     ``order`` is the DFS preorder from :func:`dominators`: an object's dominator precedes it,
@@ -206,3 +232,24 @@ def retained_sizes(idom: np.ndarray, size: np.ndarray, order: np.ndarray) -> np.
         if 0 <= d < n:
             retained[d] += retained[v]
     return np.frombuffer(retained, dtype=np.int64).copy()
+
+
+def dominator_tops(idom: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Per object, the root-held object (child of the super-root) whose dominator subtree
+    holds it, -1 when unreachable; in C when available."""
+    from . import native
+
+    fast = native.dominator_tops(idom, order)
+    return fast if fast is not None else dominator_tops_py(idom, order)
+
+
+def dominator_tops_py(idom: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """:func:`dominator_tops` in Python: preorder visits a dominator before what it
+    dominates, so each object copies its dominator's answer."""
+    n = len(idom)
+    idom_l = np.asarray(idom, dtype=np.int64).tolist()
+    top_l = [-1] * n
+    for v in np.asarray(order, dtype=np.int64).tolist():
+        d = idom_l[v]
+        top_l[v] = v if d == n or d < 0 else top_l[d]
+    return np.asarray(top_l, dtype=np.int64)

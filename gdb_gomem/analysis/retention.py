@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .fieldpath import field_path
-from .graphalgo import dominators, retained_sizes, shortest_root_path
+from .graphalgo import dominator_tops, dominators, retained_sizes, shortest_root_path
 from .heapmodel import HeapModel, heap_model
 from .info import hexaddr as _hex
 from .process import GoProcess
@@ -164,13 +164,7 @@ def dominator_tree(proc: GoProcess) -> DominatorTree:
         roots = np.asarray(model.roots.obj)
         idom, order = dominators(n, model.graph.indptr, model.graph.dst, roots[roots >= 0])
         retained = retained_sizes(idom, model.objects.size.astype(np.int64), order)
-        top = np.full(n, -1, dtype=np.int64)
-        idom_l = idom.tolist()
-        top_l = top.tolist()
-        for v in order.tolist():  # preorder: a dominator's top is known before its children's
-            d = idom_l[v]
-            top_l[v] = v if d == n else top_l[d]
-        return DominatorTree(idom, order, retained, np.asarray(top_l, dtype=np.int64))
+        return DominatorTree(idom, order, retained, dominator_tops(idom, order))
 
     return proc.memo("dominator_tree", build)
 
