@@ -201,6 +201,8 @@ class CoreFile:
 class CoreMemory(Memory):
     """Memory of a crashed process: the core's dumped pages, then the binary's static ones."""
 
+    concurrent_reads = True  # reads are slices of read-only mappings
+
     def __init__(self, core: CoreFile, binary: GoBinary) -> None:
         self.core = core
         self.binary = binary

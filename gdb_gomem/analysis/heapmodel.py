@@ -9,6 +9,7 @@ terminal, or for any pass that took more than a second.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,3 +72,35 @@ def build_heap_model(proc: GoProcess) -> HeapModel:
 def heap_model(proc: GoProcess) -> HeapModel:
     """The model of this process snapshot, built once (memoised on ``proc``)."""
     return proc.memo("heap_model", lambda: build_heap_model(proc))
+
+
+def start_heap_model(proc: GoProcess, then: Callable[[], object] | None = None) -> None:
+    """Build the heap model (and then ``then``, e.g. the dominator tree) on a second thread
+    while the caller types objects on this one: the two whole-heap passes share only the
+    object table, and this machine has two cores. numpy and the compiled kernels release
+    the GIL in their long loops, so the mark and the type propagation overlap.
+
+    Only where memory reads may run concurrently (a core file, not gdb's inferior, whose API
+    belongs to gdb's thread). Whatever the thread raises is dropped: the caller's own
+    :func:`heap_model` then builds it again and reports the error as usual. Lazily built
+    shared state (symbols, span walk, object table, runtime types) is built here first.
+    """
+    if not getattr(proc.mem, "concurrent_reads", False) or "heap_model" in proc.__dict__.get(
+        "_memos", {}
+    ):
+        return
+    from .rtype import types
+
+    _ = proc.dw, proc.pclntab, proc.go_version
+    object_table(proc)
+    types(proc)
+
+    def work() -> None:
+        try:
+            heap_model(proc)
+            if then is not None:
+                then()
+        except Exception:  # noqa: BLE001 - re-raised by the caller's own build
+            pass
+
+    threading.Thread(target=work, name="gomem-heap-model", daemon=True).start()

@@ -31,6 +31,10 @@ def check_read(addr: int, size: int) -> None:
 class Memory:
     """Random access to a target's address space (bulk reads are the fast path)."""
 
+    #: Whether two threads may read at once (a core file's mapping: yes; gdb's inferior,
+    #: whose Python API belongs to gdb's main thread: no).
+    concurrent_reads = False
+
     def read(self, addr: int, size: int) -> bytes:
         raise NotImplementedError
 

@@ -6,6 +6,7 @@ inferior) and knows nothing about where memory comes from.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from functools import cached_property
 from typing import TypeVar
@@ -44,6 +45,9 @@ def load_pclntab(binary: GoBinary, dw: DwarfTables) -> Pclntab:
     data = binary.read_file(sec.offset + header - sec.addr, sec.addr + sec.size - header)
     return Pclntab(data, text_start=md["text"].ptr(), gofunc=md["gofunc"].ptr())
 
+
+#: Guards creation of the per-key locks of :meth:`GoProcess.memo`.
+_MEMO_LOCK = threading.Lock()
 
 class _StaticMemory(Memory):
     """The executable's initialised image as memory (for link-time data only)."""
@@ -93,8 +97,15 @@ class GoProcess:
         gdb front end drops the process when the inferior runs, which invalidates them all.
         """
         memos: dict[str, object] = self.__dict__.setdefault("_memos", {})
-        if key not in memos:
-            memos[key] = build()
+        if key in memos:
+            return memos[key]  # type: ignore[return-value]
+        # Thread-safe: the heap model may be built on a second thread (heapmodel.
+        # start_heap_model) while this one types objects; each key is built once.
+        with _MEMO_LOCK:
+            lock = self.__dict__.setdefault("_memo_locks", {}).setdefault(key, threading.RLock())
+        with lock:
+            if key not in memos:
+                memos[key] = build()
         return memos[key]  # type: ignore[return-value]
 
     @cached_property

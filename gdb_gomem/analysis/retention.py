@@ -18,7 +18,7 @@ import numpy as np
 
 from .fieldpath import field_path
 from .graphalgo import dominator_tops, dominators, retained_sizes, shortest_root_path
-from .heapmodel import HeapModel, heap_model
+from .heapmodel import HeapModel, heap_model, start_heap_model
 from .info import hexaddr as _hex
 from .process import GoProcess
 
@@ -104,9 +104,19 @@ def _root_mask(model: HeapModel) -> np.ndarray:
     return mask
 
 
+def _model_and_types(proc: GoProcess, dominators: bool = False) -> HeapModel:
+    """The heap model (and, with ``dominators``, the dominator tree) built on a second
+    thread while this one types the objects (:func:`.heapmodel.start_heap_model`)."""
+    from .types_infer import heap_types
+
+    start_heap_model(proc, (lambda: dominator_tree(proc)) if dominators else None)
+    heap_types(proc)
+    return heap_model(proc)
+
+
 def root_paths(proc: GoProcess, addr: int, max_paths: int = 1) -> Doc:
     """Shortest chains from named roots to the object containing ``addr``."""
-    model = heap_model(proc)
+    model = _model_and_types(proc)
     target = model.objects.find_one(addr)
     if target < 0:
         return {"addr": _hex(addr), "object": None, "paths": [],
@@ -171,7 +181,7 @@ def dominator_tree(proc: GoProcess) -> DominatorTree:
 
 def top_retainers(proc: GoProcess, n: int = 20, by_type: bool = False) -> Doc:
     """The biggest retainers: objects (or types) by retained size, with the root holding each."""
-    model = heap_model(proc)
+    model = _model_and_types(proc, dominators=True)
     dt = dominator_tree(proc)
     types = object_types(proc, model)
     live_bytes = model.live_bytes()
@@ -231,7 +241,7 @@ def _path_text(proc: GoProcess, addr: int) -> list[Doc]:
 
 def suspects(proc: GoProcess) -> Doc:
     """MAT-style leak suspects, each with the path that explains it."""
-    model = heap_model(proc)
+    model = _model_and_types(proc, dominators=True)
     dt = dominator_tree(proc)
     types = object_types(proc, model)
     live_bytes = model.live_bytes()

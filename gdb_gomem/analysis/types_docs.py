@@ -45,12 +45,23 @@ def live_mask(proc: GoProcess, ht: HeapTypes) -> np.ndarray | None:
         addr = np.asarray(model.objects.addr, dtype=np.uint64)
     except (AttributeError, GomemError):
         return None
+    if len(addr) == len(ht.addr) and np.array_equal(addr, ht.addr):
+        return live.copy()  # one shared object table (the usual case): no search
     j = np.searchsorted(addr, ht.addr)
     ok = j < len(addr)
     out = np.zeros(len(ht.addr), dtype=bool)
     jj = j[ok]
     out[ok] = live[jj] & (addr[jj] == ht.addr[ok])
     return out
+
+
+def _start_model(proc: GoProcess) -> None:
+    """Reachability is built on a second thread while this one types the objects."""
+    try:
+        from .heapmodel import start_heap_model
+    except ImportError:
+        return
+    start_heap_model(proc)
 
 
 def _select(proc: GoProcess, ht: HeapTypes, which: str) -> tuple[np.ndarray, list[str]]:
@@ -101,6 +112,8 @@ def histogram_doc(proc: GoProcess, which: str = "default", type_rx: str | None =
                   min_size: int | None = None, max_size: int | None = None,
                   top: int | None = None, by: str = "type") -> Doc:  # fmt: skip
     """Rows of (key, count, bytes), smallest first so the largest end next to the prompt."""
+    if which != "all":
+        _start_model(proc)
     ht = heap_types(proc)
     sel, notes = _select(proc, ht, which)
     sel &= _type_filter(ht, _regex(type_rx))
@@ -185,6 +198,7 @@ def _class_label(spc: int, ht: HeapTypes, idx: np.ndarray, sc: np.ndarray) -> st
 
 def objects_doc(proc: GoProcess, type_rx: str | None, limit: int = 100,
                 which: str = "all") -> Doc:  # fmt: skip
+    _start_model(proc)
     ht = heap_types(proc)
     sel, notes = _select(proc, ht, which)
     sel &= _type_filter(ht, _regex(type_rx))
