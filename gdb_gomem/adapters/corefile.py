@@ -35,6 +35,10 @@ _PRSTATUS_CURSIG_OFF = 12
 _PRSTATUS_PID_OFF = 32
 
 
+#: Reads up to this size use pread(2); larger ones slice the mapping.
+PREAD_MAX = 1 << 16
+
+
 @dataclass(frozen=True)
 class MappedFile:
     start: int
@@ -195,6 +199,12 @@ class CoreFile:
         if seg is None or addr + size > seg.vaddr + seg.filesz:
             return None
         start = seg.offset + (addr - seg.vaddr)
+        if size <= PREAD_MAX:
+            # A copy from the page cache, not through the mapping: scattered small reads
+            # (span descriptors, bitmaps, a word here and there) would otherwise map each
+            # page and the kernel's fault-around its neighbours, until most of a 1 GiB core
+            # sat in the resident set before any whole-heap pass ran.
+            return os.pread(self._fh.fileno(), size, start)
         return self._mm[start : start + size]
 
 

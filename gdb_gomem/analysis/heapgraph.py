@@ -68,7 +68,7 @@ def build_graph(proc: GoProcess, objs: ObjectTable) -> HeapGraph:
     n = len(objs)
     big = bool(n) and int(objs.size.max()) >= 1 << 32
     odt = np.uint64 if big else np.uint32
-    chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     counts = np.zeros(n, np.int64)
     total = bad = 0
     for src, waddr in pointer_words(proc, objs, scan):
@@ -87,8 +87,11 @@ def build_graph(proc: GoProcess, objs: ObjectTable) -> HeapGraph:
             order = np.argsort(src, kind="stable")
             src, d, off = src[order], d[order], off[order]
         starts, lens = _runs(src)
-        counts[src[starts]] += lens
-        chunks.append((src, d, off, starts, lens))
+        usrc = src[starts]
+        counts[usrc] += lens
+        # Sources as (object, run length): one int32 per edge less held until the fill.
+        chunks.append((usrc, d, off, lens))
+        del src, starts
     indptr = np.zeros(n + 1, np.int64)
     np.cumsum(counts, out=indptr[1:])
     del counts
@@ -98,12 +101,12 @@ def build_graph(proc: GoProcess, objs: ObjectTable) -> HeapGraph:
     fill = indptr[:-1].copy()
     chunks.reverse()
     while chunks:
-        src, d, off, starts, lens = chunks.pop()
-        rank = np.arange(len(src), dtype=np.int64) - np.repeat(starts, lens)
-        pos = fill[src] + rank
+        usrc, d, off, lens = chunks.pop()
+        starts = np.cumsum(lens) - lens
+        pos = np.repeat(fill[usrc] - starts, lens) + np.arange(len(d), dtype=np.int64)
         dst[pos] = d
         offset[pos] = off
-        fill[src[starts]] += lens
-        del src, d, off, pos, rank, starts, lens
+        fill[usrc] += lens
+        del usrc, d, off, pos, starts, lens
     return HeapGraph(indptr=indptr, dst=dst, offset=offset, pointer_words=total,
                      bad_words=bad, scan=scan)  # fmt: skip
