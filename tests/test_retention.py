@@ -112,3 +112,24 @@ def test_path_errors_and_all(version: str) -> None:
     d = _path(version, a)
     roots = [p["root"]["name"] for p in d["paths"]]
     assert roots[0] == "main.tagged" and len(set(roots)) == len(roots)
+
+
+@pytest.mark.parametrize("scenario", ["gcore"])
+def test_top_in_gdb_uses_compiled_kernel(version: str, scenario: str) -> None:
+    """Inside gdb (Debian's embedded Python, single-threaded memory reads) the dominator
+    kernel loads through ctypes and `top` retains exactly what the standalone command says."""
+    res = gdb_batch(
+        "python from gdb_gomem.analysis import native; "
+        "print('@@N', native.kernels() is not None, native.unavailable)",
+        "echo @@T\\n", "gomem top --n 5 --json",
+        exe=binary(version), core_file=core(version, scenario),
+    )  # fmt: skip
+    assert "@@N True None" in res.stdout, res.stdout + res.stderr
+    in_gdb = json_after("@@T", res.stdout)
+    cli = gomem_cli("top", "--n", "5", "--json", "--binary", str(binary(version)),
+                    "--core", str(core(version, scenario)))  # fmt: skip
+    standalone = json.loads(cli.stdout)
+    assert [(r["addr"], r["retained"]) for r in in_gdb["rows"]] == [
+        (r["addr"], r["retained"]) for r in standalone["rows"]
+    ]
+    assert in_gdb["rows"][0]["retained"] > 0

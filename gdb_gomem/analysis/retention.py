@@ -56,6 +56,10 @@ def object_types(proc: GoProcess, model: HeapModel) -> ObjectTypes:
 
         ht = heap_types(proc)
         addr = np.asarray(model.objects.addr)
+        if ht.addr is addr or (len(ht.addr) == len(addr) and np.array_equal(ht.addr, addr)):
+            # One shared object table (the usual case): the type pass's arrays as they are.
+            doff = ht.data_off if len(ht.data_off) else np.zeros(len(addr), np.int32)
+            return ObjectTypes([e.name for e in ht.table], ht.type_id, ht.table, doff)
         idx = np.searchsorted(np.asarray(ht.addr), addr)
         idx = np.minimum(idx, max(len(ht.addr) - 1, 0))
         same = np.asarray(ht.addr)[idx] == addr if len(ht.addr) else np.zeros(len(addr), bool)
