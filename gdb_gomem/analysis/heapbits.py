@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .bulkread import read_many
 from .errors import GomemError, UnreadableMemory
 from .objects import F_LARGE, F_NOSCAN, ObjectTable, _i
 from .process import GoProcess
@@ -150,13 +149,27 @@ def _arena_bitmap_words(proc: GoProcess, objs: ObjectTable, scan: PointerScan,
         yield from _emit(objs, waddr, allowed)
 
 
-def _span_bitmap_words(proc: GoProcess, objs: ObjectTable, scan: PointerScan,
-                       ) -> Iterator[tuple[np.ndarray, np.ndarray]]:  # fmt: skip
-    """Go 1.22+: the bitmap at the end of each small scan span of <= 512-byte objects.
+@dataclass
+class BitmapGroup:
+    """Heap bitmaps of a group of small scan spans (Go 1.22+), gathered in one read.
 
-    Spans go in address order, so sources come out sorted (the CSR build relies on runs).
-    The span of every set bit is known, so the slot is computed directly, not looked up.
-    """
+    Span ``j`` (walk index ``widx[j]``, first byte ``base[j]``) has ``nw[j]`` bitmap words
+    at ``words[wstart[j]:][:nw[j]]``; bit ``b`` of word ``k`` says word ``64k+b`` of the span
+    holds a pointer."""
+
+    base: np.ndarray  # int64
+    widx: np.ndarray  # int64, index into walk.spans
+    words: np.ndarray  # uint64
+    wstart: np.ndarray  # int64
+    nw: np.ndarray  # int64
+
+
+def span_bitmap_groups(proc: GoProcess, objs: ObjectTable, scan: PointerScan,
+                       ) -> Iterator[BitmapGroup]:  # fmt: skip
+    """Go 1.22+: the bitmap at the end of each small scan span of <= 512-byte objects, by
+    groups of spans in address order (so sources come out sorted: the CSR build relies on
+    runs). Every bitmap word of a group is one gather over the heap image (the bitmaps lie
+    inside their spans), not one read per span."""
     walk = objs.walk
     page = walk.geometry.page_size
     dw = proc.dw
@@ -172,25 +185,32 @@ def _span_bitmap_words(proc: GoProcess, objs: ObjectTable, scan: PointerScan,
     )
     for g0 in range(0, len(spans), SPAN_GROUP):
         grp = spans[g0 : g0 + SPAN_GROUP]
-        reqs = []
-        for s in grp:
-            size = s.npages * page // 64
-            at = s.base + s.npages * page - size
-            if im is not None and im.used_by(s.elemsize):
-                at -= im.size
-            reqs.append((at, size))
-        raws = read_many(proc.mem, reqs)
-        bad = sum(r is None for r in raws)
-        if bad:
-            scan.notes.append(f"{bad} span heap bitmap(s) unreadable")
-        parts = [r if r is not None else bytes(n) for r, (_a, n) in zip(raws, reqs, strict=True)]
-        lens = np.array([n for _a, n in reqs], dtype=np.int64)
-        byte_start = np.zeros(len(grp), np.int64)
-        byte_start[1:] = np.cumsum(lens[:-1])
         base = np.array([s.base for s in grp], np.int64)
-        g, waddr = _bitmap_words(np.frombuffer(b"".join(parts), np.uint8), byte_start, base)
-        widx = np.array([index[id(s)] for s in grp], np.int64)[g]
-        off = _i(waddr) - base[g]
+        npg = np.array([s.npages for s in grp], np.int64)
+        lens = npg * page // 64
+        at = base + npg * page - lens
+        if im is not None:
+            gt = np.array([im.used_by(s.elemsize) for s in grp], dtype=bool)
+            at -= np.where(gt, im.size, 0)
+        nw = lens // 8
+        wstart = np.cumsum(nw) - nw
+        k = np.arange(int(nw.sum()), dtype=np.int64) - np.repeat(wstart, nw)
+        words, ok = objs.image.words((np.repeat(at, nw) + 8 * k).astype(np.uint64))
+        if not ok.all():
+            bad = int(np.unique(np.repeat(np.arange(len(grp)), nw)[~ok]).size)
+            scan.notes.append(f"{bad} span heap bitmap(s) unreadable")
+        widx = np.array([index[id(s)] for s in grp], np.int64)
+        yield BitmapGroup(base, widx, words, wstart, nw)
+
+
+def _span_bitmap_words(proc: GoProcess, objs: ObjectTable, scan: PointerScan,
+                       ) -> Iterator[tuple[np.ndarray, np.ndarray]]:  # fmt: skip
+    """(source object, pointer word address) from :func:`span_bitmap_groups`. The span of
+    every set bit is known, so the slot is computed directly, not looked up."""
+    for grp in span_bitmap_groups(proc, objs, scan):
+        g, waddr = _bitmap_words(grp.words.view(np.uint8), grp.wstart * 8, grp.base)
+        widx = grp.widx[g]
+        off = _i(waddr) - grp.base[g]
         slot = off // objs._span_elem[widx]
         ok = slot < objs._span_nelems[widx]
         gs = objs._span_slot0[widx] + np.where(ok, slot, 0)
@@ -199,7 +219,7 @@ def _span_bitmap_words(proc: GoProcess, objs: ObjectTable, scan: PointerScan,
         yield o[keep], waddr[keep]
 
 
-def _typed_words(proc: GoProcess, objs: ObjectTable, scan: PointerScan,
+def typed_words(proc: GoProcess, objs: ObjectTable, scan: PointerScan,
                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:  # fmt: skip
     """Go 1.22+: objects with a malloc header (> 512 B, small) and large objects."""
     dw = proc.dw
@@ -277,4 +297,4 @@ def pointer_words(proc: GoProcess, objs: ObjectTable, scan: PointerScan | None =
         yield from _arena_bitmap_words(proc, objs, scan)
         return
     yield from _span_bitmap_words(proc, objs, scan)
-    yield from _typed_words(proc, objs, scan)
+    yield from typed_words(proc, objs, scan)

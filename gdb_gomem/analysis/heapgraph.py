@@ -8,11 +8,13 @@ heap are not edges (``verify`` reports the suspicious ones).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .heapbits import PointerScan, pointer_words
+from . import native
+from .heapbits import PointerScan, pointer_words, span_bitmap_groups, typed_words
 from .objects import ObjectTable, _i
 from .process import GoProcess
 
@@ -56,6 +58,51 @@ def _runs(src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts, np.diff(np.append(starts, len(src)))
 
 
+def _edge_chunks(proc: GoProcess, objs: ObjectTable, scan: PointerScan, odt: type,
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, int, int]]:  # fmt: skip
+    """(sources, targets, offsets, pointer words read, unreadable words) per chunk.
+
+    With the compiled kernels, Go 1.22+ small-span bitmaps go bit -> word -> value -> target
+    in one pass per group of spans (:func:`.native.span_edges`), and every other chunk of
+    pointer words in one pass (:func:`.native.resolve_edges`); otherwise the same in numpy.
+    """
+    assert objs.image is not None
+    image = objs.image
+    fused = (
+        odt is np.uint32
+        and objs._dense
+        and native.kernels() is not None
+        and not proc.dw.has_field("runtime.heapArena", "bitmap")
+    )
+    chunks: Iterator[tuple[np.ndarray, np.ndarray]]
+    if fused:
+        for grp in span_bitmap_groups(proc, objs, scan):
+            got = native.span_edges(objs, grp)
+            if got is None:  # cannot happen: the same conditions were checked above
+                raise RuntimeError("compiled span-bitmap kernel unavailable mid-graph")
+            src, d, off, words, nbad = got
+            if len(grp.base):
+                image.release(int(grp.base[0]), int(grp.base[-1]) + int(grp.nw[-1]) * 512)
+            yield src, d, off, words, nbad
+    chunks = typed_words(proc, objs, scan) if fused else pointer_words(proc, objs, scan)
+    for src, waddr in chunks:
+        got = native.resolve_edges(objs, src, waddr) if odt is np.uint32 else None
+        if got is not None:
+            src, d, off, nbad = got
+        else:
+            vals, ok = image.words(waddr)
+            nbad = int((~ok).sum())
+            keep = vals != 0
+            src, w, vals = src[keep], waddr[keep], vals[keep]
+            d = objs.find(vals)
+            keep = d >= 0
+            src, d = src[keep], d[keep]
+            off = (_i(w[keep]) - _i(objs.addr[src])).astype(odt)
+        if len(waddr):
+            image.release(int(waddr.min()), int(waddr.max()) + 8)
+        yield src, d, off, len(waddr), nbad
+
+
 def build_graph(proc: GoProcess, objs: ObjectTable) -> HeapGraph:
     """Read every pointer word (one gather per chunk) and resolve its target object.
 
@@ -71,18 +118,9 @@ def build_graph(proc: GoProcess, objs: ObjectTable) -> HeapGraph:
     chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     counts = np.zeros(n, np.int64)
     total = bad = 0
-    for src, waddr in pointer_words(proc, objs, scan):
-        total += len(waddr)
-        vals, ok = objs.image.words(waddr)
-        if len(waddr):
-            objs.image.release(int(waddr.min()), int(waddr.max()) + 8)
-        bad += int((~ok).sum())
-        keep = vals != 0
-        src, waddr, vals = src[keep], waddr[keep], vals[keep]
-        d = objs.find(vals)
-        keep = d >= 0
-        src, d = src[keep], d[keep]
-        off = (_i(waddr[keep]) - _i(objs.addr[src])).astype(odt)
+    for src, d, off, words, nbad in _edge_chunks(proc, objs, scan, odt):
+        total += words
+        bad += nbad
         if len(src) > 1 and (src[1:] < src[:-1]).any():
             order = np.argsort(src, kind="stable")
             src, d, off = src[order], d[order], off[order]
@@ -94,11 +132,11 @@ def build_graph(proc: GoProcess, objs: ObjectTable) -> HeapGraph:
         del src, starts
     indptr = np.zeros(n + 1, np.int64)
     np.cumsum(counts, out=indptr[1:])
-    del counts
     nedges = int(indptr[-1])
     dst = np.empty(nedges, np.int32)
     offset = np.empty(nedges, odt)
-    fill = indptr[:-1].copy()
+    fill = counts  # reused: the counts live on in indptr
+    fill[:] = indptr[:-1]
     chunks.reverse()
     while chunks:
         usrc, d, off, lens = chunks.pop()

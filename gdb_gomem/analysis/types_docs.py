@@ -108,6 +108,49 @@ def _typed_doc(ht: HeapTypes, sel: np.ndarray) -> Doc:
     return {"bytes": tb, "of": ab, "percent": round(100.0 * tb / ab, 3) if ab else 100.0}
 
 
+def _histogram_by_type(proc: GoProcess, ht: HeapTypes, sel: np.ndarray, size: np.ndarray,
+                       notes: list[str], which: str, top: int | None) -> Doc:  # fmt: skip
+    """``--by type``: one bincount per type-table entry over the selected objects, then
+    entries of one name merged (typed by different sources) over the small table."""
+    tid = ht.type_id[sel]
+    ssel = size[sel]
+    nt = len(ht.table)
+    counts_e = np.bincount(tid, minlength=nt) if len(tid) else np.zeros(nt, np.int64)
+    bytes_e = (np.bincount(tid, weights=ssel, minlength=nt) if len(tid)
+               else np.zeros(nt))  # fmt: skip
+    merged: dict[str, list[int]] = {}
+    sources: dict[str, set[str]] = {}
+    typed_bytes = 0
+    for e in ht.table:
+        c, b = int(counts_e[e.id]), round(float(bytes_e[e.id]))
+        if e.source != SRC_INFERRED:
+            typed_bytes += b
+        if not c:
+            continue
+        row = merged.setdefault(e.name, [0, 0])
+        row[0] += c
+        row[1] += b
+        sources.setdefault(e.name, set()).add(e.source)
+    rows: list[Doc] = [{"type": k, "count": c, "bytes": b, "source": ", ".join(sorted(sources[k]))}
+                       for k, (c, b) in merged.items()]  # fmt: skip
+    rows.sort(key=lambda r: (r["bytes"], r["count"], r["type"]))
+    all_bytes = int(ssel.sum())
+    shown = rows[-top:] if top else rows
+    return {
+        "go_version": proc.go_version,
+        "selection": which if which != "default" else ("all" if notes else "live"),
+        "by": "type",
+        "rows": shown,
+        "total": {"count": len(tid), "bytes": all_bytes},
+        "rows_total": len(rows),
+        "typed": {"bytes": typed_bytes, "of": all_bytes,
+                  "percent": round(100.0 * typed_bytes / all_bytes, 3) if all_bytes else 100.0},
+        "seconds": round(ht.seconds, 3),
+        "errors": ht.errors,
+        "notes": notes + ht.notes,
+    }  # fmt: skip
+
+
 def histogram_doc(proc: GoProcess, which: str = "default", type_rx: str | None = None,
                   min_size: int | None = None, max_size: int | None = None,
                   top: int | None = None, by: str = "type") -> Doc:  # fmt: skip
@@ -116,26 +159,20 @@ def histogram_doc(proc: GoProcess, which: str = "default", type_rx: str | None =
         _start_model(proc)
     ht = heap_types(proc)
     sel, notes = _select(proc, ht, which)
-    sel &= _type_filter(ht, _regex(type_rx))
-    size = ht.size.astype(np.int64)
+    rx = _regex(type_rx)
+    if rx is not None:
+        sel &= _type_filter(ht, rx)
+    size = ht.size.view(np.int64) if ht.size.dtype == np.uint64 else ht.size.astype(np.int64)
     if min_size is not None:
         sel &= size >= min_size
     if max_size is not None:
         sel &= size <= max_size
-    idx = np.flatnonzero(sel)
     if by == "type":
-        keys = ht.type_id[idx].astype(np.int64)
-        labels = {e.id: e.name for e in ht.table}
-        # Several table entries may share a name (typed by different sources): merge them.
-        names = sorted({e.name for e in ht.table})
-        pos = {n: i for i, n in enumerate(names)}
-        remap = np.array([pos[e.name] for e in ht.table], dtype=np.int64)
-        keys = remap[keys] if len(keys) else keys
-        labels = dict(enumerate(names))
-        sources: dict[str, set[str]] = {}
-        for e in ht.table:
-            sources.setdefault(e.name, set()).add(e.source)
-    elif by == "size":
+        return _histogram_by_type(proc, ht, sel, size, notes, which, top)
+    idx = np.flatnonzero(sel)
+    if by not in ("size", "class", "package"):
+        raise GomemError(f"unknown --by {by!r}", "use type, size, class or package")
+    if by == "size":
         keys = size[idx]
         labels = {int(k): f"{int(k)} B" for k in np.unique(keys)}
     elif by == "class":
@@ -148,8 +185,6 @@ def histogram_doc(proc: GoProcess, which: str = "default", type_rx: str | None =
         remap = np.array([pos[e.package] for e in ht.table], dtype=np.int64)
         keys = remap[ht.type_id[idx]] if len(idx) else np.zeros(0, np.int64)
         labels = {i: (n or "(builtin, runtime-made and unknown types)") for i, n in enumerate(pk)}
-    else:
-        raise GomemError(f"unknown --by {by!r}", "use type, size, class or package")
     keys = np.asarray(keys, dtype=np.int64)
     if not len(keys):
         uniq = counts = nbytes = np.zeros(0, np.int64)
@@ -165,10 +200,7 @@ def histogram_doc(proc: GoProcess, which: str = "default", type_rx: str | None =
         nbytes = np.bincount(inv, weights=size[idx], minlength=len(uniq))
     rows = []
     for k, c, b in zip(uniq.tolist(), counts.tolist(), nbytes.tolist(), strict=True):
-        row: Doc = {"type": labels[int(k)], "count": int(c), "bytes": int(b)}
-        if by == "type":
-            row["source"] = ", ".join(sorted(sources[labels[int(k)]]))
-        rows.append(row)
+        rows.append({"type": labels[int(k)], "count": int(c), "bytes": int(b)})
     rows.sort(key=lambda r: (r["bytes"], r["count"], r["type"]))
     total = {"count": len(idx), "bytes": int(size[idx].sum())}
     shown = rows[-top:] if top else rows

@@ -29,6 +29,9 @@ _tried = False
 
 _I64P = np.ctypeslib.ndpointer(dtype=np.int64, flags="C_CONTIGUOUS")
 _I32P = np.ctypeslib.ndpointer(dtype=np.int32, flags="C_CONTIGUOUS")
+_U64P = np.ctypeslib.ndpointer(dtype=np.uint64, flags="C_CONTIGUOUS")
+_U8P = np.ctypeslib.ndpointer(dtype=np.uint8, flags="C_CONTIGUOUS")
+_U32P = np.ctypeslib.ndpointer(dtype=np.uint32, flags="C_CONTIGUOUS")
 
 
 def _compiler() -> str | None:
@@ -84,6 +87,28 @@ def kernels() -> ctypes.CDLL | None:
                                      _I32P, _I32P]  # fmt: skip
     lib.gomem_retained.restype = None
     lib.gomem_retained.argtypes = [ctypes.c_int64, _I32P, _I32P, ctypes.c_int64, _I64P]
+    lib.gomem_find.restype = None
+    lib.gomem_find.argtypes = [ctypes.c_int64, _U64P, ctypes.c_uint64, ctypes.c_int64,
+                               ctypes.c_int64, ctypes.c_int64, _I32P, _I64P, _I64P, _I64P,
+                               _I64P, ctypes.c_int64, _I32P, _I32P]  # fmt: skip
+    lib.gomem_words.restype = None
+    lib.gomem_words.argtypes = [ctypes.c_int64, _U64P, ctypes.c_int64, _I64P, _I64P, _I64P,
+                                _U64P, ctypes.c_int64, _U64P, _U8P]  # fmt: skip
+    lib.gomem_edges.restype = ctypes.c_int64
+    lib.gomem_edges.argtypes = [
+        ctypes.c_int64, _I32P, _U64P, ctypes.c_int64, _I64P, _I64P, _I64P, _U64P,
+        ctypes.c_int64, ctypes.c_uint64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
+        _I32P, _I64P, _I64P, _I64P, _I64P, ctypes.c_int64, _I32P, _U64P, _I32P, _I32P,
+        _U32P, ctypes.POINTER(ctypes.c_int64),
+    ]  # fmt: skip
+    lib.gomem_span_edges.restype = ctypes.c_int64
+    lib.gomem_span_edges.argtypes = [
+        ctypes.c_int64, _I64P, _I64P, _U64P, _I64P, _I64P, ctypes.c_int64, _I64P, _I64P,
+        _I64P, _U64P, ctypes.c_int64, ctypes.c_uint64, ctypes.c_int64, ctypes.c_int64,
+        ctypes.c_int64, _I32P, _I64P, _I64P, _I64P, _I64P, ctypes.c_int64, _I32P, _U64P,
+        ctypes.c_int64, _I32P, _I32P, _U32P, ctypes.POINTER(ctypes.c_int64),
+        ctypes.POINTER(ctypes.c_int64),
+    ]  # fmt: skip
     lib.gomem_top.restype = None
     lib.gomem_top.argtypes = [ctypes.c_int64, _I32P, _I32P, ctypes.c_int64, _I32P]
     _lib = lib
@@ -136,3 +161,111 @@ def dominator_tops(idom: np.ndarray, order: np.ndarray) -> np.ndarray | None:
     out = np.empty(max(len(idom32), 1), dtype=np.int32)
     lib.gomem_top(len(idom32), idom32, order32, len(order32), out)
     return out[: len(idom32)]
+
+
+def find_objects(table: object, addrs: np.ndarray) -> np.ndarray | None:
+    """:meth:`..objects.ObjectTable.find` in C for a dense page table, or None (no kernels,
+    or a sparse table: the caller's numpy path). One pass per address instead of a dozen
+    numpy passes: the lookups are memory-latency bound, and the temporaries are gone."""
+    lib = kernels()
+    t = table
+    if lib is None or not getattr(t, "_dense", False):
+        return None
+    a = np.ascontiguousarray(addrs, dtype=np.uint64)
+    out = np.empty(len(a), dtype=np.int32)
+    if not len(a):
+        return out
+    geo = t.walk.geometry  # type: ignore[attr-defined]
+    lib.gomem_find(
+        len(a), a, int(geo.arena_base) % (1 << 64), int(t._page_shift), int(t._gp0),  # type: ignore[attr-defined]
+        len(t._page_span), t._page_span, t._span_base, t._span_elem, t._span_nelems,  # type: ignore[attr-defined]
+        t._span_slot0, len(t._slot_obj), t._slot_obj, out,  # type: ignore[attr-defined]
+    )  # fmt: skip
+    return out
+
+
+def image_words(image: object, addrs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """:meth:`..objects.HeapImage.words` in C, or None when the kernels are unavailable."""
+    lib = kernels()
+    if lib is None:
+        return None
+    im = image
+    a = np.ascontiguousarray(addrs, dtype=np.uint64)
+    out = np.empty(len(a), dtype=np.uint64)
+    ok = np.empty(len(a), dtype=np.uint8)
+    if not len(a):
+        return out, ok.view(bool)
+    lib.gomem_words(
+        len(a), a, len(im.seg_vaddr), np.ascontiguousarray(im.seg_vaddr, np.int64),  # type: ignore[attr-defined]
+        np.ascontiguousarray(im.seg_off, np.int64), np.ascontiguousarray(im.seg_len, np.int64),  # type: ignore[attr-defined]
+        im.buf, len(im.buf), out, ok,  # type: ignore[attr-defined]
+    )  # fmt: skip
+    return out, ok.view(bool)
+
+
+def resolve_edges(
+    table: object, src: np.ndarray, waddr: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int] | None:
+    """The graph's inner loop in one compiled pass (see ``gomem_edges``): (edge sources,
+    targets, byte offsets in the source as uint32, unreadable words), or None where the
+    kernels or the dense page table are unavailable, or an object is 4 GiB or larger."""
+    lib = kernels()
+    t = table
+    im = getattr(t, "image", None)
+    if lib is None or im is None or not getattr(t, "_dense", False):
+        return None
+    s = np.ascontiguousarray(src, dtype=np.int32)
+    w = np.ascontiguousarray(waddr, dtype=np.uint64)
+    n = len(w)
+    out_s = np.empty(n, np.int32)
+    out_d = np.empty(n, np.int32)
+    out_o = np.empty(n, np.uint32)
+    bad = ctypes.c_int64(0)
+    if n == 0:
+        return out_s, out_d, out_o, 0
+    geo = t.walk.geometry  # type: ignore[attr-defined]
+    m = lib.gomem_edges(
+        n, s, w, len(im.seg_vaddr), np.ascontiguousarray(im.seg_vaddr, np.int64),
+        np.ascontiguousarray(im.seg_off, np.int64), np.ascontiguousarray(im.seg_len, np.int64),
+        im.buf, len(im.buf), int(geo.arena_base) % (1 << 64), int(t._page_shift),  # type: ignore[attr-defined]
+        int(t._gp0), len(t._page_span), t._page_span, t._span_base, t._span_elem,  # type: ignore[attr-defined]
+        t._span_nelems, t._span_slot0, len(t._slot_obj), t._slot_obj,  # type: ignore[attr-defined]
+        np.ascontiguousarray(t.addr, np.uint64), out_s, out_d, out_o, ctypes.byref(bad),  # type: ignore[attr-defined]
+    )  # fmt: skip
+    return out_s[:m].copy(), out_d[:m].copy(), out_o[:m].copy(), int(bad.value)
+
+
+def span_edges(
+    table: object, grp: object
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int] | None:
+    """Edges of one :class:`..heapbits.BitmapGroup` in one compiled pass (bitmap bits ->
+    pointer words -> values -> target objects): (sources, targets, uint32 offsets, pointer
+    words, unreadable words), or None where the kernels or a dense page table are missing."""
+    lib = kernels()
+    t = table
+    im = getattr(t, "image", None)
+    if lib is None or im is None or not getattr(t, "_dense", False):
+        return None
+    g = grp
+    words = np.ascontiguousarray(g.words, np.uint64)  # type: ignore[attr-defined]
+    cap = int(np.bitwise_count(words).sum()) if hasattr(np, "bitwise_count") else len(words) * 64
+    out_s = np.empty(max(cap, 1), np.int32)
+    out_d = np.empty(max(cap, 1), np.int32)
+    out_o = np.empty(max(cap, 1), np.uint32)
+    total, bad = ctypes.c_int64(0), ctypes.c_int64(0)
+    geo = t.walk.geometry  # type: ignore[attr-defined]
+    m = lib.gomem_span_edges(
+        len(g.base), np.ascontiguousarray(g.base, np.int64),  # type: ignore[attr-defined]
+        np.ascontiguousarray(g.widx, np.int64), words,  # type: ignore[attr-defined]
+        np.ascontiguousarray(g.wstart, np.int64), np.ascontiguousarray(g.nw, np.int64),  # type: ignore[attr-defined]
+        len(im.seg_vaddr), np.ascontiguousarray(im.seg_vaddr, np.int64),
+        np.ascontiguousarray(im.seg_off, np.int64), np.ascontiguousarray(im.seg_len, np.int64),
+        im.buf, len(im.buf), int(geo.arena_base) % (1 << 64), int(t._page_shift),  # type: ignore[attr-defined]
+        int(t._gp0), len(t._page_span), t._page_span, t._span_base, t._span_elem,  # type: ignore[attr-defined]
+        t._span_nelems, t._span_slot0, len(t._slot_obj), t._slot_obj,  # type: ignore[attr-defined]
+        np.ascontiguousarray(t.addr, np.uint64), cap, out_s, out_d, out_o,  # type: ignore[attr-defined]
+        ctypes.byref(total), ctypes.byref(bad),
+    )  # fmt: skip
+    if m < 0:
+        raise RuntimeError("span_edges: output capacity exceeded")
+    return out_s[:m].copy(), out_d[:m].copy(), out_o[:m].copy(), total.value, bad.value
