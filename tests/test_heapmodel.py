@@ -164,3 +164,12 @@ def test_compiled_and_numpy_passes_agree(version: str, scenario: str,
     assert np.array_equal(fast.dst, slow.dst)
     assert np.array_equal(fast.offset, slow.offset)
     assert (fast.pointer_words, fast.bad_words) == (slow.pointer_words, slow.bad_words)
+    from gdb_gomem.analysis.mark import mark, mark_np
+    from gdb_gomem.analysis.roots import build_roots
+
+    roots = build_roots(proc, objs).obj
+    live_np = mark_np(fast, np.asarray(roots), len(objs))
+    monkeypatch.setenv("GOMEM_NATIVE", "1")
+    live_c = mark(fast, np.asarray(roots), len(objs))
+    assert 0 < int(live_c.sum()) < len(objs)
+    assert np.array_equal(live_c, live_np)

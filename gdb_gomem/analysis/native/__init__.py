@@ -109,6 +109,8 @@ def kernels() -> ctypes.CDLL | None:
         ctypes.c_int64, _I32P, _I32P, _U32P, ctypes.POINTER(ctypes.c_int64),
         ctypes.POINTER(ctypes.c_int64),
     ]  # fmt: skip
+    lib.gomem_mark.restype = ctypes.c_int64
+    lib.gomem_mark.argtypes = [ctypes.c_int64, _I64P, _I32P, ctypes.c_int64, _I64P, _U8P]
     lib.gomem_top.restype = None
     lib.gomem_top.argtypes = [ctypes.c_int64, _I32P, _I32P, ctypes.c_int64, _I32P]
     _lib = lib
@@ -269,3 +271,20 @@ def span_edges(
     if m < 0:
         raise RuntimeError("span_edges: output capacity exceeded")
     return out_s[:m].copy(), out_d[:m].copy(), out_o[:m].copy(), total.value, bad.value
+
+
+def mark(indptr: np.ndarray, dst: np.ndarray, roots: np.ndarray, n: int) -> np.ndarray | None:
+    """:func:`..mark.mark` in C (a depth-first walk), or None when the kernels are
+    unavailable."""
+    lib = kernels()
+    if lib is None or n >= (1 << 31) - 1:
+        return None
+    indptr = np.ascontiguousarray(indptr, dtype=np.int64)
+    dst = np.ascontiguousarray(dst, dtype=np.int32)
+    r = np.ascontiguousarray(roots, dtype=np.int64)
+    if len(indptr) != n + 1 or (n and int(indptr[-1]) > len(dst)):
+        raise ValueError("inconsistent CSR")
+    live = np.empty(max(n, 1), dtype=np.uint8)
+    if lib.gomem_mark(n, indptr, dst, len(r), r, live) < 0:
+        raise MemoryError("mark: out of memory")
+    return live[:n].view(bool)

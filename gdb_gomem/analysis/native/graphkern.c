@@ -417,3 +417,36 @@ i64 gomem_span_edges(i64 nspans, const i64 *sbase, const i64 *widx, const uint64
     *bad = nbad;
     return m;
 }
+
+/* Mark (mark.py): live[v] = 1 for every object reachable from roots[] over the CSR.
+ * Depth-first with an explicit stack; each object is pushed once, when first marked, so
+ * the stack never holds more than n entries. Returns the live count, -1 without memory. */
+i64 gomem_mark(i64 n, const i64 *indptr, const i32 *dst, i64 nroots, const i64 *roots,
+               uint8_t *live) {
+    i32 *stack = malloc((size_t)(n > 0 ? n : 1) * sizeof(i32));
+    if (!stack)
+        return -1;
+    i64 sp = 0, nlive = 0;
+    memset(live, 0, (size_t)n);
+    for (i64 r = 0; r < nroots; r++) {
+        i64 v = roots[r];
+        if (v >= 0 && v < n && !live[v]) {
+            live[v] = 1;
+            nlive++;
+            stack[sp++] = (i32)v;
+        }
+    }
+    while (sp > 0) {
+        i32 v = stack[--sp];
+        for (i64 k = indptr[v]; k < indptr[v + 1]; k++) {
+            i32 w = dst[k];
+            if (w >= 0 && w < n && !live[w]) {
+                live[w] = 1;
+                nlive++;
+                stack[sp++] = w;
+            }
+        }
+    }
+    free(stack);
+    return nlive;
+}
