@@ -158,6 +158,9 @@ def test_compiled_and_numpy_passes_agree(version: str, scenario: str,
     assert np.array_equal(ok1, ok2) and np.array_equal(w1[ok1], w2[ok2])
     monkeypatch.setenv("GOMEM_NATIVE", "0")
     assert native.kernels() is None
+    objs_np = build_objects(proc)
+    for col in ("addr", "size", "span", "flags", "_slot_obj"):
+        assert np.array_equal(getattr(objs, col), getattr(objs_np, col)), col
     slow = build_graph(proc, objs)
     assert fast.nedges > 1000
     assert np.array_equal(fast.indptr, slow.indptr)

@@ -290,21 +290,56 @@ class ObjectTable:
         return np.where(o >= 0, 2, np.where(s >= 0, 1, 0)).astype(np.int8)
 
 
-def _bit_table(
+def _packed_bits(
     proc: GoProcess, addrs: list[int], nbits: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Read one gcBits bitmap per span: (bits of all spans concatenated, first bit of each,
-    readable mask). Each span's bitmap is ``ceil(nbits/8)`` bytes (``newMarkBits``)."""
+    """Read one gcBits bitmap per span: (packed bytes of all spans concatenated, first byte
+    of each, readable mask). Each span's bitmap is ``ceil(nbits/8)`` bytes (``newMarkBits``)."""
     nbytes = (nbits + 7) // 8
     raws = read_many(proc.mem, [(a, int(n)) for a, n in zip(addrs, nbytes, strict=True)])
     ok = np.array([r is not None for r in raws], dtype=bool)
     parts = [r if r is not None else bytes(int(n)) for r, n in zip(raws, nbytes, strict=True)]
     buf = np.frombuffer(b"".join(parts), dtype=np.uint8)
-    bits = np.unpackbits(buf, bitorder="little").astype(bool)
     start = np.zeros(len(addrs), np.int64)
     if len(addrs):
-        start[1:] = np.cumsum(nbytes[:-1] * 8)
-    return bits, start, ok
+        start[1:] = np.cumsum(nbytes[:-1])
+    return buf, start, ok
+
+
+def _bit_table(
+    proc: GoProcess, addrs: list[int], nbits: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_packed_bits` unpacked: (bits of all spans, first bit of each, readable)."""
+    buf, start, ok = _packed_bits(proc, addrs, nbits)
+    return np.unpackbits(buf, bitorder="little").astype(bool), start * 8, ok
+
+
+def _allocated_np(abits: np.ndarray, astart: np.ndarray, aok: np.ndarray, base: np.ndarray,
+                  nelems: np.ndarray, elem: np.ndarray, freeidx: np.ndarray,
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """(slot -> object, object addresses, sizes, span of each) in numpy; see
+    ``gomem_alloc_objects`` for the compiled version of the same rule."""
+    n = len(base)
+    slot0 = np.zeros(n, np.int64)
+    if n:
+        slot0[1:] = np.cumsum(nelems[:-1])
+    total = int(nelems.sum()) if n else 0
+    # Per-slot values by repetition (sequential), not by gathering through a span index.
+    row_span = np.repeat(np.arange(n, dtype=np.int32), nelems)
+    sdt = np.int32 if total < 1 << 31 else np.int64
+    slot = np.arange(total, dtype=sdt) - np.repeat(slot0.astype(sdt), nelems)
+    alloc = abits[np.repeat(astart - slot0, nelems) + np.arange(total, dtype=np.int64)]
+    alloc |= slot < np.repeat(freeidx.astype(sdt), nelems)
+    if not aok.all():
+        alloc &= np.repeat(aok, nelems)
+    keep = np.flatnonzero(alloc)
+    ospan_local = row_span[keep]
+    size = elem.astype(np.uint64)[ospan_local]
+    addr = base.astype(np.uint64)[ospan_local]
+    addr += slot[keep].astype(np.uint64) * size
+    slot_obj = np.full(total, -1, np.int32)
+    slot_obj[keep] = np.arange(len(keep), dtype=np.int32)
+    return slot_obj, addr, size, ospan_local
 
 
 def build_objects(proc: GoProcess, walk: SpanWalk | None = None) -> ObjectTable:
@@ -327,35 +362,36 @@ def build_objects(proc: GoProcess, walk: SpanWalk | None = None) -> ObjectTable:
                  dtype=np.int64)  # fmt: skip
     unswept = (d == -2) | (d == 1)
 
-    abits, astart, aok = _bit_table(proc, [s.alloc_bits for s in spans], nelems)
+    packed, abyte, aok = _packed_bits(proc, [s.alloc_bits for s in spans], nelems)
     for s, ok in zip(spans, aok, strict=True):
         if not ok:
             errors.append(f"span {s.base:#x}: allocBits {s.alloc_bits:#x} unreadable")
-
-    # One row per slot of every span.
     slot0 = np.zeros(n, np.int64)
     if n:
         slot0[1:] = np.cumsum(nelems[:-1])
-    total = int(nelems.sum()) if n else 0
-    # Per-slot values by repetition (sequential), not by gathering through a span index.
-    row_span = np.repeat(np.arange(n, dtype=np.int32), nelems)
-    sdt = np.int32 if total < 1 << 31 else np.int64
-    slot = np.arange(total, dtype=sdt) - np.repeat(slot0.astype(sdt), nelems)
-    alloc = abits[np.repeat(astart - slot0, nelems) + np.arange(total, dtype=np.int64)]
-    alloc |= slot < np.repeat(freeidx.astype(sdt), nelems)
-    if not aok.all():
-        alloc &= np.repeat(aok, nelems)
 
-    # Marks, only where they decide anything: unswept spans.
-    garbage = np.zeros(total, dtype=bool)
+    from . import native
+
+    got = native.alloc_objects(base, nelems, elem, freeidx, abyte, aok, packed,
+                               sum(s.allocated or 0 for s in spans))  # fmt: skip
+    if got is None:
+        abits = np.unpackbits(packed, bitorder="little").astype(bool)
+        got = _allocated_np(abits, abyte * 8, aok, base, nelems, elem, freeidx)
+        del abits
+    slot_obj, addr, size, ospan_local = got
+
+    # Marks, only where they decide anything: objects of unswept spans.
+    garbage = np.zeros(len(addr), dtype=bool)
     uidx = np.flatnonzero(unswept)
     if len(uidx):
         mbits, mstart, mok = _bit_table(proc, [spans[i].gcmark_bits for i in uidx], nelems[uidx])
         where = np.full(n, -1, np.int64)
         where[uidx] = np.arange(len(uidx))
-        rows = np.flatnonzero(unswept[row_span])
-        w = where[row_span[rows]]
-        marked = mbits[mstart[w] + slot[rows]]
+        rows = np.flatnonzero(unswept[ospan_local])  # objects in unswept spans
+        sp = ospan_local[rows]
+        oslot = (_i(addr[rows]) - base[sp]) // np.maximum(elem[sp], 1)
+        w = where[sp]
+        marked = mbits[mstart[w] + oslot]
         im = walk.green_tea
         if im is not None:
             gt = [k for k, i in enumerate(uidx) if im.used_by(spans[i].elemsize)]
@@ -369,16 +405,11 @@ def build_objects(proc: GoProcess, walk: SpanWalk | None = None) -> ObjectTable:
                         np.frombuffer(raw[im.marks_off : im.marks_off + im.marks_len], np.uint8),
                         bitorder="little",
                     ).astype(bool)
-            s_in = np.minimum(slot[rows], inl.shape[1] - 1)
-            marked = marked | (inl[w, s_in] & (slot[rows] < inl.shape[1]))
+            s_in = np.minimum(oslot, inl.shape[1] - 1)
+            marked = marked | (inl[w, s_in] & (oslot < inl.shape[1]))
         marked |= ~mok[w]  # unreadable mark bits: do not call anything garbage
-        garbage[rows] = alloc[rows] & ~marked
+        garbage[rows] = ~marked
 
-    keep = np.flatnonzero(alloc)
-    ospan_local = row_span[keep]
-    size = elem.astype(np.uint64)[ospan_local]
-    addr = base.astype(np.uint64)[ospan_local]
-    addr += slot[keep].astype(np.uint64) * size
     tiny_cls = proc.dw.constants.get("runtime.tinySpanClass", 5)
     sflags = (
         np.where(spc == tiny_cls, F_TINY, 0)
@@ -387,10 +418,7 @@ def build_objects(proc: GoProcess, walk: SpanWalk | None = None) -> ObjectTable:
     ).astype(np.uint8)
     flags = sflags[ospan_local]
     if len(uidx):
-        flags[garbage[keep]] |= F_UNSWEPT_GARBAGE
-
-    slot_obj = np.full(total, -1, np.int32)
-    slot_obj[keep] = np.arange(len(keep), dtype=np.int32)
+        flags[garbage] |= F_UNSWEPT_GARBAGE
 
     # Page table over the arenas that hold in-use spans: page -> walk span index.
     nw = len(walk.spans)

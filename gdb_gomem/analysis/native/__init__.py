@@ -111,6 +111,10 @@ def kernels() -> ctypes.CDLL | None:
     ]  # fmt: skip
     lib.gomem_mark.restype = ctypes.c_int64
     lib.gomem_mark.argtypes = [ctypes.c_int64, _I64P, _I32P, ctypes.c_int64, _I64P, _U8P]
+    lib.gomem_alloc_objects.restype = ctypes.c_int64
+    lib.gomem_alloc_objects.argtypes = [ctypes.c_int64, _I64P, _I64P, _I64P, _I64P, _I64P,
+                                        _I64P, _U8P, _U8P, ctypes.c_int64, _I32P, _U64P,
+                                        _U64P, _I32P]  # fmt: skip
     lib.gomem_top.restype = None
     lib.gomem_top.argtypes = [ctypes.c_int64, _I32P, _I32P, ctypes.c_int64, _I32P]
     _lib = lib
@@ -288,3 +292,30 @@ def mark(indptr: np.ndarray, dst: np.ndarray, roots: np.ndarray, n: int) -> np.n
     if lib.gomem_mark(n, indptr, dst, len(r), r, live) < 0:
         raise MemoryError("mark: out of memory")
     return live[:n].view(bool)
+
+
+def alloc_objects(
+    base: np.ndarray, nelems: np.ndarray, elem: np.ndarray, freeidx: np.ndarray,
+    abyte: np.ndarray, aok: np.ndarray, packed: np.ndarray, expect: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:  # fmt: skip
+    """Allocated slots in one compiled pass (``gomem_alloc_objects``): (slot -> object,
+    addresses, sizes, span of each object), or None when the kernels are unavailable or the
+    span walk's counts (``expect``) disagree with the bitmaps (the numpy path then runs)."""
+    lib = kernels()
+    if lib is None:
+        return None
+    i64 = [np.ascontiguousarray(a, np.int64) for a in (base, nelems, elem, elem, freeidx, abyte)]
+    ok8 = np.ascontiguousarray(aok, np.uint8)
+    bits = np.ascontiguousarray(packed, np.uint8)
+    if len(bits) == 0:
+        bits = np.zeros(1, np.uint8)
+    total = int(i64[1].sum()) if len(i64[1]) else 0
+    cap = max(int(expect), 0)
+    slot_obj = np.empty(max(total, 1), np.int32)
+    addr = np.empty(max(cap, 1), np.uint64)
+    size = np.empty(max(cap, 1), np.uint64)
+    span = np.empty(max(cap, 1), np.int32)
+    m = lib.gomem_alloc_objects(len(i64[0]), *i64, ok8, bits, cap, slot_obj, addr, size, span)
+    if m != cap:
+        return None
+    return slot_obj[:total], addr[:m], size[:m], span[:m]

@@ -450,3 +450,35 @@ i64 gomem_mark(i64 n, const i64 *indptr, const i32 *dst, i64 nroots, const i64 *
     free(stack);
     return nlive;
 }
+
+/*
+ * Allocated slots (objects.build_objects): slot i of span j holds an object iff
+ * i < freeindex[j] or bit i of its allocBits (abits from byte abyte[j]; aok[j] = 0 when the
+ * bitmap was unreadable: no objects). Spans come sorted by base, so objects come out
+ * sorted by address. Fills slot_obj (one int32 per slot of every span, -1 free) and the
+ * object columns; returns the object count, or -1 when cap is too small.
+ */
+i64 gomem_alloc_objects(i64 nspans, const i64 *base, const i64 *nelems, const i64 *elem,
+                        const i64 *osize, const i64 *freeidx, const i64 *abyte,
+                        const uint8_t *aok, const uint8_t *abits, i64 cap, i32 *slot_obj,
+                        uint64_t *oaddr, uint64_t *osz, i32 *ospan) {
+    i64 m = 0, g = 0;
+    for (i64 j = 0; j < nspans; j++) {
+        const uint8_t *bits = abits + abyte[j];
+        for (i64 i = 0; i < nelems[j]; i++, g++) {
+            int on = aok[j] && (i < freeidx[j] || ((bits[i >> 3] >> (i & 7)) & 1));
+            if (!on) {
+                slot_obj[g] = -1;
+                continue;
+            }
+            if (m >= cap)
+                return -1;
+            slot_obj[g] = (i32)m;
+            oaddr[m] = (uint64_t)(base[j] + i * elem[j]);
+            osz[m] = (uint64_t)osize[j];
+            ospan[m] = (i32)j;
+            m++;
+        }
+    }
+    return m;
+}
