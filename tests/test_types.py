@@ -169,3 +169,21 @@ def test_chain_chasing_gives_the_same_types(monkeypatch: pytest.MonkeyPatch) -> 
     names = [ht.table[t].name for t in ht.type_id]
     names2 = [ht2.table[t].name for t in ht2.type_id]
     assert names == names2
+
+
+def test_compiled_and_numpy_typing_agree(version: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every object gets the same type name (and source) whether the compiled inner loops
+    (object lookup, word gathers, the scanned-value check) or their numpy versions run."""
+    from gdb_gomem.analysis import native
+    from gdb_gomem.analysis.types_infer import heap_types
+
+    if native.kernels() is None:
+        pytest.fail(f"compiled kernels unavailable: {native.unavailable}")
+
+    def names(env: str) -> list[tuple[str, str]]:
+        monkeypatch.setenv("GOMEM_NATIVE", env)
+        ht = heap_types(open_core(binary(version), core(version, "panic")))
+        return [(ht.table[t].name, ht.table[t].source) for t in ht.type_id.tolist()]
+
+    fast, slow = names("1"), names("0")
+    assert len(fast) > 1000 and fast == slow

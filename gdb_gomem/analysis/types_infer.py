@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import native
 from .bulkread import read_many
 from .dwarf import GoType
 from .errors import GomemError, LayoutError, UnreadableMemory
@@ -110,6 +111,8 @@ class ObjectTable:
         self.spanclass = spanclass
         #: The heap model's O(1) page-table lookup, when its table is this same list.
         self.fast_find: Callable[[np.ndarray], np.ndarray] | None = None
+        #: That table itself (objects.ObjectTable), whose page tables the kernels read.
+        self.model: object | None = None
 
     def __len__(self) -> int:
         return len(self.addr)
@@ -190,6 +193,7 @@ def _from_model(proc: GoProcess) -> ObjectTable | None:
     )
     # A binary search over 20 million sorted addresses costs seconds per pass.
     table.fast_find = model.find
+    table.model = model  # its page tables, for the compiled passes
     return table
 
 
@@ -624,6 +628,17 @@ class _Inferrer:
         (the first type scanned there); the rest, and a second type at the same start, in a
         set per type. Memory stays O(objects), not O(values) of Python objects."""
         objs = self.objs
+        model = getattr(objs, "model", None)
+        got = native.fresh_values(model, cand, tid, self.data_off, self.first) if model else None
+        if got is not None:  # the same rule in one compiled pass (first[] updated there)
+            out = [got[0]]
+            rest = got[1]
+            if len(rest):
+                done = self.done.setdefault(tid, set())
+                new = [a for a in dict.fromkeys(rest.tolist()) if a not in done]
+                done.update(new)
+                out.append(np.array(new, dtype=np.uint64))
+            return np.concatenate(out) if len(out) > 1 else out[0]
         idx = objs.find(cand)
         ic = np.where(idx >= 0, idx, 0)
         at_base = (idx >= 0) & (cand == objs.addr[ic] + self.data_off[ic].astype(np.uint64))

@@ -115,6 +115,12 @@ def kernels() -> ctypes.CDLL | None:
     lib.gomem_alloc_objects.argtypes = [ctypes.c_int64, _I64P, _I64P, _I64P, _I64P, _I64P,
                                         _I64P, _U8P, _U8P, ctypes.c_int64, _I32P, _U64P,
                                         _U64P, _I32P]  # fmt: skip
+    lib.gomem_fresh.restype = ctypes.c_int64
+    lib.gomem_fresh.argtypes = [
+        ctypes.c_int64, _U64P, ctypes.c_int32, ctypes.c_uint64, ctypes.c_int64,
+        ctypes.c_int64, ctypes.c_int64, _I32P, _I64P, _I64P, _I64P, _I64P, ctypes.c_int64,
+        _I32P, _U64P, _I32P, _I32P, _U64P, _U64P, ctypes.POINTER(ctypes.c_int64),
+    ]  # fmt: skip
     lib.gomem_top.restype = None
     lib.gomem_top.argtypes = [ctypes.c_int64, _I32P, _I32P, ctypes.c_int64, _I32P]
     _lib = lib
@@ -319,3 +325,28 @@ def alloc_objects(
     if m != cap:
         return None
     return slot_obj[:total], addr[:m], size[:m], span[:m]
+
+
+def fresh_values(
+    table: object, cand: np.ndarray, tid: int, data_off: np.ndarray, first: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``gomem_fresh``: (new values at object data starts, the rest for the per-type set);
+    updates ``first`` in place. None where the kernels or a dense page table are missing,
+    or a type id does not fit the int32 marks."""
+    lib = kernels()
+    t = table
+    if (lib is None or not getattr(t, "_dense", False) or data_off.dtype != np.int32
+            or first.dtype != np.int32 or not -1 < tid < 1 << 31):  # fmt: skip
+        return None
+    c = np.ascontiguousarray(cand, np.uint64)
+    out_new = np.empty(max(len(c), 1), np.uint64)
+    out_rest = np.empty(max(len(c), 1), np.uint64)
+    nrest = ctypes.c_int64(0)
+    geo = t.walk.geometry  # type: ignore[attr-defined]
+    m = lib.gomem_fresh(
+        len(c), c, tid, int(geo.arena_base) % (1 << 64), int(t._page_shift), int(t._gp0),  # type: ignore[attr-defined]
+        len(t._page_span), t._page_span, t._span_base, t._span_elem, t._span_nelems,  # type: ignore[attr-defined]
+        t._span_slot0, len(t._slot_obj), t._slot_obj, np.ascontiguousarray(t.addr, np.uint64),  # type: ignore[attr-defined]
+        data_off, first, out_new, out_rest, ctypes.byref(nrest),
+    )  # fmt: skip
+    return out_new[:m].copy(), out_rest[: nrest.value].copy()

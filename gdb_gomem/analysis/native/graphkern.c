@@ -482,3 +482,36 @@ i64 gomem_alloc_objects(i64 nspans, const i64 *base, const i64 *nelems, const i6
     }
     return m;
 }
+
+/*
+ * types_infer._Inferrer.fresh: which queued values of one DWARF type (tid) are new. A value
+ * at an object's data start (addr + data_off) is remembered in first[object] (the first
+ * type scanned there): new if first is -1 (then set), skipped if it is tid; anything else
+ * (another type at that start, a value inside an object or outside the heap) goes to
+ * rest[] for the caller's exact per-type set. Returns the number of new values in out_new.
+ */
+i64 gomem_fresh(i64 n, const uint64_t *cand, i32 tid, uint64_t arena_base, i64 page_shift,
+                i64 gp0, i64 npages, const i32 *page_span, const i64 *span_base,
+                const i64 *span_elem, const i64 *span_nelems, const i64 *span_slot0,
+                i64 nslots, const i32 *slot_obj, const uint64_t *obj_addr,
+                const i32 *data_off, i32 *first, uint64_t *out_new, uint64_t *out_rest,
+                i64 *nrest) {
+    i64 m = 0, r = 0;
+    for (i64 j = 0; j < n; j++) {
+        uint64_t a = cand[j];
+        i32 i = find1(a, arena_base, page_shift, gp0, npages, page_span, span_base, span_elem,
+                      span_nelems, span_slot0, nslots, slot_obj);
+        if (i >= 0 && a == obj_addr[i] + (uint64_t)(int64_t)data_off[i]) {
+            if (first[i] == -1) {
+                first[i] = tid;
+                out_new[m++] = a;
+                continue;
+            }
+            if (first[i] == tid)
+                continue;
+        }
+        out_rest[r++] = a;
+    }
+    *nrest = r;
+    return m;
+}
