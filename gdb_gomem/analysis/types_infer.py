@@ -803,6 +803,23 @@ class _Inferrer:
                 self.type_object_as(p, tid)
             return
         objs = self.objs
+        model = getattr(objs, "model", None)
+        got = (native.classify_pointers(model, w, t.size, self.tiny_class, self.data_off,
+                                        objs.spanclass) if model is not None else None)  # fmt: skip
+        if got is not None:  # the rule below in one compiled pass
+            idx, kind = got
+            if (kind == 1).any():
+                self.assign_many(idx[kind == 1], P_GUESS, self.entry("tiny block", SRC_DWARF))
+            single = kind == 2
+            if single.any():
+                e = self.entry(self.dwarf_name(tid), SRC_DWARF, 1, "", tid,
+                               self.dwarf_package(tid))  # fmt: skip
+                self.assign_many(idx[single], P_DWARF, e)
+            guess = kind == 3
+            for p in w[guess].tolist():
+                self.type_object_as(p, tid)
+            self.push_many(w[~guess], tid)
+            return
         idx = objs.find(w)
         inside = idx >= 0
         self.push_many(w[~inside], tid)  # globals, stacks: follow their contents

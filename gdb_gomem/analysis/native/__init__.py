@@ -32,6 +32,7 @@ _I32P = np.ctypeslib.ndpointer(dtype=np.int32, flags="C_CONTIGUOUS")
 _U64P = np.ctypeslib.ndpointer(dtype=np.uint64, flags="C_CONTIGUOUS")
 _U8P = np.ctypeslib.ndpointer(dtype=np.uint8, flags="C_CONTIGUOUS")
 _U32P = np.ctypeslib.ndpointer(dtype=np.uint32, flags="C_CONTIGUOUS")
+_U16P = np.ctypeslib.ndpointer(dtype=np.uint16, flags="C_CONTIGUOUS")
 
 
 def _compiler() -> str | None:
@@ -120,6 +121,12 @@ def kernels() -> ctypes.CDLL | None:
         ctypes.c_int64, _U64P, ctypes.c_int32, ctypes.c_uint64, ctypes.c_int64,
         ctypes.c_int64, ctypes.c_int64, _I32P, _I64P, _I64P, _I64P, _I64P, ctypes.c_int64,
         _I32P, _U64P, _I32P, _I32P, _U64P, _U64P, ctypes.POINTER(ctypes.c_int64),
+    ]  # fmt: skip
+    lib.gomem_classify_ptrs.restype = None
+    lib.gomem_classify_ptrs.argtypes = [
+        ctypes.c_int64, _U64P, ctypes.c_int64, ctypes.c_int32, ctypes.c_uint64,
+        ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, _I32P, _I64P, _I64P, _I64P, _I64P,
+        ctypes.c_int64, _I32P, _U64P, _U64P, _I32P, _U16P, _I32P, _U8P,
     ]  # fmt: skip
     lib.gomem_top.restype = None
     lib.gomem_top.argtypes = [ctypes.c_int64, _I32P, _I32P, ctypes.c_int64, _I32P]
@@ -350,3 +357,28 @@ def fresh_values(
         data_off, first, out_new, out_rest, ctypes.byref(nrest),
     )  # fmt: skip
     return out_new[:m].copy(), out_rest[: nrest.value].copy()
+
+
+def classify_pointers(
+    table: object, w: np.ndarray, tsize: int, tiny_class: int, data_off: np.ndarray,
+    spanclass: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray] | None:  # fmt: skip
+    """``gomem_classify_ptrs``: (object per pointer, kind per pointer), or None where the
+    kernels or a dense page table are missing."""
+    lib = kernels()
+    t = table
+    if (lib is None or not getattr(t, "_dense", False) or data_off.dtype != np.int32
+            or spanclass.dtype != np.uint16):  # fmt: skip
+        return None
+    a = np.ascontiguousarray(w, np.uint64)
+    idx = np.empty(max(len(a), 1), np.int32)
+    kind = np.empty(max(len(a), 1), np.uint8)
+    geo = t.walk.geometry  # type: ignore[attr-defined]
+    lib.gomem_classify_ptrs(
+        len(a), a, int(tsize), int(tiny_class), int(geo.arena_base) % (1 << 64),
+        int(t._page_shift), int(t._gp0), len(t._page_span), t._page_span, t._span_base,  # type: ignore[attr-defined]
+        t._span_elem, t._span_nelems, t._span_slot0, len(t._slot_obj), t._slot_obj,  # type: ignore[attr-defined]
+        np.ascontiguousarray(t.addr, np.uint64), np.ascontiguousarray(t.size, np.uint64),  # type: ignore[attr-defined]
+        data_off, np.ascontiguousarray(spanclass), idx, kind,
+    )  # fmt: skip
+    return idx[: len(a)], kind[: len(a)]

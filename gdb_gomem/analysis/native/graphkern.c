@@ -515,3 +515,41 @@ i64 gomem_fresh(i64 n, const uint64_t *cand, i32 tid, uint64_t arena_base, i64 p
     *nrest = r;
     return m;
 }
+
+/*
+ * types_infer._Inferrer.batch_ptr: what each pointer w[j] of static type *T (T of tsize
+ * bytes) addresses. idx[j] = the object (-1: outside the heap); kind[j]: 0 outside, 1 into a
+ * tiny block (T < 16 bytes), 2 exactly an object's data start with room for one T,
+ * 3 exactly a data start of an object holding k >= 2 T's (T >= 16 bytes: an array guess),
+ * 4 anything else inside an object (interior, or a small T in a bigger object).
+ */
+void gomem_classify_ptrs(i64 n, const uint64_t *w, i64 tsize, i32 tiny_class,
+                         uint64_t arena_base, i64 page_shift, i64 gp0, i64 npages,
+                         const i32 *page_span, const i64 *span_base, const i64 *span_elem,
+                         const i64 *span_nelems, const i64 *span_slot0, i64 nslots,
+                         const i32 *slot_obj, const uint64_t *obj_addr,
+                         const uint64_t *obj_size, const i32 *data_off,
+                         const uint16_t *spanclass, i32 *idx, uint8_t *kind) {
+    for (i64 j = 0; j < n; j++) {
+        i32 i = find1(w[j], arena_base, page_shift, gp0, npages, page_span, span_base,
+                      span_elem, span_nelems, span_slot0, nslots, slot_obj);
+        idx[j] = i;
+        if (i < 0) {
+            kind[j] = 0;
+            continue;
+        }
+        if (spanclass[i] == tiny_class && tsize < 16) {
+            kind[j] = 1;
+            continue;
+        }
+        uint64_t base = obj_addr[i] + (uint64_t)(int64_t)data_off[i];
+        i64 osize = (i64)obj_size[i] - data_off[i];
+        i64 k = tsize > 0 ? osize / tsize : 0;
+        if (w[j] != base)
+            kind[j] = 4;
+        else if (k < 2)
+            kind[j] = 2;
+        else
+            kind[j] = tsize >= 16 ? 3 : 4;
+    }
+}
