@@ -368,7 +368,7 @@ class _Inferrer:
             int, tuple[np.ndarray, Callable[[np.ndarray], np.ndarray], list[np.ndarray]]
         ] = {}
         self.first = np.full(len(objs), -1, dtype=np.int32)
-        self.stamp = np.zeros(len(objs), dtype=np.int32)
+        self._stamp: np.ndarray | None = None  # dedupe scratch of the numpy fresh() only
         self._reached: dict[int, np.ndarray] = {}
         self._batches: dict[int, int] = {}
         self.image = _image(proc)
@@ -646,8 +646,10 @@ class _Inferrer:
         if len(bi) > 1:
             # Distinct objects without a sort: the last writer of each stamp wins.
             order = np.arange(len(bi), dtype=np.int32)
-            self.stamp[bi] = order
-            bi = bi[self.stamp[bi] == order]
+            if self._stamp is None:
+                self._stamp = np.zeros(len(objs), dtype=np.int32)
+            self._stamp[bi] = order
+            bi = bi[self._stamp[bi] == order]
         f = self.first[bi]
         unseen = bi[f == -1]
         self.first[unseen] = tid
