@@ -41,7 +41,13 @@ class HeapGraph:
         return self.dst[a:b], self.offset[a:b]
 
     def reverse(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(indptr, src, offset) of the transposed graph (for root paths), computed on demand."""
+        """(indptr, src, offset) of the transposed graph (for root paths), computed on demand
+        (a compiled counting sort where available, else :meth:`reverse_np`)."""
+        fast = native.reverse(self.indptr, self.dst, self.offset)
+        return fast if fast is not None else self.reverse_np()
+
+    def reverse_np(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`reverse` in numpy (a stable argsort by target)."""
         n = len(self.indptr) - 1
         src = np.repeat(np.arange(n, dtype=np.int32), np.diff(self.indptr))
         order = np.argsort(self.dst, kind="stable")

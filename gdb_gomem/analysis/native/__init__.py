@@ -128,6 +128,8 @@ def kernels() -> ctypes.CDLL | None:
         ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, _I32P, _I64P, _I64P, _I64P, _I64P,
         ctypes.c_int64, _I32P, _U64P, _U64P, _I32P, _U16P, _I32P, _U8P,
     ]  # fmt: skip
+    lib.gomem_reverse.restype = None
+    lib.gomem_reverse.argtypes = [ctypes.c_int64, _I64P, _I32P, _U32P, _I64P, _I32P, _U32P]
     lib.gomem_top.restype = None
     lib.gomem_top.argtypes = [ctypes.c_int64, _I32P, _I32P, ctypes.c_int64, _I32P]
     _lib = lib
@@ -382,3 +384,24 @@ def classify_pointers(
         data_off, np.ascontiguousarray(spanclass), idx, kind,
     )  # fmt: skip
     return idx[: len(a)], kind[: len(a)]
+
+
+def reverse(
+    indptr: np.ndarray, dst: np.ndarray, offset: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """:meth:`..heapgraph.HeapGraph.reverse` by a compiled counting sort, or None (no
+    kernels, or 64-bit offsets)."""
+    lib = kernels()
+    if lib is None or offset.dtype != np.uint32 or dst.dtype != np.int32:
+        return None
+    n = len(indptr) - 1
+    ip = np.ascontiguousarray(indptr, np.int64)
+    if int(ip[-1]) > len(dst):
+        raise ValueError("inconsistent CSR")
+    m = int(ip[-1])
+    rptr = np.empty(n + 1, np.int64)
+    rsrc = np.empty(max(m, 1), np.int32)
+    roff = np.empty(max(m, 1), np.uint32)
+    lib.gomem_reverse(n, ip, np.ascontiguousarray(dst), np.ascontiguousarray(offset), rptr,
+                      rsrc, roff)  # fmt: skip
+    return rptr, rsrc[:m], roff[:m]

@@ -553,3 +553,30 @@ void gomem_classify_ptrs(i64 n, const uint64_t *w, i64 tsize, i32 tiny_class,
             kind[j] = tsize >= 16 ? 3 : 4;
     }
 }
+
+/* The transposed graph (HeapGraph.reverse) by a counting sort: rptr[n+1], and per incoming
+ * edge its source and byte offset, sources in increasing order (a stable sort by target). */
+void gomem_reverse(i64 n, const i64 *indptr, const i32 *dst, const uint32_t *offset,
+                   i64 *rptr, i32 *rsrc, uint32_t *roff) {
+    i64 m = indptr[n];
+    memset(rptr, 0, (size_t)(n + 1) * sizeof(i64));
+    for (i64 k = 0; k < m; k++)
+        if (dst[k] >= 0 && dst[k] < n)
+            rptr[dst[k] + 1]++;
+    for (i64 v = 0; v < n; v++)
+        rptr[v + 1] += rptr[v];
+    i64 *fill = malloc((size_t)(n > 0 ? n : 1) * sizeof(i64));
+    if (!fill)
+        return;
+    memcpy(fill, rptr, (size_t)n * sizeof(i64));
+    for (i64 v = 0; v < n; v++)
+        for (i64 k = indptr[v]; k < indptr[v + 1]; k++) {
+            i32 d = dst[k];
+            if (d < 0 || d >= n)
+                continue;
+            i64 p = fill[d]++;
+            rsrc[p] = (i32)v;
+            roff[p] = offset[k];
+        }
+    free(fill);
+}
