@@ -122,7 +122,8 @@ def build_graph(proc: GoProcess, objs: ObjectTable) -> HeapGraph:
     big = bool(n) and int(objs.size.max()) >= 1 << 32
     odt = np.uint64 if big else np.uint32
     chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-    counts = np.zeros(n, np.int64)
+    # Per-object edge counts fit int32 (an object's pointer words are at most size/8).
+    counts = np.zeros(n, np.int64 if big else np.int32)
     total = bad = 0
     for src, d, off, words, nbad in _edge_chunks(proc, objs, scan, odt):
         total += words
@@ -141,8 +142,11 @@ def build_graph(proc: GoProcess, objs: ObjectTable) -> HeapGraph:
     nedges = int(indptr[-1])
     dst = np.empty(nedges, np.int32)
     offset = np.empty(nedges, odt)
-    fill = counts  # reused: the counts live on in indptr
-    fill[:] = indptr[:-1]
+    if int(indptr[-1]) < np.iinfo(counts.dtype).max:
+        fill = counts  # reused: the counts live on in indptr
+        fill[:] = indptr[:-1]
+    else:
+        fill = indptr[:-1].copy()
     chunks.reverse()
     while chunks:
         usrc, d, off, lens = chunks.pop()
