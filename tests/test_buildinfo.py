@@ -25,3 +25,27 @@ def test_build_info_matches_go_version_m(version: str) -> None:
     assert b.build_version == f"go{version}"
     assert b.goarch == "amd64"
     assert b.go_build_id  # the note every gc-built binary carries
+
+
+def test_static_reads_are_thread_safe(version: str) -> None:
+    """The heap model and the type pass read the executable from two threads at once: reads
+    must not interleave (a shared seek+read once returned another thread's bytes)."""
+    import threading
+
+    b = GoBinary(binary(version))
+    size = b.path.stat().st_size
+    data = b.path.read_bytes()
+    offsets = [(i * 7919) % (size - 64) for i in range(4000)]
+    bad: list[int] = []
+
+    def reader(offs: list[int]) -> None:
+        for o in offs:
+            if b.read_file(o, 64) != data[o : o + 64]:
+                bad.append(o)
+
+    threads = [threading.Thread(target=reader, args=(offsets[k::4],)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not bad

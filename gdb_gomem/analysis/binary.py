@@ -229,8 +229,11 @@ class GoBinary:
     # ----------------------------------------------------------------- static memory
 
     def read_file(self, offset: int, size: int) -> bytes:
-        self._fh.seek(offset)
-        return self._fh.read(size)
+        """Bytes of the file at ``offset``: a positional read, so two threads (the heap
+        model's and the type pass's) never interleave a seek with the other's read."""
+        if size <= 0:
+            return b""
+        return os.pread(self._fh.fileno(), size, offset)
 
     def segment_for(self, addr: int) -> Segment | None:
         i = bisect.bisect_right(self._seg_starts, addr) - 1

@@ -89,9 +89,11 @@ def start_heap_model(proc: GoProcess, then: Callable[[], object] | None = None) 
         "_memos", {}
     ):
         return
+    from . import native
     from .rtype import types
 
-    _ = proc.dw, proc.pclntab, proc.go_version
+    _ = proc.dw, proc.pclntab, proc.go_version, proc.version, proc.threads
+    native.kernels()
     object_table(proc)
     types(proc)
 

@@ -23,6 +23,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,7 @@ SOURCE = Path(__file__).with_name("graphkern.c")
 unavailable: str | None = None
 _lib: ctypes.CDLL | None = None
 _tried = False
+_LOAD_LOCK = threading.Lock()
 
 _I64P = np.ctypeslib.ndpointer(dtype=np.int64, flags="C_CONTIGUOUS")
 _I32P = np.ctypeslib.ndpointer(dtype=np.int32, flags="C_CONTIGUOUS")
@@ -85,12 +87,23 @@ def kernels() -> ctypes.CDLL | None:
         return None
     if _tried:
         return _lib
-    _tried = True
-    try:
-        lib = ctypes.CDLL(str(_build()))
-    except (OSError, subprocess.SubprocessError) as exc:
-        unavailable = str(exc)
-        return None
+    with _LOAD_LOCK:  # two threads' first calls: one builds and loads, the other waits
+        if _tried:
+            return _lib
+        try:
+            lib = ctypes.CDLL(str(_build()))
+        except (OSError, subprocess.SubprocessError) as exc:
+            unavailable = str(exc)
+            _tried = True
+            return None
+        _declare(lib)
+        _lib = lib
+        _tried = True
+        return lib
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    """Argument and result types of every kernel (ctypes checks arrays against them)."""
     lib.gomem_dominators.restype = ctypes.c_int64
     lib.gomem_dominators.argtypes = [ctypes.c_int64, _I64P, _I32P, ctypes.c_int64, _I64P,
                                      _I32P, _I32P]  # fmt: skip
@@ -140,8 +153,6 @@ def kernels() -> ctypes.CDLL | None:
     lib.gomem_reverse.argtypes = [ctypes.c_int64, _I64P, _I32P, _U32P, _I64P, _I32P, _U32P]
     lib.gomem_top.restype = None
     lib.gomem_top.argtypes = [ctypes.c_int64, _I32P, _I32P, ctypes.c_int64, _I32P]
-    _lib = lib
-    return lib
 
 
 def dominators(
