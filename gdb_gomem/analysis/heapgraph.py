@@ -64,6 +64,57 @@ def _runs(src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return starts, np.diff(np.append(starts, len(src)))
 
 
+def _fused(proc: GoProcess, objs: ObjectTable, odt: type) -> bool:
+    """Whether the compiled span-bitmap kernels apply: Go 1.22+ heap bits, a dense page
+    table, 32-bit offsets, kernels loaded."""
+    return (
+        odt is np.uint32
+        and objs._dense
+        and native.kernels() is not None
+        and not proc.dw.has_field("runtime.heapArena", "bitmap")
+    )
+
+
+def _build_streamed(proc: GoProcess, objs: ObjectTable, scan: PointerScan) -> HeapGraph | None:
+    """The CSR written in place (:class:`.native.CsrWriter`): header and large-object edges
+    first (few, sorted by source), then every group of small spans streams its edges into
+    the final arrays with those merged in. Peak memory is the final arrays (and 25% room),
+    not every edge chunk plus the final arrays."""
+    image = objs.image
+    assert image is not None
+    total = bad = 0
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for src, waddr in typed_words(proc, objs, scan):
+        got = native.resolve_edges(objs, src, waddr)
+        if got is None:
+            return None
+        bs, bd, bo, nbad = got
+        total += len(waddr)
+        bad += nbad
+        parts.append((bs, bd, bo))
+        if len(waddr):
+            image.release(int(waddr.min()), int(waddr.max()) + 8)
+    if parts:
+        bs = np.concatenate([p[0] for p in parts])
+        order = np.argsort(bs, kind="stable")
+        bs, bd, bo = bs[order], np.concatenate([p[1] for p in parts])[order], np.concatenate(
+            [p[2] for p in parts])[order]  # fmt: skip
+    else:
+        bs = bd = np.zeros(0, np.int32)
+        bo = np.zeros(0, np.uint32)
+    del parts
+    writer = native.csr_writer(objs, len(objs), bs, bd, bo)
+    if writer is None:
+        return None
+    for grp in span_bitmap_groups(proc, objs, scan):
+        writer.add_group(grp)
+        if len(grp.base):
+            image.release(int(grp.base[0]), int(grp.base[-1]) + int(grp.nw[-1]) * 512)
+    indptr, dst, offset, words, nbad = writer.finish()
+    return HeapGraph(indptr=indptr, dst=dst, offset=offset, pointer_words=total + words,
+                     bad_words=bad + nbad, scan=scan)  # fmt: skip
+
+
 def _edge_chunks(proc: GoProcess, objs: ObjectTable, scan: PointerScan, odt: type,
                  ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, int, int]]:  # fmt: skip
     """(sources, targets, offsets, pointer words read, unreadable words) per chunk.
@@ -74,12 +125,7 @@ def _edge_chunks(proc: GoProcess, objs: ObjectTable, scan: PointerScan, odt: typ
     """
     assert objs.image is not None
     image = objs.image
-    fused = (
-        odt is np.uint32
-        and objs._dense
-        and native.kernels() is not None
-        and not proc.dw.has_field("runtime.heapArena", "bitmap")
-    )
+    fused = _fused(proc, objs, odt)
     chunks: Iterator[tuple[np.ndarray, np.ndarray]]
     if fused:
         for grp in span_bitmap_groups(proc, objs, scan):
@@ -121,6 +167,10 @@ def build_graph(proc: GoProcess, objs: ObjectTable) -> HeapGraph:
     n = len(objs)
     big = bool(n) and int(objs.size.max()) >= 1 << 32
     odt = np.uint64 if big else np.uint32
+    if _fused(proc, objs, odt):
+        streamed = _build_streamed(proc, objs, scan)
+        if streamed is not None:
+            return streamed
     chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     # Per-object edge counts fit int32 (an object's pointer words are at most size/8).
     counts = np.zeros(n, np.int64 if big else np.int32)

@@ -151,6 +151,15 @@ def _declare(lib: ctypes.CDLL) -> None:
     ]  # fmt: skip
     lib.gomem_reverse.restype = None
     lib.gomem_reverse.argtypes = [ctypes.c_int64, _I64P, _I32P, _U32P, _I64P, _I32P, _U32P]
+    lib.gomem_span_edges_csr.restype = ctypes.c_int64
+    lib.gomem_span_edges_csr.argtypes = [
+        ctypes.c_int64, _I64P, _I64P, _U64P, _I64P, _I64P, ctypes.c_int64, _I64P, _I64P,
+        _I64P, _U64P, ctypes.c_int64, ctypes.c_uint64, ctypes.c_int64, ctypes.c_int64,
+        ctypes.c_int64, _I32P, _I64P, _I64P, _I64P, _I64P, ctypes.c_int64, _I32P, _U64P,
+        _I32P, _I32P, _U32P, ctypes.c_int64, ctypes.POINTER(ctypes.c_int64), ctypes.c_int,
+        ctypes.c_int64, _I32P, _U32P, _I32P, ctypes.POINTER(ctypes.c_int64),
+        ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_int64),
+    ]  # fmt: skip
     lib.gomem_top.restype = None
     lib.gomem_top.argtypes = [ctypes.c_int64, _I32P, _I32P, ctypes.c_int64, _I32P]
 
@@ -424,3 +433,97 @@ def reverse(
     lib.gomem_reverse(n, ip, np.ascontiguousarray(dst), np.ascontiguousarray(offset), rptr,
                       rsrc, roff)  # fmt: skip
     return rptr, rsrc[:m], roff[:m]
+
+
+class CsrWriter:
+    """Builds the graph's CSR arrays in place (``gomem_span_edges_csr``): small-span edges
+    stream in with increasing sources and the header/large-object edges (``b*``, sorted by
+    source, disjoint sources) are merged in, so no per-chunk edge copies and no scatter
+    pass exist. The output arrays grow by 25% (realloc: no copy of the pages) and shrink to
+    size at the end."""
+
+    GROWTH = 1.25
+
+    def __init__(self, lib: ctypes.CDLL, table: object, n: int, bsrc: np.ndarray,
+                 bdst: np.ndarray, boff: np.ndarray) -> None:  # fmt: skip
+        self.lib, self.t = lib, table
+        self.bsrc = np.ascontiguousarray(bsrc, np.int32)
+        self.bdst = np.ascontiguousarray(bdst, np.int32)
+        self.boff = np.ascontiguousarray(boff, np.uint32)
+        if not len(self.bsrc):  # valid pointers for the kernel
+            self.bsrc, self.bdst = np.zeros(1, np.int32), np.zeros(1, np.int32)
+            self.boff = np.zeros(1, np.uint32)
+        self.nb = len(bsrc)
+        self.counts = np.zeros(max(n, 1), np.int32)
+        self.n = n
+        cap = max(self.nb + n // 2, 1024)
+        self.dst = np.empty(cap, np.int32)
+        self.off = np.empty(cap, np.uint32)
+        self.fpos, self.bpos = ctypes.c_int64(0), ctypes.c_int64(0)
+        self.total, self.bad = ctypes.c_int64(0), ctypes.c_int64(0)
+        t = table
+        im = t.image  # type: ignore[attr-defined]
+        geo = t.walk.geometry  # type: ignore[attr-defined]
+        self._image = (len(im.seg_vaddr), np.ascontiguousarray(im.seg_vaddr, np.int64),
+                       np.ascontiguousarray(im.seg_off, np.int64),
+                       np.ascontiguousarray(im.seg_len, np.int64), im.buf, len(im.buf))  # fmt: skip
+        self._find = (int(geo.arena_base) % (1 << 64), int(t._page_shift), int(t._gp0),  # type: ignore[attr-defined]
+                      len(t._page_span), t._page_span, t._span_base, t._span_elem,  # type: ignore[attr-defined]
+                      t._span_nelems, t._span_slot0, len(t._slot_obj), t._slot_obj,  # type: ignore[attr-defined]
+                      np.ascontiguousarray(t.addr, np.uint64))  # type: ignore[attr-defined]  # fmt: skip
+
+    def _reserve(self, need: int) -> None:
+        want = self.fpos.value + need
+        if want <= len(self.dst):
+            return
+        cap = max(int(len(self.dst) * self.GROWTH), want)
+        self.dst.resize(cap, refcheck=False)
+        self.off.resize(cap, refcheck=False)
+
+    def _call(self, grp: object | None) -> None:
+        if grp is None:
+            z64, zu = np.zeros(1, np.int64), np.zeros(1, np.uint64)
+            spans = (0, z64, z64, zu, z64, z64)
+            flush = 1
+        else:
+            g = grp
+            spans = (len(g.base), np.ascontiguousarray(g.base, np.int64),  # type: ignore[attr-defined]
+                     np.ascontiguousarray(g.widx, np.int64),  # type: ignore[attr-defined]
+                     np.ascontiguousarray(g.words, np.uint64),  # type: ignore[attr-defined]
+                     np.ascontiguousarray(g.wstart, np.int64),  # type: ignore[attr-defined]
+                     np.ascontiguousarray(g.nw, np.int64))  # type: ignore[attr-defined]  # fmt: skip
+            flush = 0
+        rc = self.lib.gomem_span_edges_csr(
+            *spans, *self._image, *self._find, self.bsrc, self.bdst, self.boff, self.nb,
+            ctypes.byref(self.bpos), flush, len(self.dst), self.dst, self.off, self.counts,
+            ctypes.byref(self.fpos), ctypes.byref(self.total), ctypes.byref(self.bad),
+        )  # fmt: skip
+        if rc < 0:
+            raise RuntimeError("CsrWriter: capacity reserved too small")
+
+    def add_group(self, grp: object) -> None:
+        words = np.ascontiguousarray(grp.words, np.uint64)  # type: ignore[attr-defined]
+        bits = int(np.bitwise_count(words).sum()) if hasattr(np, "bitwise_count") else (
+            len(words) * 64)  # fmt: skip
+        self._reserve(bits + self.nb - self.bpos.value)
+        self._call(grp)
+
+    def finish(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
+        """(indptr, dst, offset, pointer words in the groups, unreadable words)."""
+        self._reserve(self.nb - self.bpos.value)
+        self._call(None)
+        m = self.fpos.value
+        self.dst.resize(m, refcheck=False)
+        self.off.resize(m, refcheck=False)
+        indptr = np.zeros(self.n + 1, np.int64)
+        np.cumsum(self.counts[: self.n], out=indptr[1:])
+        return indptr, self.dst, self.off, self.total.value, self.bad.value
+
+
+def csr_writer(table: object, n: int, bsrc: np.ndarray, bdst: np.ndarray,
+               boff: np.ndarray) -> CsrWriter | None:  # fmt: skip
+    """A :class:`CsrWriter`, or None where the kernels or a dense page table are missing."""
+    lib = kernels()
+    if lib is None or not getattr(table, "_dense", False) or getattr(table, "image", None) is None:
+        return None
+    return CsrWriter(lib, table, n, bsrc, bdst, boff)

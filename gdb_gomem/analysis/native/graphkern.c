@@ -580,3 +580,106 @@ void gomem_reverse(i64 n, const i64 *indptr, const i32 *dst, const uint32_t *off
         }
     free(fill);
 }
+
+/* Append B edges (sorted by source) while their source is below `limit`. */
+static i64 flush_b(i64 limit, const i32 *bsrc, const i32 *bdst, const uint32_t *boff, i64 nb,
+                   i64 *bpos, i32 *out_dst, uint32_t *out_off, i32 *counts, i64 m, i64 cap) {
+    while (*bpos < nb && bsrc[*bpos] < limit) {
+        if (m >= cap)
+            return -1;
+        out_dst[m] = bdst[*bpos];
+        out_off[m] = boff[*bpos];
+        counts[bsrc[*bpos]]++;
+        m++;
+        (*bpos)++;
+    }
+    return m;
+}
+
+/*
+ * gomem_span_edges writing straight into the final CSR arrays: the group's edges come with
+ * increasing sources, and the other edges (header and large objects: bsrc, sorted, never a
+ * source of these spans) are merged in before each source, so out_dst/out_off are in CSR
+ * order and counts[] gives indptr. *fpos is the write position (in/out), *bpos the next B
+ * edge. Returns 0, or -1 when cap is too small (the caller grows and never resumes a group:
+ * it reserves the group's popcount plus the remaining B edges first). With nspans = 0 and
+ * flush_all, appends the remaining B edges.
+ */
+i64 gomem_span_edges_csr(i64 nspans, const i64 *sbase, const i64 *widx, const uint64_t *words,
+                         const i64 *wstart, const i64 *nw, i64 nseg, const i64 *vaddr,
+                         const i64 *off, const i64 *len, const uint64_t *buf, i64 nwords,
+                         uint64_t arena_base, i64 page_shift, i64 gp0, i64 npages,
+                         const i32 *page_span, const i64 *span_base, const i64 *span_elem,
+                         const i64 *span_nelems, const i64 *span_slot0, i64 nslots,
+                         const i32 *slot_obj, const uint64_t *obj_addr, const i32 *bsrc,
+                         const i32 *bdst, const uint32_t *boff, i64 nb, i64 *bpos,
+                         int flush_all, i64 cap, i32 *out_dst, uint32_t *out_off,
+                         i32 *counts, i64 *fpos, i64 *total, i64 *bad) {
+    i64 m = *fpos, k = 0, ntot = 0, nbad = 0;
+    for (i64 j = 0; j < nspans; j++) {
+        i64 ws = widx[j];
+        i64 e = span_elem[ws] > 0 ? span_elem[ws] : 1;
+        for (i64 q = 0; q < nw[j]; q++) {
+            uint64_t bits = words[wstart[j] + q];
+            while (bits) {
+                int b = __builtin_ctzll(bits);
+                bits &= bits - 1;
+                i64 a = sbase[j] + (q * 64 + b) * 8;
+                i64 slot = (a - sbase[j]) / e;
+                if (slot >= span_nelems[ws])
+                    continue;
+                i64 g = span_slot0[ws] + slot;
+                if (g < 0 || g >= nslots)
+                    continue;
+                i32 o = slot_obj[g];
+                if (o < 0)
+                    continue;
+                ntot++;
+                if (!(nseg > 0 && a >= vaddr[k] && a + 8 <= vaddr[k] + len[k])) {
+                    i64 lo = 0, hi = nseg;
+                    while (hi - lo > 1) {
+                        i64 mid = (lo + hi) / 2;
+                        if (vaddr[mid] <= a)
+                            lo = mid;
+                        else
+                            hi = mid;
+                    }
+                    k = lo;
+                    if (!(nseg > 0 && a >= vaddr[k] && a + 8 <= vaddr[k] + len[k])) {
+                        nbad++;
+                        continue;
+                    }
+                }
+                i64 w = (off[k] + (a - vaddr[k])) >> 3;
+                if (w < 0 || w >= nwords) {
+                    nbad++;
+                    continue;
+                }
+                uint64_t v = buf[w];
+                if (v == 0)
+                    continue;
+                i32 d = find1(v, arena_base, page_shift, gp0, npages, page_span, span_base,
+                              span_elem, span_nelems, span_slot0, nslots, slot_obj);
+                if (d < 0)
+                    continue;
+                m = flush_b(o, bsrc, bdst, boff, nb, bpos, out_dst, out_off, counts, m, cap);
+                if (m < 0 || m >= cap)
+                    return -1;
+                out_dst[m] = d;
+                out_off[m] = (uint32_t)((uint64_t)a - obj_addr[o]);
+                counts[o]++;
+                m++;
+            }
+        }
+    }
+    if (flush_all) {
+        m = flush_b(INT32_MAX + (i64)1, bsrc, bdst, boff, nb, bpos, out_dst, out_off, counts, m,
+                    cap);
+        if (m < 0)
+            return -1;
+    }
+    *fpos = m;
+    *total += ntot;
+    *bad += nbad;
+    return 0;
+}
