@@ -81,6 +81,8 @@ MAX_SPECIALS_PER_SPAN = 1 << 16
 #: to this depth are cheaper as plain rounds (on the 1 GiB benchmark heap, chasing 500-node
 #: lists and a 4-million-node tree after 8 rounds cost 16 s; plain rounds cost under 2 s).
 CHASE_AFTER = 512
+#: Words gathered from a core's mapping between two releases of its pages (see words()).
+RELEASE_EVERY = 1 << 22
 #: Unrolled pointer slots per type before an array is followed element by element instead.
 MAX_PLAN = 256
 
@@ -368,6 +370,7 @@ class _Inferrer:
             int, tuple[np.ndarray, Callable[[np.ndarray], np.ndarray], list[np.ndarray]]
         ] = {}
         self.first = np.full(len(objs), -1, dtype=np.int32)
+        self._gathered = 0  # words gathered since the image's pages were last released
         self._stamp: np.ndarray | None = None  # dedupe scratch of the numpy fresh() only
         self._reached: dict[int, np.ndarray] = {}
         self._batches: dict[int, int] = {}
@@ -510,6 +513,12 @@ class _Inferrer:
         """The word at each address (0 where unreadable), one gather over the image."""
         if not len(addrs):
             return np.zeros(0, dtype=np.uint64)
+        self._gathered += len(addrs)
+        if self._gathered > RELEASE_EVERY:
+            # Random gathers map core pages all over the heap; hand them back now and then
+            # so the resident set stays the tables (the page cache keeps the pages).
+            self.image.release(0, 1 << 62)
+            self._gathered = 0
         w, ok = self.image.words(addrs)
         if not ok.all():
             w = w.copy()
