@@ -119,24 +119,13 @@ def _edge_chunks(proc: GoProcess, objs: ObjectTable, scan: PointerScan, odt: typ
                  ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, int, int]]:  # fmt: skip
     """(sources, targets, offsets, pointer words read, unreadable words) per chunk.
 
-    With the compiled kernels, Go 1.22+ small-span bitmaps go bit -> word -> value -> target
-    in one pass per group of spans (:func:`.native.span_edges`), and every other chunk of
-    pointer words in one pass (:func:`.native.resolve_edges`); otherwise the same in numpy.
+    The path for what :func:`_build_streamed` does not cover (Go 1.21's arena bitmap, a
+    sparse page table, objects of 4 GiB or more, no compiled kernels): each chunk of pointer
+    words is resolved in one compiled pass (:func:`.native.resolve_edges`) or in numpy.
     """
     assert objs.image is not None
     image = objs.image
-    fused = _fused(proc, objs, odt)
-    chunks: Iterator[tuple[np.ndarray, np.ndarray]]
-    if fused:
-        for grp in span_bitmap_groups(proc, objs, scan):
-            got = native.span_edges(objs, grp)
-            if got is None:  # cannot happen: the same conditions were checked above
-                raise RuntimeError("compiled span-bitmap kernel unavailable mid-graph")
-            src, d, off, words, nbad = got
-            if len(grp.base):
-                image.release(int(grp.base[0]), int(grp.base[-1]) + int(grp.nw[-1]) * 512)
-            yield src, d, off, words, nbad
-    chunks = typed_words(proc, objs, scan) if fused else pointer_words(proc, objs, scan)
+    chunks: Iterator[tuple[np.ndarray, np.ndarray]] = pointer_words(proc, objs, scan)
     for src, waddr in chunks:
         got = native.resolve_edges(objs, src, waddr) if odt is np.uint32 else None
         if got is not None:

@@ -640,14 +640,7 @@ class _Inferrer:
         model = getattr(objs, "model", None)
         got = native.fresh_values(model, cand, tid, self.data_off, self.first) if model else None
         if got is not None:  # the same rule in one compiled pass (first[] updated there)
-            out = [got[0]]
-            rest = got[1]
-            if len(rest):
-                done = self.done.setdefault(tid, set())
-                new = [a for a in dict.fromkeys(rest.tolist()) if a not in done]
-                done.update(new)
-                out.append(np.array(new, dtype=np.uint64))
-            return np.concatenate(out) if len(out) > 1 else out[0]
+            return self._with_rest(tid, [got[0]], got[1])
         idx = objs.find(cand)
         ic = np.where(idx >= 0, idx, 0)
         at_base = (idx >= 0) & (cand == objs.addr[ic] + self.data_off[ic].astype(np.uint64))
@@ -667,6 +660,11 @@ class _Inferrer:
         rest = cand[~at_base]
         if len(other):
             rest = np.concatenate([rest, objs.addr[other] + self.data_off[other].astype(np.uint64)])
+        return self._with_rest(tid, out, rest)
+
+    def _with_rest(self, tid: int, out: list[np.ndarray], rest: np.ndarray) -> np.ndarray:
+        """``out`` plus the values of ``rest`` (off an object start, or a second type at
+        one) not yet in ``tid``'s exact set, which they join."""
         if len(rest):
             done = self.done.setdefault(tid, set())
             new = [a for a in dict.fromkeys(rest.tolist()) if a not in done]

@@ -25,6 +25,7 @@ import subprocess
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -123,14 +124,6 @@ def _declare(lib: ctypes.CDLL) -> None:
         _I32P, _I64P, _I64P, _I64P, _I64P, ctypes.c_int64, _I32P, _U64P, _I32P, _I32P,
         _U32P, ctypes.POINTER(ctypes.c_int64),
     ]  # fmt: skip
-    lib.gomem_span_edges.restype = ctypes.c_int64
-    lib.gomem_span_edges.argtypes = [
-        ctypes.c_int64, _I64P, _I64P, _U64P, _I64P, _I64P, ctypes.c_int64, _I64P, _I64P,
-        _I64P, _U64P, ctypes.c_int64, ctypes.c_uint64, ctypes.c_int64, ctypes.c_int64,
-        ctypes.c_int64, _I32P, _I64P, _I64P, _I64P, _I64P, ctypes.c_int64, _I32P, _U64P,
-        ctypes.c_int64, _I32P, _I32P, _U32P, ctypes.POINTER(ctypes.c_int64),
-        ctypes.POINTER(ctypes.c_int64),
-    ]  # fmt: skip
     lib.gomem_mark.restype = ctypes.c_int64
     lib.gomem_mark.argtypes = [ctypes.c_int64, _I64P, _I32P, ctypes.c_int64, _I64P, _U8P]
     lib.gomem_alloc_objects.restype = ctypes.c_int64
@@ -162,6 +155,27 @@ def _declare(lib: ctypes.CDLL) -> None:
     ]  # fmt: skip
     lib.gomem_top.restype = None
     lib.gomem_top.argtypes = [ctypes.c_int64, _I32P, _I32P, ctypes.c_int64, _I32P]
+
+
+
+def _find_args(t: Any) -> tuple[Any, ...]:
+    """The dense page-table lookup's arguments (``find1`` in graphkern.c) of an
+    :class:`..objects.ObjectTable`."""
+    geo = t.walk.geometry
+    return (int(geo.arena_base) % (1 << 64), int(t._page_shift), int(t._gp0),
+            len(t._page_span), t._page_span, t._span_base, t._span_elem, t._span_nelems,
+            t._span_slot0, len(t._slot_obj), t._slot_obj)  # fmt: skip
+
+
+def _image_args(im: Any) -> tuple[Any, ...]:
+    """A :class:`..objects.HeapImage`'s segments and buffer (``read_word`` in graphkern.c)."""
+    return (len(im.seg_vaddr), np.ascontiguousarray(im.seg_vaddr, np.int64),
+            np.ascontiguousarray(im.seg_off, np.int64),
+            np.ascontiguousarray(im.seg_len, np.int64), im.buf, len(im.buf))  # fmt: skip
+
+
+def _dense(t: Any) -> bool:
+    return bool(getattr(t, "_dense", False))
 
 
 def dominators(
@@ -212,112 +226,53 @@ def dominator_tops(idom: np.ndarray, order: np.ndarray) -> np.ndarray | None:
     return out[: len(idom32)]
 
 
-def find_objects(table: object, addrs: np.ndarray) -> np.ndarray | None:
+def find_objects(table: Any, addrs: np.ndarray) -> np.ndarray | None:
     """:meth:`..objects.ObjectTable.find` in C for a dense page table, or None (no kernels,
     or a sparse table: the caller's numpy path). One pass per address instead of a dozen
     numpy passes: the lookups are memory-latency bound, and the temporaries are gone."""
     lib = kernels()
-    t = table
-    if lib is None or not getattr(t, "_dense", False):
+    if lib is None or not _dense(table):
         return None
     a = np.ascontiguousarray(addrs, dtype=np.uint64)
     out = np.empty(len(a), dtype=np.int32)
-    if not len(a):
-        return out
-    geo = t.walk.geometry  # type: ignore[attr-defined]
-    lib.gomem_find(
-        len(a), a, int(geo.arena_base) % (1 << 64), int(t._page_shift), int(t._gp0),  # type: ignore[attr-defined]
-        len(t._page_span), t._page_span, t._span_base, t._span_elem, t._span_nelems,  # type: ignore[attr-defined]
-        t._span_slot0, len(t._slot_obj), t._slot_obj, out,  # type: ignore[attr-defined]
-    )  # fmt: skip
+    if len(a):
+        lib.gomem_find(len(a), a, *_find_args(table), out)
     return out
 
 
-def image_words(image: object, addrs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def image_words(image: Any, addrs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """:meth:`..objects.HeapImage.words` in C, or None when the kernels are unavailable."""
     lib = kernels()
     if lib is None:
         return None
-    im = image
     a = np.ascontiguousarray(addrs, dtype=np.uint64)
     out = np.empty(len(a), dtype=np.uint64)
     ok = np.empty(len(a), dtype=np.uint8)
-    if not len(a):
-        return out, ok.view(bool)
-    lib.gomem_words(
-        len(a), a, len(im.seg_vaddr), np.ascontiguousarray(im.seg_vaddr, np.int64),  # type: ignore[attr-defined]
-        np.ascontiguousarray(im.seg_off, np.int64), np.ascontiguousarray(im.seg_len, np.int64),  # type: ignore[attr-defined]
-        im.buf, len(im.buf), out, ok,  # type: ignore[attr-defined]
-    )  # fmt: skip
+    if len(a):
+        lib.gomem_words(len(a), a, *_image_args(image), out, ok)
     return out, ok.view(bool)
 
 
 def resolve_edges(
-    table: object, src: np.ndarray, waddr: np.ndarray
+    table: Any, src: np.ndarray, waddr: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int] | None:
     """The graph's inner loop in one compiled pass (see ``gomem_edges``): (edge sources,
     targets, byte offsets in the source as uint32, unreadable words), or None where the
-    kernels or the dense page table are unavailable, or an object is 4 GiB or larger."""
+    kernels or the dense page table are unavailable."""
     lib = kernels()
-    t = table
-    im = getattr(t, "image", None)
-    if lib is None or im is None or not getattr(t, "_dense", False):
+    if lib is None or getattr(table, "image", None) is None or not _dense(table):
         return None
     s = np.ascontiguousarray(src, dtype=np.int32)
     w = np.ascontiguousarray(waddr, dtype=np.uint64)
     n = len(w)
-    out_s = np.empty(n, np.int32)
-    out_d = np.empty(n, np.int32)
-    out_o = np.empty(n, np.uint32)
+    out_s = np.empty(max(n, 1), np.int32)
+    out_d = np.empty(max(n, 1), np.int32)
+    out_o = np.empty(max(n, 1), np.uint32)
     bad = ctypes.c_int64(0)
-    if n == 0:
-        return out_s, out_d, out_o, 0
-    geo = t.walk.geometry  # type: ignore[attr-defined]
-    m = lib.gomem_edges(
-        n, s, w, len(im.seg_vaddr), np.ascontiguousarray(im.seg_vaddr, np.int64),
-        np.ascontiguousarray(im.seg_off, np.int64), np.ascontiguousarray(im.seg_len, np.int64),
-        im.buf, len(im.buf), int(geo.arena_base) % (1 << 64), int(t._page_shift),  # type: ignore[attr-defined]
-        int(t._gp0), len(t._page_span), t._page_span, t._span_base, t._span_elem,  # type: ignore[attr-defined]
-        t._span_nelems, t._span_slot0, len(t._slot_obj), t._slot_obj,  # type: ignore[attr-defined]
-        np.ascontiguousarray(t.addr, np.uint64), out_s, out_d, out_o, ctypes.byref(bad),  # type: ignore[attr-defined]
-    )  # fmt: skip
+    m = lib.gomem_edges(n, s, w, *_image_args(table.image), *_find_args(table),
+                        np.ascontiguousarray(table.addr, np.uint64), out_s, out_d, out_o,
+                        ctypes.byref(bad)) if n else 0  # fmt: skip
     return out_s[:m].copy(), out_d[:m].copy(), out_o[:m].copy(), int(bad.value)
-
-
-def span_edges(
-    table: object, grp: object
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int] | None:
-    """Edges of one :class:`..heapbits.BitmapGroup` in one compiled pass (bitmap bits ->
-    pointer words -> values -> target objects): (sources, targets, uint32 offsets, pointer
-    words, unreadable words), or None where the kernels or a dense page table are missing."""
-    lib = kernels()
-    t = table
-    im = getattr(t, "image", None)
-    if lib is None or im is None or not getattr(t, "_dense", False):
-        return None
-    g = grp
-    words = np.ascontiguousarray(g.words, np.uint64)  # type: ignore[attr-defined]
-    cap = int(np.bitwise_count(words).sum()) if hasattr(np, "bitwise_count") else len(words) * 64
-    out_s = np.empty(max(cap, 1), np.int32)
-    out_d = np.empty(max(cap, 1), np.int32)
-    out_o = np.empty(max(cap, 1), np.uint32)
-    total, bad = ctypes.c_int64(0), ctypes.c_int64(0)
-    geo = t.walk.geometry  # type: ignore[attr-defined]
-    m = lib.gomem_span_edges(
-        len(g.base), np.ascontiguousarray(g.base, np.int64),  # type: ignore[attr-defined]
-        np.ascontiguousarray(g.widx, np.int64), words,  # type: ignore[attr-defined]
-        np.ascontiguousarray(g.wstart, np.int64), np.ascontiguousarray(g.nw, np.int64),  # type: ignore[attr-defined]
-        len(im.seg_vaddr), np.ascontiguousarray(im.seg_vaddr, np.int64),
-        np.ascontiguousarray(im.seg_off, np.int64), np.ascontiguousarray(im.seg_len, np.int64),
-        im.buf, len(im.buf), int(geo.arena_base) % (1 << 64), int(t._page_shift),  # type: ignore[attr-defined]
-        int(t._gp0), len(t._page_span), t._page_span, t._span_base, t._span_elem,  # type: ignore[attr-defined]
-        t._span_nelems, t._span_slot0, len(t._slot_obj), t._slot_obj,  # type: ignore[attr-defined]
-        np.ascontiguousarray(t.addr, np.uint64), cap, out_s, out_d, out_o,  # type: ignore[attr-defined]
-        ctypes.byref(total), ctypes.byref(bad),
-    )  # fmt: skip
-    if m < 0:
-        raise RuntimeError("span_edges: output capacity exceeded")
-    return out_s[:m].copy(), out_d[:m].copy(), out_o[:m].copy(), total.value, bad.value
 
 
 def mark(indptr: np.ndarray, dst: np.ndarray, roots: np.ndarray, n: int) -> np.ndarray | None:
@@ -365,52 +320,42 @@ def alloc_objects(
 
 
 def fresh_values(
-    table: object, cand: np.ndarray, tid: int, data_off: np.ndarray, first: np.ndarray
+    table: Any, cand: np.ndarray, tid: int, data_off: np.ndarray, first: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """``gomem_fresh``: (new values at object data starts, the rest for the per-type set);
     updates ``first`` in place. None where the kernels or a dense page table are missing,
     or a type id does not fit the int32 marks."""
     lib = kernels()
-    t = table
-    if (lib is None or not getattr(t, "_dense", False) or data_off.dtype != np.int32
+    if (lib is None or not _dense(table) or data_off.dtype != np.int32
             or first.dtype != np.int32 or not -1 < tid < 1 << 31):  # fmt: skip
         return None
     c = np.ascontiguousarray(cand, np.uint64)
     out_new = np.empty(max(len(c), 1), np.uint64)
     out_rest = np.empty(max(len(c), 1), np.uint64)
     nrest = ctypes.c_int64(0)
-    geo = t.walk.geometry  # type: ignore[attr-defined]
-    m = lib.gomem_fresh(
-        len(c), c, tid, int(geo.arena_base) % (1 << 64), int(t._page_shift), int(t._gp0),  # type: ignore[attr-defined]
-        len(t._page_span), t._page_span, t._span_base, t._span_elem, t._span_nelems,  # type: ignore[attr-defined]
-        t._span_slot0, len(t._slot_obj), t._slot_obj, np.ascontiguousarray(t.addr, np.uint64),  # type: ignore[attr-defined]
-        data_off, first, out_new, out_rest, ctypes.byref(nrest),
-    )  # fmt: skip
+    m = lib.gomem_fresh(len(c), c, tid, *_find_args(table),
+                        np.ascontiguousarray(table.addr, np.uint64), data_off, first, out_new,
+                        out_rest, ctypes.byref(nrest))  # fmt: skip
     return out_new[:m].copy(), out_rest[: nrest.value].copy()
 
 
 def classify_pointers(
-    table: object, w: np.ndarray, tsize: int, tiny_class: int, data_off: np.ndarray,
+    table: Any, w: np.ndarray, tsize: int, tiny_class: int, data_off: np.ndarray,
     spanclass: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray] | None:  # fmt: skip
     """``gomem_classify_ptrs``: (object per pointer, kind per pointer), or None where the
     kernels or a dense page table are missing."""
     lib = kernels()
-    t = table
-    if (lib is None or not getattr(t, "_dense", False) or data_off.dtype != np.int32
+    if (lib is None or not _dense(table) or data_off.dtype != np.int32
             or spanclass.dtype != np.uint16):  # fmt: skip
         return None
     a = np.ascontiguousarray(w, np.uint64)
     idx = np.empty(max(len(a), 1), np.int32)
     kind = np.empty(max(len(a), 1), np.uint8)
-    geo = t.walk.geometry  # type: ignore[attr-defined]
-    lib.gomem_classify_ptrs(
-        len(a), a, int(tsize), int(tiny_class), int(geo.arena_base) % (1 << 64),
-        int(t._page_shift), int(t._gp0), len(t._page_span), t._page_span, t._span_base,  # type: ignore[attr-defined]
-        t._span_elem, t._span_nelems, t._span_slot0, len(t._slot_obj), t._slot_obj,  # type: ignore[attr-defined]
-        np.ascontiguousarray(t.addr, np.uint64), np.ascontiguousarray(t.size, np.uint64),  # type: ignore[attr-defined]
-        data_off, np.ascontiguousarray(spanclass), idx, kind,
-    )  # fmt: skip
+    lib.gomem_classify_ptrs(len(a), a, int(tsize), int(tiny_class), *_find_args(table),
+                            np.ascontiguousarray(table.addr, np.uint64),
+                            np.ascontiguousarray(table.size, np.uint64), data_off,
+                            np.ascontiguousarray(spanclass), idx, kind)  # fmt: skip
     return idx[: len(a)], kind[: len(a)]
 
 
@@ -444,7 +389,7 @@ class CsrWriter:
 
     GROWTH = 1.25
 
-    def __init__(self, lib: ctypes.CDLL, table: object, n: int, bsrc: np.ndarray,
+    def __init__(self, lib: ctypes.CDLL, table: Any, n: int, bsrc: np.ndarray,
                  bdst: np.ndarray, boff: np.ndarray) -> None:  # fmt: skip
         self.lib, self.t = lib, table
         self.bsrc = np.ascontiguousarray(bsrc, np.int32)
@@ -461,16 +406,8 @@ class CsrWriter:
         self.off = np.empty(cap, np.uint32)
         self.fpos, self.bpos = ctypes.c_int64(0), ctypes.c_int64(0)
         self.total, self.bad = ctypes.c_int64(0), ctypes.c_int64(0)
-        t = table
-        im = t.image  # type: ignore[attr-defined]
-        geo = t.walk.geometry  # type: ignore[attr-defined]
-        self._image = (len(im.seg_vaddr), np.ascontiguousarray(im.seg_vaddr, np.int64),
-                       np.ascontiguousarray(im.seg_off, np.int64),
-                       np.ascontiguousarray(im.seg_len, np.int64), im.buf, len(im.buf))  # fmt: skip
-        self._find = (int(geo.arena_base) % (1 << 64), int(t._page_shift), int(t._gp0),  # type: ignore[attr-defined]
-                      len(t._page_span), t._page_span, t._span_base, t._span_elem,  # type: ignore[attr-defined]
-                      t._span_nelems, t._span_slot0, len(t._slot_obj), t._slot_obj,  # type: ignore[attr-defined]
-                      np.ascontiguousarray(t.addr, np.uint64))  # type: ignore[attr-defined]  # fmt: skip
+        self._image = _image_args(table.image)
+        self._find = (*_find_args(table), np.ascontiguousarray(table.addr, np.uint64))
 
     def _reserve(self, need: int) -> None:
         want = self.fpos.value + need
@@ -520,10 +457,10 @@ class CsrWriter:
         return indptr, self.dst, self.off, self.total.value, self.bad.value
 
 
-def csr_writer(table: object, n: int, bsrc: np.ndarray, bdst: np.ndarray,
+def csr_writer(table: Any, n: int, bsrc: np.ndarray, bdst: np.ndarray,
                boff: np.ndarray) -> CsrWriter | None:  # fmt: skip
     """A :class:`CsrWriter`, or None where the kernels or a dense page table are missing."""
     lib = kernels()
-    if lib is None or not getattr(table, "_dense", False) or getattr(table, "image", None) is None:
+    if lib is None or not _dense(table) or getattr(table, "image", None) is None:
         return None
     return CsrWriter(lib, table, n, bsrc, bdst, boff)

@@ -194,76 +194,10 @@ void gomem_top(i64 n, const i32 *idom, const i32 *order, i64 nreach, i32 *top) {
     }
 }
 
-/*
- * ObjectTable.find for a dense page table (objects.py): the object holding each address,
- * or -1. page = (addr - arena_base) >> page_shift - gp0 (uintptr arithmetic, as spanOf);
- * page_span[page] is the in-use span there (-1 none); the slot is (addr - base) / elem,
- * valid below nelems; slot_obj[slot0 + slot] is the object (-1 a free slot).
- */
-void gomem_find(i64 n, const uint64_t *addrs, uint64_t arena_base, i64 page_shift, i64 gp0,
-                i64 npages, const i32 *page_span, const i64 *span_base, const i64 *span_elem,
-                const i64 *span_nelems, const i64 *span_slot0, i64 nslots, const i32 *slot_obj,
-                i32 *out) {
-    for (i64 i = 0; i < n; i++) {
-        uint64_t a = addrs[i];
-        i64 gp = (i64)((a - arena_base) >> page_shift) - gp0;
-        i32 r = -1;
-        if (gp >= 0 && gp < npages) {
-            i32 s = page_span[gp];
-            if (s >= 0) {
-                i64 off = (i64)a - span_base[s];
-                i64 e = span_elem[s] > 0 ? span_elem[s] : 1;
-                if (off >= 0) {
-                    i64 slot = off / e;
-                    if (slot < span_nelems[s]) {
-                        i64 g = span_slot0[s] + slot;
-                        if (g >= 0 && g < nslots)
-                            r = slot_obj[g];
-                    }
-                }
-            }
-        }
-        out[i] = r;
-    }
-}
-
-/*
- * HeapImage.words: the 8-byte word at each address from an image made of segments
- * (vaddr[k], byte offset off[k] into buf, len[k] bytes, sorted by vaddr); 0 and ok=0 where
- * the address is unaligned or outside every segment. The last segment hit is tried first
- * (heap addresses come in runs).
- */
-void gomem_words(i64 n, const uint64_t *addrs, i64 nseg, const i64 *vaddr, const i64 *off,
-                 const i64 *len, const uint64_t *buf, i64 nwords, uint64_t *out, uint8_t *ok) {
-    i64 k = 0;
-    for (i64 i = 0; i < n; i++) {
-        i64 a = (i64)addrs[i];
-        out[i] = 0;
-        ok[i] = 0;
-        if (nseg == 0 || (a & 7))
-            continue;
-        if (!(a >= vaddr[k] && a + 8 <= vaddr[k] + len[k])) {
-            i64 lo = 0, hi = nseg; /* last segment with vaddr <= a */
-            while (hi - lo > 1) {
-                i64 mid = (lo + hi) / 2;
-                if (vaddr[mid] <= a)
-                    lo = mid;
-                else
-                    hi = mid;
-            }
-            k = lo;
-            if (!(a >= vaddr[k] && a + 8 <= vaddr[k] + len[k]))
-                continue;
-        }
-        i64 w = (off[k] + (a - vaddr[k])) >> 3;
-        if (w < 0 || w >= nwords)
-            continue;
-        out[i] = buf[w];
-        ok[i] = 1;
-    }
-}
-
-/* The object holding address a (gomem_find for one address). */
+/* The object holding address a, or -1 (ObjectTable.find for a dense page table,
+ * objects.py): page = (a - arena_base) >> page_shift - gp0 (uintptr arithmetic, as spanOf);
+ * page_span[page] is the in-use span there (-1 none); the slot is (a - base) / elem, valid
+ * below nelems; slot_obj[slot0 + slot] is the object (-1 a free slot). */
 static inline i32 find1(uint64_t a, uint64_t arena_base, i64 page_shift, i64 gp0, i64 npages,
                         const i32 *page_span, const i64 *span_base, const i64 *span_elem,
                         const i64 *span_nelems, const i64 *span_slot0, i64 nslots,
@@ -285,6 +219,54 @@ static inline i32 find1(uint64_t a, uint64_t arena_base, i64 page_shift, i64 gp0
     return (g >= 0 && g < nslots) ? slot_obj[g] : -1;
 }
 
+/* The 8-byte word at address a of an image made of segments (vaddr[k], byte offset off[k]
+ * into buf, len[k] bytes, sorted by vaddr), into *v; 0 when a is unaligned or outside
+ * every segment. *k is the last segment hit, tried first (addresses come in runs). */
+static inline int read_word(i64 a, i64 *k, i64 nseg, const i64 *vaddr, const i64 *off,
+                            const i64 *len, const uint64_t *buf, i64 nwords, uint64_t *v) {
+    if (nseg == 0 || (a & 7))
+        return 0;
+    if (!(a >= vaddr[*k] && a + 8 <= vaddr[*k] + len[*k])) {
+        i64 lo = 0, hi = nseg; /* last segment with vaddr <= a */
+        while (hi - lo > 1) {
+            i64 mid = (lo + hi) / 2;
+            if (vaddr[mid] <= a)
+                lo = mid;
+            else
+                hi = mid;
+        }
+        *k = lo;
+        if (!(a >= vaddr[lo] && a + 8 <= vaddr[lo] + len[lo]))
+            return 0;
+    }
+    i64 w = (off[*k] + (a - vaddr[*k])) >> 3;
+    if (w < 0 || w >= nwords)
+        return 0;
+    *v = buf[w];
+    return 1;
+}
+
+/* ObjectTable.find over many addresses (find1 each). */
+void gomem_find(i64 n, const uint64_t *addrs, uint64_t arena_base, i64 page_shift, i64 gp0,
+                i64 npages, const i32 *page_span, const i64 *span_base, const i64 *span_elem,
+                const i64 *span_nelems, const i64 *span_slot0, i64 nslots, const i32 *slot_obj,
+                i32 *out) {
+    for (i64 i = 0; i < n; i++)
+        out[i] = find1(addrs[i], arena_base, page_shift, gp0, npages, page_span, span_base,
+                       span_elem, span_nelems, span_slot0, nslots, slot_obj);
+}
+
+/* HeapImage.words: the word at each address (read_word), 0 and ok=0 where unreadable. */
+void gomem_words(i64 n, const uint64_t *addrs, i64 nseg, const i64 *vaddr, const i64 *off,
+                 const i64 *len, const uint64_t *buf, i64 nwords, uint64_t *out, uint8_t *ok) {
+    i64 k = 0;
+    for (i64 i = 0; i < n; i++) {
+        uint64_t v = 0;
+        ok[i] = (uint8_t)read_word((i64)addrs[i], &k, nseg, vaddr, off, len, buf, nwords, &v);
+        out[i] = v;
+    }
+}
+
 /*
  * The graph's inner loop (heapgraph.build_graph): for pointer word j of object src[j] at
  * waddr[j], read the word from the image (segments as in gomem_words) and, when it points
@@ -301,31 +283,11 @@ i64 gomem_edges(i64 n, const i32 *src, const uint64_t *waddr, i64 nseg, const i6
     i64 m = 0, k = 0, nbad = 0;
     for (i64 j = 0; j < n; j++) {
         i64 a = (i64)waddr[j];
-        if (nseg == 0 || (a & 7)) {
+        uint64_t v = 0;
+        if (!read_word(a, &k, nseg, vaddr, off, len, buf, nwords, &v)) {
             nbad++;
             continue;
         }
-        if (!(a >= vaddr[k] && a + 8 <= vaddr[k] + len[k])) {
-            i64 lo = 0, hi = nseg;
-            while (hi - lo > 1) {
-                i64 mid = (lo + hi) / 2;
-                if (vaddr[mid] <= a)
-                    lo = mid;
-                else
-                    hi = mid;
-            }
-            k = lo;
-            if (!(a >= vaddr[k] && a + 8 <= vaddr[k] + len[k])) {
-                nbad++;
-                continue;
-            }
-        }
-        i64 w = (off[k] + (a - vaddr[k])) >> 3;
-        if (w < 0 || w >= nwords) {
-            nbad++;
-            continue;
-        }
-        uint64_t v = buf[w];
         if (v == 0)
             continue;
         i32 d = find1(v, arena_base, page_shift, gp0, npages, page_span, span_base, span_elem,
@@ -338,82 +300,6 @@ i64 gomem_edges(i64 n, const i32 *src, const uint64_t *waddr, i64 nseg, const i6
         out_off[m] = (uint32_t)((uint64_t)a - obj_addr[s]);
         m++;
     }
-    *bad = nbad;
-    return m;
-}
-
-/*
- * Go 1.22+ small scan spans (heapbits.span_bitmap_groups): for span j, bit b of bitmap word
- * k (words[wstart[j] + k], k < nw[j]) marks word 64k+b of the span as a pointer. For each
- * such word inside an allocated object, read it from the image and emit an edge as
- * gomem_edges does. Outputs hold cap entries; returns the edge count, or -1 if cap was
- * too small. *total counts pointer words in allocated objects, *bad unreadable ones.
- */
-i64 gomem_span_edges(i64 nspans, const i64 *sbase, const i64 *widx, const uint64_t *words,
-                     const i64 *wstart, const i64 *nw, i64 nseg, const i64 *vaddr,
-                     const i64 *off, const i64 *len, const uint64_t *buf, i64 nwords,
-                     uint64_t arena_base, i64 page_shift, i64 gp0, i64 npages,
-                     const i32 *page_span, const i64 *span_base, const i64 *span_elem,
-                     const i64 *span_nelems, const i64 *span_slot0, i64 nslots,
-                     const i32 *slot_obj, const uint64_t *obj_addr, i64 cap, i32 *out_src,
-                     i32 *out_dst, uint32_t *out_off, i64 *total, i64 *bad) {
-    i64 m = 0, k = 0, ntot = 0, nbad = 0;
-    for (i64 j = 0; j < nspans; j++) {
-        i64 ws = widx[j];
-        i64 e = span_elem[ws] > 0 ? span_elem[ws] : 1;
-        for (i64 q = 0; q < nw[j]; q++) {
-            uint64_t bits = words[wstart[j] + q];
-            while (bits) {
-                int b = __builtin_ctzll(bits);
-                bits &= bits - 1;
-                i64 a = sbase[j] + (q * 64 + b) * 8;
-                i64 slot = (a - sbase[j]) / e;
-                if (slot >= span_nelems[ws])
-                    continue;
-                i64 g = span_slot0[ws] + slot;
-                if (g < 0 || g >= nslots)
-                    continue;
-                i32 o = slot_obj[g];
-                if (o < 0)
-                    continue;
-                ntot++;
-                if (!(nseg > 0 && a >= vaddr[k] && a + 8 <= vaddr[k] + len[k])) {
-                    i64 lo = 0, hi = nseg;
-                    while (hi - lo > 1) {
-                        i64 mid = (lo + hi) / 2;
-                        if (vaddr[mid] <= a)
-                            lo = mid;
-                        else
-                            hi = mid;
-                    }
-                    k = lo;
-                    if (!(nseg > 0 && a >= vaddr[k] && a + 8 <= vaddr[k] + len[k])) {
-                        nbad++;
-                        continue;
-                    }
-                }
-                i64 w = (off[k] + (a - vaddr[k])) >> 3;
-                if (w < 0 || w >= nwords) {
-                    nbad++;
-                    continue;
-                }
-                uint64_t v = buf[w];
-                if (v == 0)
-                    continue;
-                i32 d = find1(v, arena_base, page_shift, gp0, npages, page_span, span_base,
-                              span_elem, span_nelems, span_slot0, nslots, slot_obj);
-                if (d < 0)
-                    continue;
-                if (m >= cap)
-                    return -1;
-                out_src[m] = o;
-                out_dst[m] = d;
-                out_off[m] = (uint32_t)((uint64_t)a - obj_addr[o]);
-                m++;
-            }
-        }
-    }
-    *total = ntot;
     *bad = nbad;
     return m;
 }
@@ -597,7 +483,10 @@ static i64 flush_b(i64 limit, const i32 *bsrc, const i32 *bdst, const uint32_t *
 }
 
 /*
- * gomem_span_edges writing straight into the final CSR arrays: the group's edges come with
+ * Go 1.22+ small scan spans (heapbits.span_bitmap_groups): bit b of bitmap word k of span j
+ * (words[wstart[j] + k], k < nw[j]) marks word 64k+b of the span as a pointer; each such
+ * word inside an allocated object is read and, if it points into an object, becomes an
+ * edge, written straight into the final CSR arrays: the group's edges come with
  * increasing sources, and the other edges (header and large objects: bsrc, sorted, never a
  * source of these spans) are merged in before each source, so out_dst/out_off are in CSR
  * order and counts[] gives indptr. *fpos is the write position (in/out), *bpos the next B
@@ -635,27 +524,11 @@ i64 gomem_span_edges_csr(i64 nspans, const i64 *sbase, const i64 *widx, const ui
                 if (o < 0)
                     continue;
                 ntot++;
-                if (!(nseg > 0 && a >= vaddr[k] && a + 8 <= vaddr[k] + len[k])) {
-                    i64 lo = 0, hi = nseg;
-                    while (hi - lo > 1) {
-                        i64 mid = (lo + hi) / 2;
-                        if (vaddr[mid] <= a)
-                            lo = mid;
-                        else
-                            hi = mid;
-                    }
-                    k = lo;
-                    if (!(nseg > 0 && a >= vaddr[k] && a + 8 <= vaddr[k] + len[k])) {
-                        nbad++;
-                        continue;
-                    }
-                }
-                i64 w = (off[k] + (a - vaddr[k])) >> 3;
-                if (w < 0 || w >= nwords) {
+                uint64_t v = 0;
+                if (!read_word(a, &k, nseg, vaddr, off, len, buf, nwords, &v)) {
                     nbad++;
                     continue;
                 }
-                uint64_t v = buf[w];
                 if (v == 0)
                     continue;
                 i32 d = find1(v, arena_base, page_shift, gp0, npages, page_span, span_base,
