@@ -174,6 +174,24 @@ def _image_args(im: Any) -> tuple[Any, ...]:
             np.ascontiguousarray(im.seg_len, np.int64), im.buf, len(im.buf))  # fmt: skip
 
 
+def _csr_args(n: int, indptr: np.ndarray, dst: np.ndarray, roots: np.ndarray,
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """A CSR graph and its roots as the kernels take them, checked: the kernels trust
+    indptr and index by edge targets and roots."""
+    indptr = np.ascontiguousarray(indptr, dtype=np.int64)
+    dst = np.ascontiguousarray(dst, dtype=np.int32)
+    roots = np.asarray(roots, dtype=np.int64)
+    roots = np.ascontiguousarray(roots[roots >= 0])  # -1: a root row that holds no object
+    if len(indptr) != n + 1 or int(indptr[-1]) > len(dst) or (
+            n and (indptr[1:] < indptr[:-1]).any()):  # fmt: skip
+        raise ValueError("inconsistent CSR")
+    if len(dst) and (int(dst.min()) < 0 or int(dst.max()) >= n):
+        raise ValueError("edge target out of range")
+    if len(roots) and int(roots.max()) >= n:
+        raise ValueError("root out of range")
+    return indptr, dst, roots
+
+
 def _dense(t: Any) -> bool:
     return bool(getattr(t, "_dense", False))
 
@@ -185,15 +203,7 @@ def dominators(
     lib = kernels()
     if lib is None or n >= (1 << 31) - 1:
         return None
-    indptr = np.ascontiguousarray(indptr, dtype=np.int64)
-    dst = np.ascontiguousarray(dst, dtype=np.int32)
-    roots = np.ascontiguousarray(roots, dtype=np.int64)
-    if len(indptr) != n + 1 or int(indptr[-1]) > len(dst):
-        raise ValueError("inconsistent CSR")
-    if len(dst) and (int(dst.min()) < 0 or int(dst.max()) >= n):
-        raise ValueError("edge target out of range")
-    if len(roots) and (int(roots.min()) < 0 or int(roots.max()) >= n):
-        raise ValueError("root out of range")
+    indptr, dst, roots = _csr_args(n, indptr, dst, roots)
     idom = np.empty(max(n, 1), dtype=np.int32)
     order = np.empty(max(n, 1), dtype=np.int32)
     reached = lib.gomem_dominators(n, indptr, dst, len(roots), roots, idom, order)
@@ -281,11 +291,7 @@ def mark(indptr: np.ndarray, dst: np.ndarray, roots: np.ndarray, n: int) -> np.n
     lib = kernels()
     if lib is None or n >= (1 << 31) - 1:
         return None
-    indptr = np.ascontiguousarray(indptr, dtype=np.int64)
-    dst = np.ascontiguousarray(dst, dtype=np.int32)
-    r = np.ascontiguousarray(roots, dtype=np.int64)
-    if len(indptr) != n + 1 or (n and int(indptr[-1]) > len(dst)):
-        raise ValueError("inconsistent CSR")
+    indptr, dst, r = _csr_args(n, indptr, dst, roots)
     live = np.empty(max(n, 1), dtype=np.uint8)
     if lib.gomem_mark(n, indptr, dst, len(r), r, live) < 0:
         raise MemoryError("mark: out of memory")

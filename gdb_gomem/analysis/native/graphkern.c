@@ -246,6 +246,25 @@ static inline int read_word(i64 a, i64 *k, i64 nseg, const i64 *vaddr, const i64
     return 1;
 }
 
+/* The object that the pointer word at address a points to (read_word, then find1), or -1:
+ * nil, outside the heap, or unreadable (then *bad counts it). */
+static inline i32 target_of(i64 a, i64 *k, i64 *bad, i64 nseg, const i64 *vaddr,
+                            const i64 *off, const i64 *len, const uint64_t *buf, i64 nwords,
+                            uint64_t arena_base, i64 page_shift, i64 gp0, i64 npages,
+                            const i32 *page_span, const i64 *span_base, const i64 *span_elem,
+                            const i64 *span_nelems, const i64 *span_slot0, i64 nslots,
+                            const i32 *slot_obj) {
+    uint64_t v = 0;
+    if (!read_word(a, k, nseg, vaddr, off, len, buf, nwords, &v)) {
+        (*bad)++;
+        return -1;
+    }
+    if (v == 0)
+        return -1;
+    return find1(v, arena_base, page_shift, gp0, npages, page_span, span_base, span_elem,
+                 span_nelems, span_slot0, nslots, slot_obj);
+}
+
 /* ObjectTable.find over many addresses (find1 each). */
 void gomem_find(i64 n, const uint64_t *addrs, uint64_t arena_base, i64 page_shift, i64 gp0,
                 i64 npages, const i32 *page_span, const i64 *span_base, const i64 *span_elem,
@@ -283,15 +302,9 @@ i64 gomem_edges(i64 n, const i32 *src, const uint64_t *waddr, i64 nseg, const i6
     i64 m = 0, k = 0, nbad = 0;
     for (i64 j = 0; j < n; j++) {
         i64 a = (i64)waddr[j];
-        uint64_t v = 0;
-        if (!read_word(a, &k, nseg, vaddr, off, len, buf, nwords, &v)) {
-            nbad++;
-            continue;
-        }
-        if (v == 0)
-            continue;
-        i32 d = find1(v, arena_base, page_shift, gp0, npages, page_span, span_base, span_elem,
-                      span_nelems, span_slot0, nslots, slot_obj);
+        i32 d = target_of(a, &k, &nbad, nseg, vaddr, off, len, buf, nwords, arena_base,
+                          page_shift, gp0, npages, page_span, span_base, span_elem,
+                          span_nelems, span_slot0, nslots, slot_obj);
         if (d < 0)
             continue;
         i32 s = src[j];
@@ -524,15 +537,9 @@ i64 gomem_span_edges_csr(i64 nspans, const i64 *sbase, const i64 *widx, const ui
                 if (o < 0)
                     continue;
                 ntot++;
-                uint64_t v = 0;
-                if (!read_word(a, &k, nseg, vaddr, off, len, buf, nwords, &v)) {
-                    nbad++;
-                    continue;
-                }
-                if (v == 0)
-                    continue;
-                i32 d = find1(v, arena_base, page_shift, gp0, npages, page_span, span_base,
-                              span_elem, span_nelems, span_slot0, nslots, slot_obj);
+                i32 d = target_of(a, &k, &nbad, nseg, vaddr, off, len, buf, nwords,
+                                  arena_base, page_shift, gp0, npages, page_span, span_base,
+                                  span_elem, span_nelems, span_slot0, nslots, slot_obj);
                 if (d < 0)
                     continue;
                 m = flush_b(o, bsrc, bdst, boff, nb, bpos, out_dst, out_off, counts, m, cap);
