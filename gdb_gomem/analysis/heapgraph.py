@@ -145,11 +145,12 @@ def _edge_chunks(proc: GoProcess, objs: ObjectTable, scan: PointerScan, odt: typ
 
 
 def build_graph(proc: GoProcess, objs: ObjectTable) -> HeapGraph:
-    """Read every pointer word (one gather per chunk) and resolve its target object.
+    """Read every pointer word and resolve its target object.
 
-    The CSR is filled by a counting sort: edge chunks arrive with nondecreasing sources
-    (spans and objects in address order), so each chunk's rows are scattered straight to
-    their final place, and no global argsort (nor a second copy of all edges) is needed.
+    With the compiled kernels and Go 1.22+ heap bits the CSR is written in place
+    (:func:`_build_streamed`). Otherwise it is filled by a counting sort: edge chunks arrive
+    with nondecreasing sources (spans and objects in address order), so each chunk's rows
+    are scattered straight to their final place, with no global argsort.
     """
     assert objs.image is not None
     scan = PointerScan()
