@@ -86,3 +86,28 @@ def test_in_gdb() -> None:
     assert len(h["rows"]) == 5 and h["total"]["count"] > 1000
     o = json_after("==O==", r.stdout)
     assert o["object"]["type"] == "main.Tagged"
+
+
+def test_without_a_compiler_the_fallback_says_so_and_agrees(version: str, tmp_path) -> None:
+    """A machine with no C compiler: one stderr line names why the compiled kernels are
+    missing, and the histogram (objects, reachability, types) is the same document."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    args = ["histogram", "--json", "--binary", str(binary(version)),
+            "--core", str(core(version, "panic"))]  # fmt: skip
+    env = dict(os.environ, NO_COLOR="1", GOMEM_CACHE=str(tmp_path),
+               PATH=str(Path(sys.executable).parent))  # fmt: skip
+    env.pop("CC", None)
+    res = subprocess.run([sys.executable, "-m", "gdb_gomem.commands.cli", *args],
+                         capture_output=True, text=True, env=env, timeout=300,
+                         cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert "compiled kernels unavailable (no C compiler" in res.stderr
+    fallback = json.loads(res.stdout)
+    normal = cli_json(version, "histogram")
+    for d in (fallback, normal):
+        d.pop("seconds")
+    assert fallback == normal

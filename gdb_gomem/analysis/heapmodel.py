@@ -60,6 +60,12 @@ def _progress(label: str, build: Callable[[], T], timings: dict[str, float]) -> 
 
 
 def build_heap_model(proc: GoProcess) -> HeapModel:
+    from . import native
+
+    if native.kernels() is None and native.unavailable != "disabled by GOMEM_NATIVE=0":
+        # Same results, several times slower on big heaps: say so once, with the reason.
+        print(f"gomem: compiled kernels unavailable ({native.unavailable}); using the "
+              "slower numpy/Python passes", file=sys.stderr, flush=True)  # fmt: skip
     timings: dict[str, float] = {}
     # The same memoised table the type pass uses: the heap is enumerated once per target.
     objs = _progress("objects", lambda: object_table(proc), timings)
