@@ -39,6 +39,7 @@ for a static funcval (a function without captures).
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -469,6 +470,16 @@ class DeferReader:
         except PclntabError:
             return None
 
+    def _physical_frames(self, frames: list[Frame]) -> Iterator[tuple[Frame, Func]]:
+        """(frame, its function) for frames with a stack frame of their own (inlined calls
+        have none: their funcdata belongs to the enclosing function)."""
+        for fr in frames:
+            if fr.inlined:
+                continue
+            f = self.func_at(fr.pc)
+            if f is not None:
+                yield fr, f
+
     def where(self, pc: int) -> tuple[str, str, int]:
         """(function, file, line) of a return address (looked up at pc-1, as tracebacks do)."""
         f = self.func_at(pc)
@@ -560,12 +571,7 @@ class DeferReader:
         """
         if self.so_layout is None:
             return None
-        for fr in frames:
-            if fr.inlined:
-                continue
-            f = self.func_at(fr.pc)
-            if f is None:
-                continue
+        for fr, f in self._physical_frames(frames):
             for off, size, ptrbytes, gcdata in self._records(f):
                 base = (self._varp(fr) + off) if off < 0 else (fr.fp + off)
                 if base <= addr < base + size:
@@ -777,12 +783,7 @@ class DeferReader:
     def open_frames(self, g: Goroutine, frames: list[Frame], errors: list[str]) -> list[OpenFrame]:
         out: list[OpenFrame] = []
         mem = self.mem
-        for fr in frames:
-            if fr.inlined:
-                continue
-            f = self.func_at(fr.pc)
-            if f is None:
-                continue
+        for fr, f in self._physical_frames(frames):
             try:
                 fd = self.tab.funcdata(f, FUNCDATA_OPEN_CODED_DEFER_INFO)
             except PclntabError:

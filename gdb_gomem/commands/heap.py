@@ -165,14 +165,13 @@ def render_mheap(d: Doc, args: argparse.Namespace) -> str:
 # ----------------------------------------------------------------------------- spans
 
 
+def _class_option(p: argparse.ArgumentParser, help_text: str) -> None:
+    """``--class N``: a size class (hex or decimal, as every address argument)."""
+    p.add_argument("--class", dest="sizeclass", type=address_arg, metavar="N", help=help_text)
+
+
 def _configure_spans(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--class",
-        dest="sizeclass",
-        type=address_arg,
-        metavar="N",
-        help="only in-use spans of size class N (0 = large objects)",
-    )
+    _class_option(p, "only in-use spans of size class N (0 = large objects)")
     p.add_argument(
         "--state",
         action="append",
@@ -359,13 +358,7 @@ def render_span(d: Doc, args: argparse.Namespace) -> str:
 
 
 def _configure_class(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--class",
-        dest="sizeclass",
-        type=address_arg,
-        metavar="N",
-        help="only size class N (both its scan and noscan span classes)",
-    )
+    _class_option(p, "only size class N (both its scan and noscan span classes)")
 
 
 @command(
