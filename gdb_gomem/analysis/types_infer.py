@@ -44,6 +44,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -111,10 +112,9 @@ class ObjectTable:
         self.addr = addr
         self.size = size
         self.spanclass = spanclass
-        #: The heap model's O(1) page-table lookup, when its table is this same list.
-        self.fast_find: Callable[[np.ndarray], np.ndarray] | None = None
-        #: That table itself (objects.ObjectTable), whose page tables the kernels read.
-        self.model: object | None = None
+        #: The heap model's table (objects.ObjectTable) when it is this same list: its O(1)
+        #: page-table lookup, and the page tables the compiled passes read.
+        self.model: Any = None
 
     def __len__(self) -> int:
         return len(self.addr)
@@ -131,8 +131,8 @@ class ObjectTable:
 
     def find(self, addrs: np.ndarray) -> np.ndarray:
         """Vectorised :meth:`index`: object index per address, -1 outside every object."""
-        if self.fast_find is not None:
-            return self.fast_find(addrs).astype(np.int64)
+        if self.model is not None:
+            return self.model.find(addrs).astype(np.int64)
         a = np.asarray(addrs, dtype=np.uint64)
         i = np.searchsorted(self.addr, a, side="right").astype(np.int64) - 1
         ok = i >= 0
@@ -194,8 +194,7 @@ def _from_model(proc: GoProcess) -> ObjectTable | None:
         classes[span] if len(span) else np.zeros(0, dtype=np.uint16),
     )
     # A binary search over 20 million sorted addresses costs seconds per pass.
-    table.fast_find = model.find
-    table.model = model  # its page tables, for the compiled passes
+    table.model = model
     return table
 
 
