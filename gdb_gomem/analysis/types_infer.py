@@ -86,6 +86,10 @@ CHASE_AFTER = 512
 RELEASE_EVERY = 1 << 22
 #: Unrolled pointer slots per type before an array is followed element by element instead.
 MAX_PLAN = 256
+#: Words gathered per chunk of a batch (bounds the batch's word matrix to 32 MiB).
+CHUNK_WORDS = 1 << 22
+#: Words a slot reads besides its first: a string's length, a slice's capacity.
+_EXTRA_WORDS = {"string": (8,), "slice": (16,)}
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,10 @@ class ObjectTable:
         #: The heap model's table (objects.ObjectTable) when it is this same list: its O(1)
         #: page-table lookup, and the page tables the compiled passes read.
         self.model: Any = None
+        #: With a model, per span of ``model.walk.spans``: its objects' size and its span
+        #: class (the compiled passes read these instead of a column per object).
+        self.span_osize = np.zeros(0, np.int64)
+        self.span_class = np.zeros(0, np.uint16)
 
     def __len__(self) -> int:
         return len(self.addr)
@@ -195,6 +203,10 @@ def _from_model(proc: GoProcess) -> ObjectTable | None:
     )
     # A binary search over 20 million sorted addresses costs seconds per pass.
     table.model = model
+    table.span_class = classes
+    table.span_osize = np.zeros(len(classes), np.int64)
+    if len(span):
+        table.span_osize[span] = table.size.astype(np.int64)
     return table
 
 
@@ -354,6 +366,10 @@ class _Inferrer:
         self.prio = np.zeros(n, dtype=np.int8)
         # User data offset (8 behind a malloc header, else 0); int32 keeps 20 million small.
         self.data_off = np.zeros(n, dtype=np.int32)
+        # Per span of the heap model: 1 where some object has a nonzero data_off (kept by
+        # _set_data_off; the compiled passes read data_off only there).
+        model = objs.model
+        self.span_hdr = np.zeros(len(objs.span_class) if model is not None else 0, np.uint8)
         self.table: list[TypeEntry] = []
         self._entries: dict[tuple[str, str, int], int] = {}
         # Values still to scan, by DWARF type (batched: one numpy pass per type and round),
@@ -369,6 +385,12 @@ class _Inferrer:
             int, tuple[np.ndarray, Callable[[np.ndarray], np.ndarray], list[np.ndarray]]
         ] = {}
         self.first = np.full(len(objs), -1, dtype=np.int32)
+        # Values already checked new by the compiled pointer pass (first[] marked there),
+        # queued beside ``pending``'s entry for their type.
+        self.pending_new: dict[int, list[np.ndarray]] = {}
+        self.state = (native.TypeState(model, objs.span_osize, objs.span_class, self.span_hdr,
+                                       self.data_off, self.prio, self.tid, self.first)
+                      if model is not None else None)  # fmt: skip
         self._gathered = 0  # words gathered since the image's pages were last released
         self._stamp: np.ndarray | None = None  # dedupe scratch of the numpy fresh() only
         self._reached: dict[int, np.ndarray] = {}
@@ -431,9 +453,15 @@ class _Inferrer:
             return
         self.prio[i] = prio
         self.tid[i] = entry
-        self.data_off[i] = data_off
+        self._set_data_off(i, data_off)
         if tid is not None:
             self.push(int(self.objs.addr[i]) + data_off, tid, count, in_object=True)
+
+    def _set_data_off(self, idx: np.ndarray | int, off: int) -> None:
+        """Object(s) ``idx`` hold their data ``off`` bytes in (behind a malloc header)."""
+        self.data_off[idx] = off
+        if off and self.objs.model is not None:
+            self.span_hdr[self.objs.model.span[idx]] = 1
 
     def push(self, addr: int, tid: int, count: int = 1, in_object: bool = False) -> None:
         """Queue ``count`` values of type ``tid`` at ``addr`` for scanning (if they hold
@@ -528,6 +556,30 @@ class _Inferrer:
                     w[j] = 0
         return w
 
+    def words_multi(self, addrs: np.ndarray, offs: list[int]) -> np.ndarray:
+        """Row k: the word at each ``addrs + offs[k]`` (0 where unreadable), every value's
+        words gathered together."""
+        n = len(addrs) * len(offs)
+        self._gathered += n
+        if self._gathered > RELEASE_EVERY:
+            self.image.release(0, 1 << 62)  # as in words()
+            self._gathered = 0
+        got = native.image_words_multi(self.image, addrs, offs)
+        if got is None:
+            w = np.empty((len(offs), len(addrs)), np.uint64)
+            ok = np.empty((len(offs), len(addrs)), bool)
+            for k, o in enumerate(offs):
+                w[k], ok[k] = self.image.words(addrs + np.uint64(o))
+        else:
+            w, ok = got
+        if not ok.all():
+            for k, j in zip(*np.nonzero(~ok), strict=True):
+                try:
+                    w[k, j] = self.mem.u64(int(addrs[j]) + offs[k])
+                except UnreadableMemory:
+                    w[k, j] = 0
+        return w
+
     def type_object_as(self, p: int, tid: int, prio: int = P_DWARF) -> None:
         """A pointer ``p`` whose pointee type is ``tid``: type the object it addresses."""
         i = self.objs.index(p)
@@ -620,8 +672,12 @@ class _Inferrer:
                 new = self.fresh_arrays(tid, starts, counts)
             else:
                 tid, parts = self.pending.popitem()
-                cand = parts[0] if len(parts) == 1 else np.concatenate(parts)
-                new = self.fresh(tid, cand)
+                known = self.pending_new.pop(tid, [])
+                parts = [p for p in parts if len(p)]
+                cand = (parts[0] if len(parts) == 1 else np.concatenate(parts)) if parts else None
+                new = self.fresh(tid, cand) if cand is not None else np.zeros(0, np.uint64)
+                if known:
+                    new = np.concatenate([*known, new])
             if not len(new):
                 continue
             self.scanned += len(new)
@@ -637,7 +693,8 @@ class _Inferrer:
         set per type. Memory stays O(objects), not O(values) of Python objects."""
         objs = self.objs
         model = getattr(objs, "model", None)
-        got = native.fresh_values(model, cand, tid, self.data_off, self.first) if model else None
+        got = (native.fresh_values(model, cand, tid, self.data_off, self.first, self.span_hdr)
+               if self.state is not None else None)  # fmt: skip
         if got is not None:  # the same rule in one compiled pass (first[] updated there)
             return self._with_rest(tid, [got[0]], got[1])
         idx = objs.find(cand)
@@ -681,29 +738,45 @@ class _Inferrer:
             if len(more):
                 extra = self.objs.addr[more] + self.data_off[more].astype(np.uint64)
                 addrs = np.concatenate([addrs, self.fresh(tid, extra)])
-        for s in plan:
+        # Every word the plan reads, gathered value by value (one value's fields share cache
+        # lines), in chunks of at most CHUNK_WORDS words.
+        offs = sorted({s.off + e for s in plan if s.action != "array"
+                       for e in (0, *_EXTRA_WORDS.get(s.action, ()))})  # fmt: skip
+        row = {o: k for k, o in enumerate(offs)}
+        step = max(1, CHUNK_WORDS // max(len(offs), 1))
+        for c0 in range(0, len(addrs), step):
+            part = addrs[c0 : c0 + step]
+            words = self.words_multi(part, offs) if offs else None
+            for s in plan:
+                try:
+                    self._slot_batch(s, part, words, row)
+                except (GomemError, struct.error, IndexError, KeyError) as exc:
+                    if len(self.errors) < 20:
+                        self.errors.append(f"values of {self.dwarf_name(tid)}: {exc}")
+
+    def _slot_batch(self, s: Slot, addrs: np.ndarray, words: np.ndarray | None,
+                    row: dict[int, int]) -> None:  # fmt: skip
+        """Slot ``s`` of every value at ``addrs``; ``words[row[off]]``: their words at
+        ``addrs + off``."""
+        if s.action == "array":
+            for x in (addrs + np.uint64(s.off)).tolist():
+                self.push(x, s.arg, s.n)
+            return
+        assert words is not None
+        w = words[row[s.off]]
+        if s.action == "ptr":
+            self.batch_ptr(w[w != 0], s.arg)
+        elif s.action == "string":
+            self.batch_string(w, words[row[s.off + 8]])
+        elif s.action == "slice":
+            self.batch_slice(w, words[row[s.off + 16]], s.arg)
+        else:
             a = addrs + np.uint64(s.off)
-            try:
-                if s.action == "ptr":
-                    w = self.words(a)
-                    self.batch_ptr(w[w != 0], s.arg)
-                elif s.action == "string":
-                    self.batch_string(self.words(a), self.words(a + np.uint64(8)))
-                elif s.action == "slice":
-                    self.batch_slice(self.words(a), self.words(a + np.uint64(16)), s.arg)
-                elif s.action == "array":
-                    for x in a.tolist():
-                        self.push(x, s.arg, s.n)
-                else:
-                    w = self.words(a)
-                    for x in a[w != 0].tolist():
-                        try:
-                            self.slot(x, self.mem.read(x, 16 + max(s.n, 8)), 0, s)
-                        except UnreadableMemory:
-                            continue
-            except (GomemError, struct.error, IndexError, KeyError) as exc:
-                if len(self.errors) < 20:
-                    self.errors.append(f"values of {self.dwarf_name(tid)}: {exc}")
+            for x in a[w != 0].tolist():
+                try:
+                    self.slot(x, self.mem.read(x, 16 + max(s.n, 8)), 0, s)
+                except UnreadableMemory:
+                    continue
 
     def chase(self, tid: int, addrs: np.ndarray, offs: tuple[int, ...]) -> np.ndarray:
         """Linked structures (``Next *T`` inside ``T``): every node reachable from ``addrs``.
@@ -811,23 +884,25 @@ class _Inferrer:
                 self.type_object_as(p, tid)
             return
         objs = self.objs
-        model = getattr(objs, "model", None)
-        got = (native.classify_pointers(model, w, t.size, self.tiny_class, self.data_off,
-                                        objs.spanclass) if model is not None else None)  # fmt: skip
-        if got is not None:  # the rule below in one compiled pass
-            idx, kind = got
-            if (kind == 1).any():
-                self.assign_many(idx[kind == 1], P_GUESS, self.entry("tiny block", SRC_DWARF))
-            single = kind == 2
-            if single.any():
-                e = self.entry(self.dwarf_name(tid), SRC_DWARF, 1, "", tid,
+        if self.state is not None:
+            # The rule below, and fresh() of the values it queues, in one compiled pass.
+            follow = bool(self.plans.plan(tid))
+            e_tiny = self.entry("tiny block", SRC_DWARF) if t.size < 16 else -1
+            e_one = self.entry(self.dwarf_name(tid), SRC_DWARF, 1, "", tid,
                                self.dwarf_package(tid))  # fmt: skip
-                self.assign_many(idx[single], P_DWARF, e)
-            guess = kind == 3
-            for p in w[guess].tolist():
-                self.type_object_as(p, tid)
-            self.push_many(w[~guess], tid)
-            return
+            got = native.ptr_batch(self.state, w, t.size, self.tiny_class, tid, follow,
+                                   e_tiny, e_one, P_GUESS, P_DWARF)  # fmt: skip
+            if got is not None:
+                guess, new, rest = got
+                for p in guess.tolist():
+                    self.type_object_as(p, tid)
+                if follow and (len(new) or len(rest)):
+                    self.pending.setdefault(tid, []).append(np.zeros(0, np.uint64))
+                    if len(new):
+                        self.pending_new.setdefault(tid, []).append(new)
+                    if len(rest):
+                        self.pending[tid].append(rest)
+                return
         idx = objs.find(w)
         inside = idx >= 0
         self.push_many(w[~inside], tid)  # globals, stacks: follow their contents
@@ -852,6 +927,11 @@ class _Inferrer:
         self.push_many(w[~guess], tid)
 
     def batch_string(self, p: np.ndarray, n: np.ndarray) -> None:
+        if self.state is not None and native.string_batch(
+            self.state, p, n, self.tiny_class, self.entry("tiny block", SRC_DWARF),
+            self.entry("string data", SRC_DWARF), P_GUESS, P_DWARF,
+        ):  # fmt: skip
+            return
         ok = (p != 0) & (n > 0) & (n < np.uint64(1 << 40))
         p, n = p[ok], n[ok]
         if not len(p):
@@ -1125,7 +1205,7 @@ class _Inferrer:
             part = part[m]
             self.prio[part] = P_HEADER
             self.tid[part] = e
-            self.data_off[part] = off
+            self._set_data_off(part, off)
             if tid is None or not self.plans.plan(tid) or not len(part):
                 continue
             starts = objs.addr[part] + np.uint64(off)

@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,10 @@ _U64P = np.ctypeslib.ndpointer(dtype=np.uint64, flags="C_CONTIGUOUS")
 _U8P = np.ctypeslib.ndpointer(dtype=np.uint8, flags="C_CONTIGUOUS")
 _U32P = np.ctypeslib.ndpointer(dtype=np.uint32, flags="C_CONTIGUOUS")
 _U16P = np.ctypeslib.ndpointer(dtype=np.uint16, flags="C_CONTIGUOUS")
+_I8P = np.ctypeslib.ndpointer(dtype=np.int8, flags="C_CONTIGUOUS")
+_I64R = ctypes.POINTER(ctypes.c_int64)
+_FIND_T = [ctypes.c_uint64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, _I32P, _I64P,
+           _I64P, _I64P, _I64P, ctypes.c_int64, _I32P]  # fmt: skip
 
 
 def _compiler() -> str | None:
@@ -117,6 +122,10 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.gomem_words.restype = None
     lib.gomem_words.argtypes = [ctypes.c_int64, _U64P, ctypes.c_int64, _I64P, _I64P, _I64P,
                                 _U64P, ctypes.c_int64, _U64P, _U8P]  # fmt: skip
+    lib.gomem_words_multi.restype = None
+    lib.gomem_words_multi.argtypes = [ctypes.c_int64, _U64P, ctypes.c_int64, _I64P,
+                                      ctypes.c_int64, _I64P, _I64P, _I64P, _U64P,
+                                      ctypes.c_int64, _U64P, _U8P]  # fmt: skip
     lib.gomem_edges.restype = ctypes.c_int64
     lib.gomem_edges.argtypes = [
         ctypes.c_int64, _I32P, _U64P, ctypes.c_int64, _I64P, _I64P, _I64P, _U64P,
@@ -134,13 +143,7 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.gomem_fresh.argtypes = [
         ctypes.c_int64, _U64P, ctypes.c_int32, ctypes.c_uint64, ctypes.c_int64,
         ctypes.c_int64, ctypes.c_int64, _I32P, _I64P, _I64P, _I64P, _I64P, ctypes.c_int64,
-        _I32P, _U64P, _I32P, _I32P, _U64P, _U64P, ctypes.POINTER(ctypes.c_int64),
-    ]  # fmt: skip
-    lib.gomem_classify_ptrs.restype = None
-    lib.gomem_classify_ptrs.argtypes = [
-        ctypes.c_int64, _U64P, ctypes.c_int64, ctypes.c_int32, ctypes.c_uint64,
-        ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, _I32P, _I64P, _I64P, _I64P, _I64P,
-        ctypes.c_int64, _I32P, _U64P, _U64P, _I32P, _U16P, _I32P, _U8P,
+        _I32P, _U8P, _I32P, _I32P, _U64P, _U64P, ctypes.POINTER(ctypes.c_int64),
     ]  # fmt: skip
     lib.gomem_reverse.restype = None
     lib.gomem_reverse.argtypes = [ctypes.c_int64, _I64P, _I32P, _U32P, _I64P, _I32P, _U32P]
@@ -155,6 +158,17 @@ def _declare(lib: ctypes.CDLL) -> None:
     ]  # fmt: skip
     lib.gomem_top.restype = None
     lib.gomem_top.argtypes = [ctypes.c_int64, _I32P, _I32P, ctypes.c_int64, _I32P]
+    lib.gomem_ptr_batch.restype = None
+    lib.gomem_ptr_batch.argtypes = [
+        ctypes.c_int64, _U64P, ctypes.c_int64, ctypes.c_int32, ctypes.c_int32, ctypes.c_int,
+        *_FIND_T, _I64P, _U16P, _U8P, _I32P, _I8P, _I32P, ctypes.c_int32, ctypes.c_int32,
+        ctypes.c_int8, ctypes.c_int8, _I32P, _U64P, _I64R, _U64P, _I64R, _U64P, _I64R,
+    ]  # fmt: skip
+    lib.gomem_string_batch.restype = None
+    lib.gomem_string_batch.argtypes = [
+        ctypes.c_int64, _U64P, _U64P, ctypes.c_int32, *_FIND_T, _U16P, _I8P, _I32P,
+        ctypes.c_int32, ctypes.c_int32, ctypes.c_int8, ctypes.c_int8, _I32P, _U8P,
+    ]  # fmt: skip
 
 
 
@@ -194,6 +208,13 @@ def _csr_args(n: int, indptr: np.ndarray, dst: np.ndarray, roots: np.ndarray,
 
 def _dense(t: Any) -> bool:
     return bool(getattr(t, "_dense", False))
+
+
+def _per_span(t: Any, a: np.ndarray, dtype: Any) -> bool:
+    """``a`` is a contiguous per-span column of table ``t`` (the kernels index it by the
+    span the page table gives, so a short one would be read past its end)."""
+    return (a.dtype == dtype and a.flags.c_contiguous and a.ndim == 1
+            and len(a) >= len(t._span_base))  # fmt: skip
 
 
 def dominators(
@@ -326,43 +347,110 @@ def alloc_objects(
 
 
 def fresh_values(
-    table: Any, cand: np.ndarray, tid: int, data_off: np.ndarray, first: np.ndarray
-) -> tuple[np.ndarray, np.ndarray] | None:
+    table: Any, cand: np.ndarray, tid: int, data_off: np.ndarray, first: np.ndarray,
+    span_hdr: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray] | None:  # fmt: skip
     """``gomem_fresh``: (new values at object data starts, the rest for the per-type set);
-    updates ``first`` in place. None where the kernels or a dense page table are missing,
-    or a type id does not fit the int32 marks."""
+    updates ``first`` in place. ``span_hdr[s]``: some object of span ``s`` has a nonzero
+    ``data_off`` (the others are not read). None where the kernels or a dense page table
+    are missing, or a type id does not fit the int32 marks."""
     lib = kernels()
     if (lib is None or not _dense(table) or data_off.dtype != np.int32
-            or first.dtype != np.int32 or not -1 < tid < 1 << 31):  # fmt: skip
+            or first.dtype != np.int32 or not -1 < tid < 1 << 31
+            or not _per_span(table, span_hdr, np.uint8)):  # fmt: skip
         return None
     c = np.ascontiguousarray(cand, np.uint64)
     out_new = np.empty(max(len(c), 1), np.uint64)
     out_rest = np.empty(max(len(c), 1), np.uint64)
     nrest = ctypes.c_int64(0)
-    m = lib.gomem_fresh(len(c), c, tid, *_find_args(table),
-                        np.ascontiguousarray(table.addr, np.uint64), data_off, first, out_new,
+    m = lib.gomem_fresh(len(c), c, tid, *_find_args(table), span_hdr, data_off, first, out_new,
                         out_rest, ctypes.byref(nrest))  # fmt: skip
     return out_new[:m].copy(), out_rest[: nrest.value].copy()
 
 
-def classify_pointers(
-    table: Any, w: np.ndarray, tsize: int, tiny_class: int, data_off: np.ndarray,
-    spanclass: np.ndarray,
+def image_words_multi(
+    image: Any, addrs: np.ndarray, offs: list[int]
 ) -> tuple[np.ndarray, np.ndarray] | None:  # fmt: skip
-    """``gomem_classify_ptrs``: (object per pointer, kind per pointer), or None where the
-    kernels or a dense page table are missing."""
+    """Words at ``addrs + offs[k]`` as rows k of a (len(offs), len(addrs)) matrix (and
+    readable flags), each value's words read together; None without the kernels."""
     lib = kernels()
-    if (lib is None or not _dense(table) or data_off.dtype != np.int32
-            or spanclass.dtype != np.uint16):  # fmt: skip
+    if lib is None:
+        return None
+    a = np.ascontiguousarray(addrs, dtype=np.uint64)
+    o = np.ascontiguousarray(offs, dtype=np.int64)
+    out = np.empty((len(o), len(a)), dtype=np.uint64)
+    ok = np.empty((len(o), len(a)), dtype=np.uint8)
+    if len(a) and len(o):
+        lib.gomem_words_multi(len(a), a, len(o), o, *_image_args(image), out.reshape(-1),
+                              ok.reshape(-1))  # fmt: skip
+    return out, ok.view(bool)
+
+
+@dataclass
+class TypeState:
+    """What the typing kernels read and update, per object of a dense model table ``table``
+    and per span of its walk (see ``types_infer._Inferrer``)."""
+
+    table: Any
+    span_osize: np.ndarray  # int64 per span: its objects' size
+    span_class: np.ndarray  # uint16 per span
+    span_hdr: np.ndarray  # uint8 per span: some object has a nonzero data_off
+    data_off: np.ndarray  # int32 per object
+    prio: np.ndarray  # int8 per object
+    tid: np.ndarray  # int32 per object: type-table entry
+    first: np.ndarray  # int32 per object: first DWARF type scanned at its data start
+
+    def usable(self) -> bool:
+        t = self.table
+        n = len(t.addr)
+        return (_dense(t) and _per_span(t, self.span_osize, np.int64)
+                and _per_span(t, self.span_class, np.uint16)
+                and _per_span(t, self.span_hdr, np.uint8)
+                and all(a.flags.c_contiguous and a.dtype == d and len(a) == n for a, d in (
+                    (self.data_off, np.int32), (self.prio, np.int8), (self.tid, np.int32),
+                    (self.first, np.int32))))  # fmt: skip
+
+
+def ptr_batch(
+    st: TypeState, w: np.ndarray, tsize: int, tiny_class: int, tid: int, follow: bool,
+    e_tiny: int, e_single: int, p_guess: int, p_dwarf: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:  # fmt: skip
+    """``gomem_ptr_batch``: types what pointers ``w`` of static type ``*T`` address (in
+    ``st.prio``/``st.tid``) and marks new values (``st.first``); returns (array guesses
+    for the caller, new values of T, values for the exact per-type set), or None where the
+    kernels are unavailable or ``st`` is not in their shape."""
+    lib = kernels()
+    if lib is None or not st.usable() or not -1 < tid < 1 << 31:
         return None
     a = np.ascontiguousarray(w, np.uint64)
-    idx = np.empty(max(len(a), 1), np.int32)
-    kind = np.empty(max(len(a), 1), np.uint8)
-    lib.gomem_classify_ptrs(len(a), a, int(tsize), int(tiny_class), *_find_args(table),
-                            np.ascontiguousarray(table.addr, np.uint64),
-                            np.ascontiguousarray(table.size, np.uint64), data_off,
-                            np.ascontiguousarray(spanclass), idx, kind)  # fmt: skip
-    return idx[: len(a)], kind[: len(a)]
+    k = max(len(a), 1)
+    guess, new, rest = np.empty(k, np.uint64), np.empty(k, np.uint64), np.empty(k, np.uint64)
+    ng, nn, nr = ctypes.c_int64(0), ctypes.c_int64(0), ctypes.c_int64(0)
+    lib.gomem_ptr_batch(len(a), a, int(tsize), int(tiny_class), int(tid), int(follow),
+                        *_find_args(st.table), st.span_osize, st.span_class, st.span_hdr,
+                        st.data_off, st.prio, st.tid, int(e_tiny), int(e_single), int(p_guess),
+                        int(p_dwarf), st.first, guess, ctypes.byref(ng), new, ctypes.byref(nn),
+                        rest, ctypes.byref(nr))  # fmt: skip
+    return guess[: ng.value].copy(), new[: nn.value].copy(), rest[: nr.value].copy()
+
+
+def string_batch(
+    st: TypeState, p: np.ndarray, n: np.ndarray, tiny_class: int, e_tiny: int, e_str: int,
+    p_guess: int, p_dwarf: int,
+) -> bool:  # fmt: skip
+    """``gomem_string_batch``: types the objects string headers (data ``p``, length ``n``)
+    point into; False where the kernels are unavailable."""
+    lib = kernels()
+    if lib is None or not st.usable() or len(p) != len(n):
+        return False
+    a = np.ascontiguousarray(p, np.uint64)
+    ln = np.ascontiguousarray(n, np.uint64)
+    k = max(len(a), 1)
+    lib.gomem_string_batch(len(a), a, ln, int(tiny_class), *_find_args(st.table),
+                           st.span_class, st.prio, st.tid, int(e_tiny), int(e_str),
+                           int(p_guess), int(p_dwarf), np.empty(k, np.int32),
+                           np.empty(k, np.uint8))  # fmt: skip
+    return True
 
 
 def reverse(

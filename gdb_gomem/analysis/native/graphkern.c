@@ -198,10 +198,10 @@ void gomem_top(i64 n, const i32 *idom, const i32 *order, i64 nreach, i32 *top) {
  * objects.py): page = (a - arena_base) >> page_shift - gp0 (uintptr arithmetic, as spanOf);
  * page_span[page] is the in-use span there (-1 none); the slot is (a - base) / elem, valid
  * below nelems; slot_obj[slot0 + slot] is the object (-1 a free slot). */
-static inline i32 find1(uint64_t a, uint64_t arena_base, i64 page_shift, i64 gp0, i64 npages,
-                        const i32 *page_span, const i64 *span_base, const i64 *span_elem,
-                        const i64 *span_nelems, const i64 *span_slot0, i64 nslots,
-                        const i32 *slot_obj) {
+static inline i64 locate(uint64_t a, uint64_t arena_base, i64 page_shift, i64 gp0,
+                         i64 npages, const i32 *page_span, const i64 *span_base,
+                         const i64 *span_elem, const i64 *span_nelems, const i64 *span_slot0,
+                         i64 nslots, i32 *span_out, i64 *slot_out) {
     i64 gp = (i64)((a - arena_base) >> page_shift) - gp0;
     if (gp < 0 || gp >= npages)
         return -1;
@@ -216,8 +216,56 @@ static inline i32 find1(uint64_t a, uint64_t arena_base, i64 page_shift, i64 gp0
     if (slot >= span_nelems[s])
         return -1;
     i64 g = span_slot0[s] + slot;
-    return (g >= 0 && g < nslots) ? slot_obj[g] : -1;
+    *span_out = s;
+    *slot_out = slot;
+    return (g >= 0 && g < nslots) ? g : -1;
 }
+
+/* The slot index (into slot_obj) of address a, or -1. */
+static inline i64 slot_of(uint64_t a, uint64_t arena_base, i64 page_shift, i64 gp0,
+                          i64 npages, const i32 *page_span, const i64 *span_base,
+                          const i64 *span_elem, const i64 *span_nelems, const i64 *span_slot0,
+                          i64 nslots) {
+    i32 s;
+    i64 slot;
+    return locate(a, arena_base, page_shift, gp0, npages, page_span, span_base, span_elem,
+                  span_nelems, span_slot0, nslots, &s, &slot);
+}
+
+static inline i32 find1(uint64_t a, uint64_t arena_base, i64 page_shift, i64 gp0, i64 npages,
+                        const i32 *page_span, const i64 *span_base, const i64 *span_elem,
+                        const i64 *span_nelems, const i64 *span_slot0, i64 nslots,
+                        const i32 *slot_obj) {
+    i64 g = slot_of(a, arena_base, page_shift, gp0, npages, page_span, span_base, span_elem,
+                    span_nelems, span_slot0, nslots);
+    return g >= 0 ? slot_obj[g] : -1;
+}
+
+/*
+ * Prefetching. The batch kernels look up addresses in no useful order, so nearly every
+ * lookup misses the cache twice in a row (the slot table, then the object's columns); one
+ * at a time the core waits for each miss. Looking PF_FAR elements ahead to fetch the slot,
+ * and PF_NEAR ahead (the slot is cached by then) to fetch the object's columns, keeps many
+ * misses in flight. The look-ahead only reads and prefetches: results are unchanged.
+ */
+#define PF_FAR 16
+#define PF_NEAR 8
+#define FIND_ARGS arena_base, page_shift, gp0, npages, page_span, span_base, span_elem, \
+                  span_nelems, span_slot0, nslots
+#define PF(p) __builtin_prefetch((p), 0, 1)
+
+/* Prefetch the slot of address a (look-ahead stage 1). */
+static inline void pf_slot(uint64_t a, uint64_t arena_base, i64 page_shift, i64 gp0,
+                           i64 npages, const i32 *page_span, const i64 *span_base,
+                           const i64 *span_elem, const i64 *span_nelems,
+                           const i64 *span_slot0, i64 nslots, const i32 *slot_obj) {
+    i64 g = slot_of(a, FIND_ARGS);
+    if (g >= 0)
+        PF(&slot_obj[g]);
+}
+
+/* The object of address a if its slot is cached (look-ahead stage 2), else -1. */
+#define OBJ_AHEAD(a) find1((a), FIND_ARGS, slot_obj)
 
 /* The 8-byte word at address a of an image made of segments (vaddr[k], byte offset off[k]
  * into buf, len[k] bytes, sorted by vaddr), into *v; 0 when a is unaligned or outside
@@ -270,9 +318,11 @@ void gomem_find(i64 n, const uint64_t *addrs, uint64_t arena_base, i64 page_shif
                 i64 npages, const i32 *page_span, const i64 *span_base, const i64 *span_elem,
                 const i64 *span_nelems, const i64 *span_slot0, i64 nslots, const i32 *slot_obj,
                 i32 *out) {
-    for (i64 i = 0; i < n; i++)
-        out[i] = find1(addrs[i], arena_base, page_shift, gp0, npages, page_span, span_base,
-                       span_elem, span_nelems, span_slot0, nslots, slot_obj);
+    for (i64 i = 0; i < n; i++) {
+        if (i + PF_FAR < n)
+            pf_slot(addrs[i + PF_FAR], FIND_ARGS, slot_obj);
+        out[i] = find1(addrs[i], FIND_ARGS, slot_obj);
+    }
 }
 
 /* HeapImage.words: the word at each address (read_word), 0 and ok=0 where unreadable. */
@@ -283,6 +333,23 @@ void gomem_words(i64 n, const uint64_t *addrs, i64 nseg, const i64 *vaddr, const
         uint64_t v = 0;
         ok[i] = (uint8_t)read_word((i64)addrs[i], &k, nseg, vaddr, off, len, buf, nwords, &v);
         out[i] = v;
+    }
+}
+
+/* HeapImage words at addrs[j] + offs[k] for every value j and offset k, into out[k*n + j]
+ * (ok likewise): the words of one value are read together, so each of its cache lines is
+ * fetched once rather than once per pointer field. */
+void gomem_words_multi(i64 n, const uint64_t *addrs, i64 m, const i64 *offs, i64 nseg,
+                       const i64 *vaddr, const i64 *off, const i64 *len, const uint64_t *buf,
+                       i64 nwords, uint64_t *out, uint8_t *ok) {
+    i64 k = 0;
+    for (i64 j = 0; j < n; j++) {
+        for (i64 q = 0; q < m; q++) {
+            uint64_t v = 0;
+            ok[q * n + j] = (uint8_t)read_word((i64)(addrs[j] + (uint64_t)offs[q]), &k, nseg,
+                                               vaddr, off, len, buf, nwords, &v);
+            out[q * n + j] = v;
+        }
     }
 }
 
@@ -388,26 +455,44 @@ i64 gomem_alloc_objects(i64 nspans, const i64 *base, const i64 *nelems, const i6
  * type scanned there): new if first is -1 (then set), skipped if it is tid; anything else
  * (another type at that start, a value inside an object or outside the heap) goes to
  * rest[] for the caller's exact per-type set. Returns the number of new values in out_new.
+ *
+ * An object's address is its span's base plus slot times element size (as
+ * gomem_alloc_objects made it), and its data_off is read only in spans where span_hdr says
+ * some object has one (malloc headers): per value, the slot table and first[] are the only
+ * reads outside the small per-span arrays.
  */
 i64 gomem_fresh(i64 n, const uint64_t *cand, i32 tid, uint64_t arena_base, i64 page_shift,
                 i64 gp0, i64 npages, const i32 *page_span, const i64 *span_base,
                 const i64 *span_elem, const i64 *span_nelems, const i64 *span_slot0,
-                i64 nslots, const i32 *slot_obj, const uint64_t *obj_addr,
-                const i32 *data_off, i32 *first, uint64_t *out_new, uint64_t *out_rest,
-                i64 *nrest) {
+                i64 nslots, const i32 *slot_obj, const uint8_t *span_hdr, const i32 *data_off,
+                i32 *first, uint64_t *out_new, uint64_t *out_rest, i64 *nrest) {
     i64 m = 0, r = 0;
     for (i64 j = 0; j < n; j++) {
+        if (j + PF_FAR < n)
+            pf_slot(cand[j + PF_FAR], FIND_ARGS, slot_obj);
+        if (j + PF_NEAR < n) {
+            i32 ia = OBJ_AHEAD(cand[j + PF_NEAR]);
+            if (ia >= 0)
+                PF(&first[ia]);
+        }
         uint64_t a = cand[j];
-        i32 i = find1(a, arena_base, page_shift, gp0, npages, page_span, span_base, span_elem,
-                      span_nelems, span_slot0, nslots, slot_obj);
-        if (i >= 0 && a == obj_addr[i] + (uint64_t)(int64_t)data_off[i]) {
-            if (first[i] == -1) {
-                first[i] = tid;
-                out_new[m++] = a;
-                continue;
+        i32 s;
+        i64 slot;
+        i64 g = locate(a, FIND_ARGS, &s, &slot);
+        i32 i = g >= 0 ? slot_obj[g] : -1;
+        if (i >= 0) {
+            uint64_t base = (uint64_t)(span_base[s] + slot * span_elem[s]);
+            if (span_hdr[s])
+                base += (uint64_t)(int64_t)data_off[i];
+            if (a == base) {
+                if (first[i] == -1) {
+                    first[i] = tid;
+                    out_new[m++] = a;
+                    continue;
+                }
+                if (first[i] == tid)
+                    continue;
             }
-            if (first[i] == tid)
-                continue;
         }
         out_rest[r++] = a;
     }
@@ -416,40 +501,136 @@ i64 gomem_fresh(i64 n, const uint64_t *cand, i32 tid, uint64_t arena_base, i64 p
 }
 
 /*
- * types_infer._Inferrer.batch_ptr: what each pointer w[j] of static type *T (T of tsize
- * bytes) addresses. idx[j] = the object (-1: outside the heap); kind[j]: 0 outside, 1 into a
- * tiny block (T < 16 bytes), 2 exactly an object's data start with room for one T,
- * 3 exactly a data start of an object holding k >= 2 T's (T >= 16 bytes: an array guess),
- * 4 anything else inside an object (interior, or a small T in a bigger object).
+ * types_infer._Inferrer.batch_ptr with its fresh() check folded in: pointers w[j] (0 skipped)
+ * of static type *T, T = DWARF type tid of tsize bytes. Per pointer:
+ *  - into a tiny block (T < 16 bytes): the block gets e_tiny at priority p_guess, unless it
+ *    has a type of that priority or higher;
+ *  - exactly an object's data start with room for one T: e_single at p_dwarf, likewise;
+ *  - exactly a data start of an object holding k >= 2 T's (T >= 16 bytes): out_guess, for
+ *    the caller's array guess (it types and queues those itself);
+ *  - everything else, and the two above, is a value of T to scan (when follow): at an
+ *    object's data start, first[] decides as in gomem_fresh (out_new: new, now marked;
+ *    skipped if already scanned as T); off any data start, out_rest (the caller's exact
+ *    per-type set).
+ * A second pointer to one object in a batch finds it already typed and marked: sequential
+ * updates give what the vectorised passes give.
  */
-void gomem_classify_ptrs(i64 n, const uint64_t *w, i64 tsize, i32 tiny_class,
-                         uint64_t arena_base, i64 page_shift, i64 gp0, i64 npages,
-                         const i32 *page_span, const i64 *span_base, const i64 *span_elem,
-                         const i64 *span_nelems, const i64 *span_slot0, i64 nslots,
-                         const i32 *slot_obj, const uint64_t *obj_addr,
-                         const uint64_t *obj_size, const i32 *data_off,
-                         const uint16_t *spanclass, i32 *idx, uint8_t *kind) {
+void gomem_ptr_batch(i64 n, const uint64_t *w, i64 tsize, i32 tiny_class, i32 tid, int follow,
+                     uint64_t arena_base, i64 page_shift, i64 gp0, i64 npages,
+                     const i32 *page_span, const i64 *span_base, const i64 *span_elem,
+                     const i64 *span_nelems, const i64 *span_slot0, i64 nslots,
+                     const i32 *slot_obj, const i64 *span_osize, const uint16_t *span_class,
+                     const uint8_t *span_hdr, const i32 *data_off, int8_t *prio, i32 *otid,
+                     i32 e_tiny, i32 e_single, int8_t p_guess, int8_t p_dwarf, i32 *first,
+                     uint64_t *out_guess, i64 *nguess, uint64_t *out_new, i64 *nnew,
+                     uint64_t *out_rest, i64 *nrest) {
+    i64 ng = 0, nn = 0, nr = 0;
     for (i64 j = 0; j < n; j++) {
-        i32 i = find1(w[j], arena_base, page_shift, gp0, npages, page_span, span_base,
-                      span_elem, span_nelems, span_slot0, nslots, slot_obj);
-        idx[j] = i;
+        if (j + PF_FAR < n)
+            pf_slot(w[j + PF_FAR], FIND_ARGS, slot_obj);
+        if (j + PF_NEAR < n) {
+            i32 ia = OBJ_AHEAD(w[j + PF_NEAR]);
+            if (ia >= 0) {
+                PF(&prio[ia]);
+                PF(&first[ia]);
+            }
+        }
+        uint64_t a = w[j];
+        if (a == 0)
+            continue;
+        i32 s;
+        i64 slot;
+        i64 g = locate(a, FIND_ARGS, &s, &slot);
+        i32 i = g >= 0 ? slot_obj[g] : -1;
         if (i < 0) {
-            kind[j] = 0;
+            if (follow)
+                out_rest[nr++] = a;
             continue;
         }
-        if (spanclass[i] == tiny_class && tsize < 16) {
+        i64 doff = span_hdr[s] ? data_off[i] : 0;
+        uint64_t base = (uint64_t)(span_base[s] + slot * span_elem[s] + doff);
+        if (span_class[s] == tiny_class && tsize < 16) {
+            if (prio[i] < p_guess) {
+                prio[i] = p_guess;
+                otid[i] = e_tiny;
+            }
+        } else if (a == base) {
+            i64 k = tsize > 0 ? (span_osize[s] - doff) / tsize : 0;
+            if (k < 2) {
+                if (prio[i] < p_dwarf) {
+                    prio[i] = p_dwarf;
+                    otid[i] = e_single;
+                }
+            } else if (tsize >= 16) {
+                out_guess[ng++] = a;
+                continue;
+            }
+        }
+        if (!follow)
+            continue;
+        if (a != base) {
+            out_rest[nr++] = a;
+        } else if (first[i] == -1) {
+            first[i] = tid;
+            out_new[nn++] = a;
+        } else if (first[i] != tid) {
+            out_rest[nr++] = a;
+        }
+    }
+    *nguess = ng;
+    *nnew = nn;
+    *nrest = nr;
+}
+
+/*
+ * types_infer._Inferrer.batch_string: string headers (data p[j], length len[j]). The object
+ * holding the data becomes "tiny block" (e_tiny, p_guess) when in a tiny block and shorter
+ * than 16 bytes, else "string data" (e_str) at p_dwarf when the data starts at the object,
+ * or at p_guess when it starts inside a noscan object (a substring of a larger buffer).
+ * Three passes in that order, as the vectorised version assigns them.
+ */
+void gomem_string_batch(i64 n, const uint64_t *p, const uint64_t *len, i32 tiny_class,
+                        uint64_t arena_base, i64 page_shift, i64 gp0, i64 npages,
+                        const i32 *page_span, const i64 *span_base, const i64 *span_elem,
+                        const i64 *span_nelems, const i64 *span_slot0, i64 nslots,
+                        const i32 *slot_obj, const uint16_t *span_class, int8_t *prio,
+                        i32 *otid, i32 e_tiny, i32 e_str, int8_t p_guess, int8_t p_dwarf,
+                        i32 *idx, uint8_t *kind) {
+    for (i64 j = 0; j < n; j++) {
+        if (j + PF_FAR < n)
+            pf_slot(p[j + PF_FAR], FIND_ARGS, slot_obj);
+        kind[j] = 0;
+        idx[j] = -1;
+        uint64_t a = p[j], l = len[j];
+        if (a == 0 || l == 0 || l >= ((uint64_t)1 << 40))
+            continue;
+        i32 s;
+        i64 slot;
+        i64 g = locate(a, FIND_ARGS, &s, &slot);
+        i32 i = g >= 0 ? slot_obj[g] : -1;
+        if (i < 0)
+            continue;
+        idx[j] = i;
+        int tiny = span_class[s] == tiny_class && l < 16;
+        if (tiny)
             kind[j] = 1;
-            continue;
-        }
-        uint64_t base = obj_addr[i] + (uint64_t)(int64_t)data_off[i];
-        i64 osize = (i64)obj_size[i] - data_off[i];
-        i64 k = tsize > 0 ? osize / tsize : 0;
-        if (w[j] != base)
-            kind[j] = 4;
-        else if (k < 2)
+        else if (a == (uint64_t)(span_base[s] + slot * span_elem[s]))
             kind[j] = 2;
-        else
-            kind[j] = tsize >= 16 ? 3 : 4;
+        else if (span_class[s] & 1)
+            kind[j] = 3;
+    }
+    for (int pass = 1; pass <= 3; pass++) {
+        int8_t pr = pass == 2 ? p_dwarf : p_guess;
+        i32 e = pass == 1 ? e_tiny : e_str;
+        for (i64 j = 0; j < n; j++) {
+            if (kind[j] != pass)
+                continue;
+            i32 i = idx[j];
+            if (prio[i] < pr) {
+                prio[i] = pr;
+                otid[i] = e;
+            }
+        }
     }
 }
 
