@@ -378,6 +378,11 @@ class _Inferrer:
         self.pending_arrays: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
         self.arr_tid = np.full(n, -1, dtype=np.int32)
         self.arr_count = np.zeros(n, dtype=np.int32)  # at most MAX_OBJECT_ELEMS
+        self._scratch: np.ndarray | None = None  # one int32 per object, zero between uses
+        self._stamp: np.ndarray | None = None  # dedupe scratch of the numpy fresh() only
+        # Arrays outside the heap already queued, per type: (start, count).
+        self.ranges_done: dict[int, set[tuple[int, int]]] = {}
+        self._keys: dict[int, int] = {}
         self.done: dict[int, set[int]] = {}
         self.special: set[tuple[int, int]] = set()
         self.scanned = 0
@@ -392,7 +397,6 @@ class _Inferrer:
                                        self.data_off, self.prio, self.tid, self.first)
                       if model is not None else None)  # fmt: skip
         self._gathered = 0  # words gathered since the image's pages were last released
-        self._stamp: np.ndarray | None = None  # dedupe scratch of the numpy fresh() only
         self._reached: dict[int, np.ndarray] = {}
         self._batches: dict[int, int] = {}
         self.image = _image(proc)
@@ -463,9 +467,19 @@ class _Inferrer:
         if off and self.objs.model is not None:
             self.span_hdr[self.objs.model.span[idx]] = 1
 
+    def key(self, tid: int) -> int:
+        """The type values are queued and remembered under: a typedef and the type it names
+        have one plan, so a map group array typed through the header's (named) type and
+        through the map's (anonymous) one is scanned once."""
+        hit = self._keys.get(tid)
+        if hit is None:
+            hit = self._keys[tid] = self.dw.resolve(tid).id
+        return hit
+
     def push(self, addr: int, tid: int, count: int = 1, in_object: bool = False) -> None:
         """Queue ``count`` values of type ``tid`` at ``addr`` for scanning (if they hold
         pointers); ``in_object``: the count was derived from a heap object's size."""
+        tid = self.key(tid)
         if not self.plans.plan(tid):
             return
         count = max(1, min(count, MAX_OBJECT_ELEMS if in_object else MAX_ARRAY_FOLLOW))
@@ -475,6 +489,7 @@ class _Inferrer:
             self.push_arrays(np.array([addr], np.uint64), np.array([count], np.int64), tid)
 
     def push_many(self, addrs: np.ndarray, tid: int) -> None:
+        tid = self.key(tid)
         if len(addrs) and self.plans.plan(tid):
             self.pending.setdefault(tid, []).append(np.asarray(addrs, dtype=np.uint64))
 
@@ -482,6 +497,7 @@ class _Inferrer:
         """Queue arrays: ``counts[j]`` values of ``tid`` from ``starts[j]``. An array that
         is an object's whole data is remembered once per object (:meth:`fresh_arrays`), not
         once per element: a slice of 3 million elements costs one entry, not 3 million."""
+        tid = self.key(tid)
         if len(starts) and self.plans.plan(tid):
             parts = self.pending_arrays.setdefault(tid, [])
             parts.append((np.asarray(starts, np.uint64), np.asarray(counts, np.int64)))
@@ -508,13 +524,22 @@ class _Inferrer:
         ic = np.where(idx >= 0, idx, 0)
         unit = (idx >= 0) & (starts == objs.addr[ic] + self.data_off[ic].astype(np.uint64))
         ui, uc = idx[unit], counts[unit]
-        loose = [self._elements(tid, starts[~unit], counts[~unit])]
+        # Arrays outside the heap (a global's, a stack's) are remembered whole: the runtime's
+        # [1<<22]*heapArena costs one set entry, not four million.
+        away = idx < 0
+        if away.any():
+            keys = list(zip(starts[away].tolist(), counts[away].tolist(), strict=True))
+            seen = self.ranges_done.setdefault(tid, set())
+            again = np.array([k in seen for k in keys], dtype=bool)
+            seen.update(keys)
+            out_away = self._elements(tid, starts[away][~again], counts[away][~again])
+        else:
+            out_away = np.zeros(0, np.uint64)
+        inner = ~unit & ~away
+        loose = [self._elements(tid, starts[inner], counts[inner])]
         if len(ui):
             # One entry per object, the longest array queued for it.
-            order = np.lexsort((-uc, ui))
-            ui, uc = ui[order], uc[order]
-            first = np.concatenate(([True], ui[1:] != ui[:-1]))
-            ui, uc = ui[first], uc[first]
+            ui, uc = self._longest_per_object(ui, uc)
             f, c = self.arr_tid[ui], self.arr_count[ui]
             mine = (f == -1) | (f == tid)
             grow = mine & (uc > np.where(f == tid, c, 0))
@@ -532,9 +557,33 @@ class _Inferrer:
         else:
             out = np.zeros(0, np.uint64)
         rest = np.concatenate(loose) if len(loose) > 1 else loose[0]
+        if len(out_away):
+            out = np.concatenate([out, out_away])
         if len(rest):
             out = np.concatenate([out, self.fresh(tid, rest)])
         return out
+
+    def _longest_per_object(self, ui: np.ndarray, uc: np.ndarray,
+                            ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """(distinct objects of ``ui`` in increasing order, the largest count queued for
+        each). Increasing object order is address order: the batch that scans the elements
+        then gathers the heap nearly sequentially. Large batches go through a zeroed
+        per-object column (a scatter-max and one scan) instead of a sort."""
+        if len(ui) < 2:
+            return ui, uc
+        if len(ui) * 64 < len(self.objs):
+            order = np.lexsort((-uc, ui))
+            ui, uc = ui[order], uc[order]
+            first = np.concatenate(([True], ui[1:] != ui[:-1]))
+            return ui[first], uc[first]
+        if self._scratch is None:
+            self._scratch = np.zeros(len(self.objs), dtype=np.int32)
+        sc = self._scratch
+        np.maximum.at(sc, ui, uc.astype(np.int32))  # counts: 1 .. MAX_OBJECT_ELEMS
+        out_i = np.flatnonzero(sc)
+        out_c = sc[out_i].astype(uc.dtype)
+        sc[out_i] = 0
+        return out_i.astype(ui.dtype), out_c
 
     def words(self, addrs: np.ndarray) -> np.ndarray:
         """The word at each address (0 where unreadable), one gather over the image."""
@@ -886,22 +935,23 @@ class _Inferrer:
         objs = self.objs
         if self.state is not None:
             # The rule below, and fresh() of the values it queues, in one compiled pass.
-            follow = bool(self.plans.plan(tid))
+            key = self.key(tid)
+            follow = bool(self.plans.plan(key))
             e_tiny = self.entry("tiny block", SRC_DWARF) if t.size < 16 else -1
             e_one = self.entry(self.dwarf_name(tid), SRC_DWARF, 1, "", tid,
                                self.dwarf_package(tid))  # fmt: skip
-            got = native.ptr_batch(self.state, w, t.size, self.tiny_class, tid, follow,
+            got = native.ptr_batch(self.state, w, t.size, self.tiny_class, key, follow,
                                    e_tiny, e_one, P_GUESS, P_DWARF)  # fmt: skip
             if got is not None:
                 guess, new, rest = got
                 for p in guess.tolist():
                     self.type_object_as(p, tid)
                 if follow and (len(new) or len(rest)):
-                    self.pending.setdefault(tid, []).append(np.zeros(0, np.uint64))
+                    self.pending.setdefault(key, []).append(np.zeros(0, np.uint64))
                     if len(new):
-                        self.pending_new.setdefault(tid, []).append(new)
+                        self.pending_new.setdefault(key, []).append(new)
                     if len(rest):
-                        self.pending[tid].append(rest)
+                        self.pending[key].append(rest)
                 return
         idx = objs.find(w)
         inside = idx >= 0
