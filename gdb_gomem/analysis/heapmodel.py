@@ -46,6 +46,10 @@ class HeapModel:
         return int(self.objects.size[self.live].sum())
 
 
+#: The interpreter's thread switch interval while the model is built beside the type pass.
+SWITCH_INTERVAL_S = 0.0005
+
+
 def _progress(label: str, build: Callable[[], T], timings: dict[str, float]) -> T:
     tty = sys.stderr.isatty()
     if tty:
@@ -103,6 +107,12 @@ def start_heap_model(proc: GoProcess, then: Callable[[], object] | None = None) 
     object_table(proc)
     types(proc)
 
+    # Both threads call compiled loops thousands of times; each return waits for the GIL,
+    # which the other thread, when in Python, gives up only every switch interval (5 ms by
+    # default). 0.5 ms cut `gomem histogram` on the 1 GiB benchmark core by about 0.3 s.
+    prev = sys.getswitchinterval()
+    sys.setswitchinterval(min(prev, SWITCH_INTERVAL_S))
+
     def work() -> None:
         try:
             heap_model(proc)
@@ -110,5 +120,7 @@ def start_heap_model(proc: GoProcess, then: Callable[[], object] | None = None) 
                 then()
         except Exception:  # noqa: BLE001 - re-raised by the caller's own build
             pass
+        finally:
+            sys.setswitchinterval(prev)
 
     threading.Thread(target=work, name="gomem-heap-model", daemon=True).start()
