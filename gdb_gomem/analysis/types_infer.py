@@ -326,7 +326,7 @@ class HeapTypes:
     objects: ObjectTable
     type_id: np.ndarray  # int32, one per object
     table: list[TypeEntry]
-    data_off: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # header
+    data_off: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8))  # header
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -364,8 +364,8 @@ class _Inferrer:
         n = len(objs)
         self.tid = np.full(n, -1, dtype=np.int32)
         self.prio = np.zeros(n, dtype=np.int8)
-        # User data offset (8 behind a malloc header, else 0); int32 keeps 20 million small.
-        self.data_off = np.zeros(n, dtype=np.int32)
+        # User data offset (8 behind a malloc header, else 0): one byte per object.
+        self.data_off = np.zeros(n, dtype=np.uint8)
         # Per span of the heap model: 1 where some object has a nonzero data_off (kept by
         # _set_data_off; the compiled passes read data_off only there).
         model = objs.model
@@ -376,9 +376,11 @@ class _Inferrer:
         # and those scanned already; ``special`` dedupes map headers and channels.
         self.pending: dict[int, list[np.ndarray]] = {}
         self.pending_arrays: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        # Per object, values of one DWARF type scanned from its data start: arr_tid that
+        # type (-1 none), arr_count how many elements of an array of it (0: a single value;
+        # at most MAX_OBJECT_ELEMS). A second type at the same start goes to ``done``.
         self.arr_tid = np.full(n, -1, dtype=np.int32)
-        self.arr_count = np.zeros(n, dtype=np.int32)  # at most MAX_OBJECT_ELEMS
-        self._scratch: np.ndarray | None = None  # one int32 per object, zero between uses
+        self.arr_count = np.zeros(n, dtype=np.int32)
         self._stamp: np.ndarray | None = None  # dedupe scratch of the numpy fresh() only
         # Arrays outside the heap already queued, per type: (start, count).
         self.ranges_done: dict[int, set[tuple[int, int]]] = {}
@@ -389,12 +391,11 @@ class _Inferrer:
         self._nexts: dict[
             int, tuple[np.ndarray, Callable[[np.ndarray], np.ndarray], list[np.ndarray]]
         ] = {}
-        self.first = np.full(len(objs), -1, dtype=np.int32)
-        # Values already checked new by the compiled pointer pass (first[] marked there),
+        # Values already checked new by the compiled pointer pass (arr_tid marked there),
         # queued beside ``pending``'s entry for their type.
         self.pending_new: dict[int, list[np.ndarray]] = {}
         self.state = (native.TypeState(model, objs.span_osize, objs.span_class, self.span_hdr,
-                                       self.data_off, self.prio, self.tid, self.first)
+                                       self.data_off, self.prio, self.tid, self.arr_tid)
                       if model is not None else None)  # fmt: skip
         self._gathered = 0  # words gathered since the image's pages were last released
         self._reached: dict[int, np.ndarray] = {}
@@ -463,6 +464,8 @@ class _Inferrer:
 
     def _set_data_off(self, idx: np.ndarray | int, off: int) -> None:
         """Object(s) ``idx`` hold their data ``off`` bytes in (behind a malloc header)."""
+        if not 0 <= off < 256:
+            raise LayoutError(f"data offset {off} does not fit one byte")
         self.data_off[idx] = off
         if off and self.objs.model is not None:
             self.span_hdr[self.objs.model.span[idx]] = 1
@@ -576,14 +579,11 @@ class _Inferrer:
             ui, uc = ui[order], uc[order]
             first = np.concatenate(([True], ui[1:] != ui[:-1]))
             return ui[first], uc[first]
-        if self._scratch is None:
-            self._scratch = np.zeros(len(self.objs), dtype=np.int32)
-        sc = self._scratch
+        # Zero pages until written, and gone after the call: not part of the pass's peak.
+        sc = np.zeros(len(self.objs), dtype=np.int32)
         np.maximum.at(sc, ui, uc.astype(np.int32))  # counts: 1 .. MAX_OBJECT_ELEMS
         out_i = np.flatnonzero(sc)
-        out_c = sc[out_i].astype(uc.dtype)
-        sc[out_i] = 0
-        return out_i.astype(ui.dtype), out_c
+        return out_i.astype(ui.dtype), sc[out_i].astype(uc.dtype)
 
     def words(self, addrs: np.ndarray) -> np.ndarray:
         """The word at each address (0 where unreadable), one gather over the image."""
@@ -737,12 +737,13 @@ class _Inferrer:
     def fresh(self, tid: int, cand: np.ndarray) -> np.ndarray:
         """The values of ``cand`` (type ``tid``) not scanned yet, now marked scanned.
 
-        Values at an object's data start (nearly all) are remembered in one int32 per object
-        (the first type scanned there); the rest, and a second type at the same start, in a
-        set per type. Memory stays O(objects), not O(values) of Python objects."""
+        Values at an object's data start (nearly all) are remembered in ``arr_tid`` (the
+        first type scanned there, alone or as an array); the rest, and a second type at the
+        same start, in a set per type. Memory stays O(objects), not O(values) of Python
+        objects."""
         objs = self.objs
         model = getattr(objs, "model", None)
-        got = (native.fresh_values(model, cand, tid, self.data_off, self.first, self.span_hdr)
+        got = (native.fresh_values(model, cand, tid, self.data_off, self.arr_tid, self.span_hdr)
                if self.state is not None else None)  # fmt: skip
         if got is not None:  # the same rule in one compiled pass (first[] updated there)
             return self._with_rest(tid, [got[0]], got[1])
@@ -757,9 +758,9 @@ class _Inferrer:
                 self._stamp = np.zeros(len(objs), dtype=np.int32)
             self._stamp[bi] = order
             bi = bi[self._stamp[bi] == order]
-        f = self.first[bi]
+        f = self.arr_tid[bi]
         unseen = bi[f == -1]
-        self.first[unseen] = tid
+        self.arr_tid[unseen] = tid
         other = bi[(f != -1) & (f != tid)]
         out = [objs.addr[unseen] + self.data_off[unseen].astype(np.uint64)]
         rest = cand[~at_base]

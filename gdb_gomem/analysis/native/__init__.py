@@ -143,7 +143,7 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.gomem_fresh.argtypes = [
         ctypes.c_int64, _U64P, ctypes.c_int32, ctypes.c_uint64, ctypes.c_int64,
         ctypes.c_int64, ctypes.c_int64, _I32P, _I64P, _I64P, _I64P, _I64P, ctypes.c_int64,
-        _I32P, _U8P, _I32P, _I32P, _U64P, _U64P, ctypes.POINTER(ctypes.c_int64),
+        _I32P, _U8P, _U8P, _I32P, _U64P, _U64P, ctypes.POINTER(ctypes.c_int64),
     ]  # fmt: skip
     lib.gomem_reverse.restype = None
     lib.gomem_reverse.argtypes = [ctypes.c_int64, _I64P, _I32P, _U32P, _I64P, _I32P, _U32P]
@@ -161,7 +161,7 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.gomem_ptr_batch.restype = None
     lib.gomem_ptr_batch.argtypes = [
         ctypes.c_int64, _U64P, ctypes.c_int64, ctypes.c_int32, ctypes.c_int32, ctypes.c_int,
-        *_FIND_T, _I64P, _U16P, _U8P, _I32P, _I8P, _I32P, ctypes.c_int32, ctypes.c_int32,
+        *_FIND_T, _I64P, _U16P, _U8P, _U8P, _I8P, _I32P, ctypes.c_int32, ctypes.c_int32,
         ctypes.c_int8, ctypes.c_int8, _I32P, _U64P, _I64R, _U64P, _I64R, _U64P, _I64R,
     ]  # fmt: skip
     lib.gomem_string_batch.restype = None
@@ -355,7 +355,7 @@ def fresh_values(
     ``data_off`` (the others are not read). None where the kernels or a dense page table
     are missing, or a type id does not fit the int32 marks."""
     lib = kernels()
-    if (lib is None or not _dense(table) or data_off.dtype != np.int32
+    if (lib is None or not _dense(table) or data_off.dtype != np.uint8
             or first.dtype != np.int32 or not -1 < tid < 1 << 31
             or not _per_span(table, span_hdr, np.uint8)):  # fmt: skip
         return None
@@ -395,10 +395,10 @@ class TypeState:
     span_osize: np.ndarray  # int64 per span: its objects' size
     span_class: np.ndarray  # uint16 per span
     span_hdr: np.ndarray  # uint8 per span: some object has a nonzero data_off
-    data_off: np.ndarray  # int32 per object
+    data_off: np.ndarray  # uint8 per object
     prio: np.ndarray  # int8 per object
     tid: np.ndarray  # int32 per object: type-table entry
-    first: np.ndarray  # int32 per object: first DWARF type scanned at its data start
+    first: np.ndarray  # int32 per object: DWARF type scanned at its data start (arr_tid)
 
     def usable(self) -> bool:
         t = self.table
@@ -407,7 +407,7 @@ class TypeState:
                 and _per_span(t, self.span_class, np.uint16)
                 and _per_span(t, self.span_hdr, np.uint8)
                 and all(a.flags.c_contiguous and a.dtype == d and len(a) == n for a, d in (
-                    (self.data_off, np.int32), (self.prio, np.int8), (self.tid, np.int32),
+                    (self.data_off, np.uint8), (self.prio, np.int8), (self.tid, np.int32),
                     (self.first, np.int32))))  # fmt: skip
 
 

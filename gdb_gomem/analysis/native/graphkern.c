@@ -452,7 +452,9 @@ i64 gomem_alloc_objects(i64 nspans, const i64 *base, const i64 *nelems, const i6
 /*
  * types_infer._Inferrer.fresh: which queued values of one DWARF type (tid) are new. A value
  * at an object's data start (addr + data_off) is remembered in first[object] (the first
- * type scanned there): new if first is -1 (then set), skipped if it is tid; anything else
+ * type scanned there; types_infer passes its arr_tid column, where an array of that type
+ * from the start is remembered too): new if first is -1 (then set), skipped if it is tid;
+ * anything else
  * (another type at that start, a value inside an object or outside the heap) goes to
  * rest[] for the caller's exact per-type set. Returns the number of new values in out_new.
  *
@@ -464,7 +466,7 @@ i64 gomem_alloc_objects(i64 nspans, const i64 *base, const i64 *nelems, const i6
 i64 gomem_fresh(i64 n, const uint64_t *cand, i32 tid, uint64_t arena_base, i64 page_shift,
                 i64 gp0, i64 npages, const i32 *page_span, const i64 *span_base,
                 const i64 *span_elem, const i64 *span_nelems, const i64 *span_slot0,
-                i64 nslots, const i32 *slot_obj, const uint8_t *span_hdr, const i32 *data_off,
+                i64 nslots, const i32 *slot_obj, const uint8_t *span_hdr, const uint8_t *data_off,
                 i32 *first, uint64_t *out_new, uint64_t *out_rest, i64 *nrest) {
     i64 m = 0, r = 0;
     for (i64 j = 0; j < n; j++) {
@@ -483,7 +485,7 @@ i64 gomem_fresh(i64 n, const uint64_t *cand, i32 tid, uint64_t arena_base, i64 p
         if (i >= 0) {
             uint64_t base = (uint64_t)(span_base[s] + slot * span_elem[s]);
             if (span_hdr[s])
-                base += (uint64_t)(int64_t)data_off[i];
+                base += data_off[i];
             if (a == base) {
                 if (first[i] == -1) {
                     first[i] = tid;
@@ -520,7 +522,7 @@ void gomem_ptr_batch(i64 n, const uint64_t *w, i64 tsize, i32 tiny_class, i32 ti
                      const i32 *page_span, const i64 *span_base, const i64 *span_elem,
                      const i64 *span_nelems, const i64 *span_slot0, i64 nslots,
                      const i32 *slot_obj, const i64 *span_osize, const uint16_t *span_class,
-                     const uint8_t *span_hdr, const i32 *data_off, int8_t *prio, i32 *otid,
+                     const uint8_t *span_hdr, const uint8_t *data_off, int8_t *prio, i32 *otid,
                      i32 e_tiny, i32 e_single, int8_t p_guess, int8_t p_dwarf, i32 *first,
                      uint64_t *out_guess, i64 *nguess, uint64_t *out_new, i64 *nnew,
                      uint64_t *out_rest, i64 *nrest) {
