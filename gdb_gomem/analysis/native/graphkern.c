@@ -8,8 +8,9 @@
  * past the lengths it is given.
  *
  * Graph: n objects, forward CSR (indptr[n+1] int64, dst[] int32), plus a super-root (node
- * n) with edges to roots[]. Dominators of the "simple" Lengauer-Tarjan algorithm with path
- * compression (Lengauer & Tarjan 1979, section 3), O(m log n), iterative throughout.
+ * n) with edges to roots[]. Dominators by semi-NCA: the semidominators of the "simple"
+ * Lengauer-Tarjan algorithm with path compression (Lengauer & Tarjan 1979, section 3),
+ * then nearest common ancestors; iterative throughout.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -43,7 +44,20 @@ static i32 eval_(i32 v, i32 *ancestor, i32 *label, const i32 *semi, i32 *path) {
  * order_out[n]: the depth-first preorder of the reached objects (super-root excluded);
  * a dominator always precedes what it dominates. Returns the number of reached objects,
  * or -1 when memory could not be allocated.
+ *
+ * Semi-NCA (Georgiadis 2005; Georgiadis, Tarjan & Werneck 2006): semidominators exactly as
+ * in Lengauer-Tarjan, then each vertex in preorder takes as immediate dominator the nearest
+ * dominator-tree ancestor of its DFS parent numbered no higher than its semidominator. No
+ * buckets, and arrays freed by one phase are reused by the next: seven N-sized arrays
+ * (and the reverse graph) instead of eleven. The DFS keeps each vertex's edge cursor on
+ * its stack frame, and the compression path is a separate array: both are malloc'd at
+ * full size but only touched as deep as the search and the compressed paths go.
  */
+typedef struct {
+    i32 v;
+    i64 k; /* next successor slot (for the super-root, an index into roots[]) */
+} dfs_frame;
+
 i64 gomem_dominators(i64 n, const i64 *indptr, const i32 *dst, i64 nroots, const i64 *roots,
                      i32 *idom_out, i32 *order_out) {
     i64 N = n + 1;
@@ -55,13 +69,11 @@ i64 gomem_dominators(i64 n, const i64 *indptr, const i32 *dst, i64 nroots, const
     i32 *parent = malloc((size_t)N * sizeof(i32));
     i32 *ancestor = malloc((size_t)N * sizeof(i32));
     i32 *label = malloc((size_t)N * sizeof(i32));
-    i32 *bhead = malloc((size_t)N * sizeof(i32));
-    i32 *bnext = malloc((size_t)N * sizeof(i32));
-    i32 *stack = malloc((size_t)N * sizeof(i32));
-    i64 *next = malloc((size_t)N * sizeof(i64));
+    dfs_frame *stack = malloc((size_t)N * sizeof(dfs_frame));
+    i32 *path = malloc((size_t)N * sizeof(i32));
     i64 reached = -1;
-    if (!rptr || !rsrc || !semi || !vertex || !parent || !ancestor || !label || !bhead ||
-        !bnext || !stack || !next)
+    if (!rptr || !rsrc || !semi || !vertex || !parent || !ancestor || !label || !stack ||
+        !path)
         goto out;
 
     /* Reverse CSR: predecessors of each node, the super-root's edges included. */
@@ -71,40 +83,39 @@ i64 gomem_dominators(i64 n, const i64 *indptr, const i32 *dst, i64 nroots, const
         rptr[roots[r] + 1]++;
     for (i64 v = 0; v < N; v++)
         rptr[v + 1] += rptr[v];
-    {
-        i64 *fill = next; /* borrowed: next[] is not needed until the DFS */
-        memcpy(fill, rptr, (size_t)N * sizeof(i64));
-        for (i64 v = 0; v < n; v++)
-            for (i64 k = indptr[v]; k < indptr[v + 1]; k++)
-                rsrc[fill[dst[k]]++] = (i32)v;
-        for (i64 r = 0; r < nroots; r++)
-            rsrc[fill[roots[r]]++] = (i32)n;
-    }
+    /* Fill backwards from each node's end (sources come out in increasing order, the
+     * super-root last); each rptr[d + 1] ends at d's start, so shift back by one. */
+    i64 total = rptr[N];
+    for (i64 r = nroots - 1; r >= 0; r--)
+        rsrc[--rptr[roots[r] + 1]] = (i32)n;
+    for (i64 v = n - 1; v >= 0; v--)
+        for (i64 k = indptr[v + 1] - 1; k >= indptr[v]; k--)
+            rsrc[--rptr[dst[k] + 1]] = (i32)v;
+    memmove(rptr, rptr + 1, (size_t)N * sizeof(i64));
+    rptr[N] = total;
 
     for (i64 v = 0; v < N; v++) {
         semi[v] = -1;
         parent[v] = -1;
         ancestor[v] = -1;
         label[v] = (i32)v;
-        bhead[v] = -1;
-        bnext[v] = -1;
     }
 
-    /* Iterative depth-first search from the super-root. next[v]: next successor slot
-     * (for the super-root, an index into roots[]). */
+    /* Iterative depth-first search from the super-root; semi[] is the preorder number. */
     i64 nv = 0, sp = 0;
     semi[n] = 0;
     vertex[nv++] = (i32)n;
-    stack[sp++] = (i32)n;
-    next[n] = 0;
+    stack[sp].v = (i32)n;
+    stack[sp++].k = 0;
     while (sp > 0) {
-        i32 v = stack[sp - 1];
+        dfs_frame *f = &stack[sp - 1];
+        i32 v = f->v;
         i32 w = -1;
         if (v == n) {
-            if (next[v] < nroots)
-                w = (i32)roots[next[v]++];
-        } else if (next[v] < indptr[v + 1]) {
-            w = dst[next[v]++];
+            if (f->k < nroots)
+                w = (i32)roots[f->k++];
+        } else if (f->k < indptr[v + 1]) {
+            w = dst[f->k++];
         }
         if (w < 0) {
             sp--;
@@ -114,15 +125,12 @@ i64 gomem_dominators(i64 n, const i64 *indptr, const i32 *dst, i64 nroots, const
             parent[w] = v;
             semi[w] = (i32)nv;
             vertex[nv++] = w;
-            next[w] = indptr[w];
-            stack[sp++] = w;
+            stack[sp].v = w;
+            stack[sp++].k = indptr[w];
         }
     }
-    i32 *idom = stack; /* the DFS stack is free now: idom over all N nodes */
-    i32 *path = (i32 *)next; /* compression path, at most N entries (fits in next[]) */
-    for (i64 v = 0; v < N; v++)
-        idom[v] = -1;
 
+    /* Semidominators, in reverse preorder (Lengauer-Tarjan's link and eval). */
     for (i64 i = nv - 1; i > 0; i--) {
         i32 w = vertex[i];
         i32 sw = semi[w];
@@ -135,21 +143,25 @@ i64 gomem_dominators(i64 n, const i64 *indptr, const i32 *dst, i64 nroots, const
                 sw = semi[u];
         }
         semi[w] = sw;
-        i32 sv = vertex[sw];
-        bnext[w] = bhead[sv];
-        bhead[sv] = w;
-        i32 p = parent[w];
-        ancestor[w] = p;
-        for (i32 v = bhead[p]; v != -1; v = bnext[v]) {
-            i32 u = eval_(v, ancestor, label, semi, path);
-            idom[v] = semi[u] < semi[v] ? u : p;
-        }
-        bhead[p] = -1;
+        ancestor[w] = parent[w];
     }
+
+    /* Nearest common ancestors, in preorder: label becomes the preorder number, ancestor
+     * the immediate dominator. */
+    i32 *pre = label;
+    i32 *idom = ancestor;
+    for (i64 v = 0; v < N; v++) {
+        pre[v] = -1;
+        idom[v] = -1;
+    }
+    for (i64 i = 0; i < nv; i++)
+        pre[vertex[i]] = (i32)i;
     for (i64 i = 1; i < nv; i++) {
         i32 w = vertex[i];
-        if (idom[w] != vertex[semi[w]])
-            idom[w] = idom[idom[w]];
+        i32 x = parent[w];
+        while (pre[x] > semi[w])
+            x = idom[x];
+        idom[w] = x;
     }
     for (i64 v = 0; v < n; v++)
         idom_out[v] = idom[v];
@@ -164,10 +176,8 @@ out:
     free(parent);
     free(ancestor);
     free(label);
-    free(bhead);
-    free(bnext);
     free(stack);
-    free(next);
+    free(path);
     return reached;
 }
 
