@@ -41,7 +41,7 @@ def shortest_root_path(
     n: int,
     indptr_in: np.ndarray,
     src_in: np.ndarray,
-    edge_in: np.ndarray,
+    edge_in: np.ndarray | None,
     is_root: np.ndarray,
     target: int,
     *,
@@ -51,8 +51,9 @@ def shortest_root_path(
     """Shortest chains from root-held objects to ``target``.
 
     Returns up to ``max_paths`` paths, each a list of ``(object, edge)`` from the root-held
-    object down to ``target``; ``edge`` is the forward edge id used to reach that object (-1 for
-    the first). Paths for distinct root-held objects, shortest first. Bounded by ``max_visits``.
+    object down to ``target``; ``edge`` is ``edge_in``'s value for the edge used to reach that
+    object (-1 for the first, and everywhere without ``edge_in``). Paths for distinct
+    root-held objects, shortest first. Bounded by ``max_visits``.
     """
     parent = {target: (-1, -1)}  # object -> (child it leads to, edge id child<-object)
     paths: list[list[tuple[int, int]]] = []
@@ -77,7 +78,7 @@ def shortest_root_path(
         for k in range(lo, hi):
             u = int(src_in[k])
             if u not in parent:
-                parent[u] = (v, int(edge_in[k]))
+                parent[u] = (v, int(edge_in[k]) if edge_in is not None else -1)
                 q.append(u)
     return paths
 

@@ -97,8 +97,8 @@ def _root_rows_for(model: HeapModel, obj: int) -> list[int]:
     return sorted(rows, key=lambda r: (ROOT_PREFERENCE.get(model.roots.kind[r], 9), r))
 
 
-def _reverse(proc: GoProcess, model: HeapModel) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    return proc.memo("heap_reverse", model.graph.reverse)
+def _reverse(proc: GoProcess, model: HeapModel) -> tuple[np.ndarray, np.ndarray]:
+    return proc.memo("heap_reverse", model.graph.predecessors)
 
 
 def _root_mask(model: HeapModel) -> np.ndarray:
@@ -126,9 +126,9 @@ def root_paths(proc: GoProcess, addr: int, max_paths: int = 1) -> Doc:
         return {"addr": _hex(addr), "object": None, "paths": [],
                 "error": "the address is not inside an allocated heap object"}  # fmt: skip
     types = object_types(proc, model)
-    rptr, rsrc, roff = _reverse(proc, model)
+    rptr, rsrc = _reverse(proc, model)
     is_root = proc.memo("heap_root_mask", lambda: _root_mask(model))
-    chains = shortest_root_path(len(model.objects), rptr, rsrc, roff, is_root, target,
+    chains = shortest_root_path(len(model.objects), rptr, rsrc, None, is_root, target,
                                 max_paths=max_paths)  # fmt: skip
     paths = []
     for chain in chains:
@@ -141,7 +141,8 @@ def root_paths(proc: GoProcess, addr: int, max_paths: int = 1) -> Doc:
                     "holder": _hex(int(r["holder"]))}  # fmt: skip
         steps = []
         prev = -1
-        for obj, off in chain:
+        for obj, _ in chain:
+            off = model.graph.edge_offset(prev, obj) if prev >= 0 else -1
             via = root["name"] if prev < 0 and root else _via(proc, types, prev, off)
             steps.append({"addr": _hex(int(model.objects.addr[obj])), "type": types.name(obj),
                           "size": int(model.objects.size[obj]), "via": via})  # fmt: skip

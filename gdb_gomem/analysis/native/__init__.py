@@ -146,7 +146,8 @@ def _declare(lib: ctypes.CDLL) -> None:
         _I32P, _U8P, _U8P, _I32P, _U64P, _U64P, ctypes.POINTER(ctypes.c_int64),
     ]  # fmt: skip
     lib.gomem_reverse.restype = None
-    lib.gomem_reverse.argtypes = [ctypes.c_int64, _I64P, _I32P, _U32P, _I64P, _I32P, _U32P]
+    lib.gomem_reverse.argtypes = [ctypes.c_int64, _I64P, _I32P, _U32P, _I64P, _I32P,
+                                  ctypes.c_void_p]  # fmt: skip
     lib.gomem_span_edges_csr.restype = ctypes.c_int64
     lib.gomem_span_edges_csr.argtypes = [
         ctypes.c_int64, _I64P, _I64P, _U64P, _I64P, _I64P, ctypes.c_int64, _I64P, _I64P,
@@ -454,10 +455,10 @@ def string_batch(
 
 
 def reverse(
-    indptr: np.ndarray, dst: np.ndarray, offset: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """:meth:`..heapgraph.HeapGraph.reverse` by a compiled counting sort, or None (no
-    kernels, or 64-bit offsets)."""
+    indptr: np.ndarray, dst: np.ndarray, offset: np.ndarray, offsets: bool = True
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+    """:meth:`..heapgraph.HeapGraph.reverse` by a compiled counting sort (without the
+    offsets column unless ``offsets``), or None (no kernels, or 64-bit offsets)."""
     lib = kernels()
     if lib is None or offset.dtype != np.uint32 or dst.dtype != np.int32:
         return None
@@ -468,10 +469,10 @@ def reverse(
     m = int(ip[-1])
     rptr = np.empty(n + 1, np.int64)
     rsrc = np.empty(max(m, 1), np.int32)
-    roff = np.empty(max(m, 1), np.uint32)
+    roff = np.empty(max(m, 1), np.uint32) if offsets else None
     lib.gomem_reverse(n, ip, np.ascontiguousarray(dst), np.ascontiguousarray(offset), rptr,
-                      rsrc, roff)  # fmt: skip
-    return rptr, rsrc[:m], roff[:m]
+                      rsrc, roff.ctypes.data if roff is not None else None)  # fmt: skip
+    return rptr, rsrc[:m], roff[:m] if roff is not None else None
 
 
 class CsrWriter:

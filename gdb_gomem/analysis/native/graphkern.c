@@ -647,7 +647,8 @@ void gomem_string_batch(i64 n, const uint64_t *p, const uint64_t *len, i32 tiny_
 }
 
 /* The transposed graph (HeapGraph.reverse) by a counting sort: rptr[n+1], and per incoming
- * edge its source and byte offset, sources in increasing order (a stable sort by target). */
+ * edge its source and (unless roff is NULL) byte offset, sources in increasing order (a
+ * stable sort by target). */
 void gomem_reverse(i64 n, const i64 *indptr, const i32 *dst, const uint32_t *offset,
                    i64 *rptr, i32 *rsrc, uint32_t *roff) {
     i64 m = indptr[n];
@@ -657,20 +658,22 @@ void gomem_reverse(i64 n, const i64 *indptr, const i32 *dst, const uint32_t *off
             rptr[dst[k] + 1]++;
     for (i64 v = 0; v < n; v++)
         rptr[v + 1] += rptr[v];
-    i64 *fill = malloc((size_t)(n > 0 ? n : 1) * sizeof(i64));
-    if (!fill)
-        return;
-    memcpy(fill, rptr, (size_t)n * sizeof(i64));
-    for (i64 v = 0; v < n; v++)
-        for (i64 k = indptr[v]; k < indptr[v + 1]; k++) {
+    /* Filled backwards from each target's end, so no cursor array: sources still come out
+     * in increasing order; each rptr[d + 1] ends at d's start, then all shift back. */
+    i64 total = rptr[n];
+    for (i64 v = n - 1; v >= 0; v--)
+        for (i64 k = indptr[v + 1] - 1; k >= indptr[v]; k--) {
             i32 d = dst[k];
             if (d < 0 || d >= n)
                 continue;
-            i64 p = fill[d]++;
+            i64 p = --rptr[d + 1];
             rsrc[p] = (i32)v;
-            roff[p] = offset[k];
+            if (roff)
+                roff[p] = offset[k];
         }
-    free(fill);
+    if (n > 0)
+        memmove(rptr, rptr + 1, (size_t)n * sizeof(i64));
+    rptr[n] = total;
 }
 
 /* Append B edges (sorted by source) while their source is below `limit`. */
