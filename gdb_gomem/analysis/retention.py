@@ -108,12 +108,42 @@ def _root_mask(model: HeapModel) -> np.ndarray:
     return mask
 
 
-def _model_and_types(proc: GoProcess, dominators: bool = False) -> HeapModel:
-    """The heap model (and, with ``dominators``, the dominator tree) built on a second
-    thread while this one types the objects (:func:`.heapmodel.start_heap_model`)."""
+def _as_int64(a: np.ndarray) -> np.ndarray:
+    """``a`` as int64, without a copy for uint64 (object sizes are far below 2**63)."""
+    return a.view(np.int64) if a.dtype == np.uint64 else a.astype(np.int64)
+
+
+def _largest(values: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the ``n`` largest ``values`` where ``mask``, largest first, ties by index:
+    what a stable argsort of ``-values`` gives, without its three full-length temporaries
+    (a negated copy, the order and the sort's buffer: 24 bytes an object). Candidates are
+    the values at or above a threshold halved until there are enough."""
+    if n <= 0 or not len(values):
+        return np.zeros(0, np.int64)
+    top = int(values[mask].max()) if mask.any() else 0
+    t = max(top, 1)
+    while True:
+        cand = np.flatnonzero(mask & (values >= t))
+        if len(cand) >= n or t <= 1:
+            break
+        t //= 2
+    if t <= 1:
+        cand = np.flatnonzero(mask)
+    order = np.lexsort((cand, -values[cand]))
+    return cand[order][:n]
+
+
+def _model_and_types(proc: GoProcess) -> HeapModel:
+    """The heap model built on a second thread while this one types the objects
+    (:func:`.heapmodel.start_heap_model`).
+
+    The dominator tree is not built on that thread too: run beside the end of the type
+    pass, its working arrays (about 30 bytes an object) and the type pass's peaked
+    together. After it, top and suspects on the 1 GiB benchmark core take about 2 s more
+    and stay within twice the heap."""
     from .types_infer import heap_types
 
-    start_heap_model(proc, (lambda: dominator_tree(proc)) if dominators else None)
+    start_heap_model(proc)
     heap_types(proc)
     return heap_model(proc)
 
@@ -166,8 +196,10 @@ def root_paths(proc: GoProcess, addr: int, max_paths: int = 1) -> Doc:
 
 @dataclass
 class DominatorTree:
+    """Per object: immediate dominator, retained bytes and the root-held object above it.
+    (The preorder the two sums are computed over is not kept: 4 bytes an object.)"""
+
     idom: np.ndarray  # n = super-root, -1 unreachable
-    order: np.ndarray
     retained: np.ndarray
     top: np.ndarray  # the root-held object (child of the super-root) above each object, -1
 
@@ -179,18 +211,18 @@ def dominator_tree(proc: GoProcess) -> DominatorTree:
         roots = np.asarray(model.roots.obj)
         idom, order = dominators(n, model.graph.indptr, model.graph.dst, roots[roots >= 0])
         retained = retained_sizes(idom, model.objects.size.astype(np.int64), order)
-        return DominatorTree(idom, order, retained, dominator_tops(idom, order))
+        return DominatorTree(idom, retained, dominator_tops(idom, order))
 
     return proc.memo("dominator_tree", build)
 
 
 def top_retainers(proc: GoProcess, n: int = 20, by_type: bool = False) -> Doc:
     """The biggest retainers: objects (or types) by retained size, with the root holding each."""
-    model = _model_and_types(proc, dominators=True)
+    model = _model_and_types(proc)
     dt = dominator_tree(proc)
     types = object_types(proc, model)
     live_bytes = model.live_bytes()
-    size = model.objects.size.astype(np.int64)
+    size = _as_int64(model.objects.size)
     reached = dt.idom >= 0
     if by_type:
         # Sum retained over objects whose immediate dominator is of another type, so a list or
@@ -212,8 +244,7 @@ def top_retainers(proc: GoProcess, n: int = 20, by_type: bool = False) -> Doc:
         return {"by": "type", "rows": out[:n], "live_bytes": live_bytes,
                 "note": "retained per type sums the objects whose immediate dominator is of "
                         "another type (a chain of one type counts at its head)"}  # fmt: skip
-    best = np.argsort(-dt.retained, kind="stable")
-    best = best[reached[best]][:n]
+    best = _largest(dt.retained, reached, n)
     rows_o = []
     for o in best.tolist():
         top = int(dt.top[o])
@@ -246,7 +277,7 @@ def _path_text(proc: GoProcess, addr: int) -> list[Doc]:
 
 def suspects(proc: GoProcess) -> Doc:
     """MAT-style leak suspects, each with the path that explains it."""
-    model = _model_and_types(proc, dominators=True)
+    model = _model_and_types(proc)
     dt = dominator_tree(proc)
     types = object_types(proc, model)
     live_bytes = model.live_bytes()
@@ -282,25 +313,55 @@ def suspects(proc: GoProcess) -> Doc:
                                   "live heap", "root": root_of(o),
                         "path": _path_text(proc, a)})  # fmt: skip
     # 2. Many objects of one type under one root-held object.
-    live = model.live & (dt.top >= 0)
-    if live.any():
-        key = dt.top[live] * (len(types.entries) + 1) + (types.type_id[live] + 1)
-        uniq, counts = np.unique(key, return_counts=True)
-        sizes = np.bincount(np.searchsorted(uniq, key), weights=model.objects.size[live],
-                            minlength=len(uniq))  # fmt: skip
-        for k, c, b in zip(uniq.tolist(), counts.tolist(), sizes.tolist(), strict=True):
-            if c < MANY_OBJECTS:
-                continue
-            top, t = divmod(k, len(types.entries) + 1)
-            a = int(model.objects.addr[top])
-            tname = types.entries[t - 1].name if t else "<untyped>"
-            out.append({"kind": "many objects", "type": tname,
-                        "count": c, "bytes": int(b), "addr": _hex(a),
-                        "detail": f"{c} {tname} objects held under one root",
-                        "root": root_of(top), "path": _path_text(proc, a)})  # fmt: skip
+    for top, t, c, b in _many_per_root(model, dt, types):
+        a = int(model.objects.addr[top])
+        tname = types.entries[t].name if t >= 0 else "<untyped>"
+        out.append({"kind": "many objects", "type": tname,
+                    "count": c, "bytes": b, "addr": _hex(a),
+                    "detail": f"{c} {tname} objects held under one root",
+                    "root": root_of(top), "path": _path_text(proc, a)})  # fmt: skip
     out.extend(_go_suspects(proc, model, types, root_of))
     out.sort(key=lambda s: -int(s.get("bytes") or 0))
     return {"suspects": out, "live_bytes": live_bytes}
+
+
+def _many_per_root(model: HeapModel, dt: DominatorTree, types: ObjectTypes,
+                   ) -> list[tuple[int, int, int, int]]:  # fmt: skip
+    """(root-held object, type entry or -1, count, bytes) for every type with at least
+    MANY_OBJECTS live objects under one root-held object (``dt.top``), in order of object
+    then type.
+
+    Counted with bincounts over only the root-held objects that hold MANY_OBJECTS or more
+    (numbered 0..B-1), one key per object: no sort of 20 million keys and its copies."""
+    n = len(model.objects)
+    live = model.live & (dt.top >= 0)
+    if not live.any():
+        return []
+    held = np.where(live, dt.top, n)  # n: not counted
+    per_top = np.bincount(held, minlength=n + 1)[:n]
+    bigs = np.flatnonzero(per_top >= MANY_OBJECTS)
+    del per_top
+    nt = len(types.entries) + 1  # type entries, and -1 (untyped) as 0
+    if not len(bigs):
+        return []
+    rank = np.full(n + 1, -1, np.int32)
+    rank[bigs] = np.arange(len(bigs), dtype=np.int32)
+    r = rank[held]
+    del rank, held
+    key = r.astype(np.int64)
+    key *= nt
+    key += types.type_id
+    key += 2  # 0 stays "not counted", type -1 becomes 1
+    key[r < 0] = 0
+    del r
+    nbins = len(bigs) * nt + 2
+    counts = np.bincount(key, minlength=nbins)
+    sizes = np.bincount(key, weights=model.objects.size, minlength=nbins)
+    out = []
+    for k in np.flatnonzero(counts[1:] >= MANY_OBJECTS).tolist():
+        rk, t = divmod(k, nt)  # k = rank * nt + type + 1, from key - 1
+        out.append((int(bigs[rk]), t - 1, int(counts[k + 1]), int(sizes[k + 1])))
+    return out
 
 
 def _go_suspects(proc: GoProcess, model: HeapModel, types: ObjectTypes, root_of: Any) -> list[Doc]:

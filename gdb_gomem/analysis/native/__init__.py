@@ -226,12 +226,13 @@ def dominators(
     if lib is None or n >= (1 << 31) - 1:
         return None
     indptr, dst, roots = _csr_args(n, indptr, dst, roots)
-    idom = np.empty(max(n, 1), dtype=np.int32)
-    order = np.empty(max(n, 1), dtype=np.int32)
+    # n + 1 each: the kernel works in them (preorder and link forest) over the super-root too.
+    idom = np.empty(n + 1, dtype=np.int32)
+    order = np.empty(n + 1, dtype=np.int32)
     reached = lib.gomem_dominators(n, indptr, dst, len(roots), roots, idom, order)
     if reached < 0:
         raise MemoryError("dominators: out of memory")
-    return idom[:n], order[:reached]
+    return idom[:n], order[1 : reached + 1]
 
 
 def retained_sizes(idom: np.ndarray, size: np.ndarray, order: np.ndarray) -> np.ndarray | None:

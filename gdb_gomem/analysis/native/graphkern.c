@@ -40,18 +40,20 @@ static i32 eval_(i32 v, i32 *ancestor, i32 *label, const i32 *semi, i32 *path) {
 }
 
 /*
- * idom_out[n]: immediate dominator of each object, n for the super-root, -1 unreachable.
- * order_out[n]: the depth-first preorder of the reached objects (super-root excluded);
- * a dominator always precedes what it dominates. Returns the number of reached objects,
- * or -1 when memory could not be allocated.
+ * idom_out[n + 1]: immediate dominator of each object, n for the super-root, -1
+ * unreachable (idom_out[n], the super-root's own, is -1). order_out[n + 1]: the super-root,
+ * then the depth-first preorder of the reached objects; a dominator always precedes what
+ * it dominates. Returns the number of reached objects, or -1 when memory could not be
+ * allocated.
  *
  * Semi-NCA (Georgiadis 2005; Georgiadis, Tarjan & Werneck 2006): semidominators exactly as
  * in Lengauer-Tarjan, then each vertex in preorder takes as immediate dominator the nearest
  * dominator-tree ancestor of its DFS parent numbered no higher than its semidominator. No
- * buckets, and arrays freed by one phase are reused by the next: seven N-sized arrays
- * (and the reverse graph) instead of eleven. The DFS keeps each vertex's edge cursor on
- * its stack frame, and the compression path is a separate array: both are malloc'd at
- * full size but only touched as deep as the search and the compressed paths go.
+ * buckets; the outputs double as the preorder (vertex) and the link forest (ancestor),
+ * and label becomes the preorder numbers: five N-sized arrays besides the outputs and the
+ * reverse graph. The DFS keeps each vertex's edge cursor on its stack frame, and the
+ * compression path is a separate array: both are malloc'd at full size but only touched as
+ * deep as the search and the compressed paths go.
  */
 typedef struct {
     i32 v;
@@ -65,15 +67,14 @@ i64 gomem_dominators(i64 n, const i64 *indptr, const i32 *dst, i64 nroots, const
     i64 *rptr = calloc((size_t)N + 1, sizeof(i64));
     i32 *rsrc = malloc(((size_t)(m + nroots) + 1) * sizeof(i32));
     i32 *semi = malloc((size_t)N * sizeof(i32));
-    i32 *vertex = malloc((size_t)N * sizeof(i32));
+    i32 *vertex = order_out;
     i32 *parent = malloc((size_t)N * sizeof(i32));
-    i32 *ancestor = malloc((size_t)N * sizeof(i32));
+    i32 *ancestor = idom_out;
     i32 *label = malloc((size_t)N * sizeof(i32));
     dfs_frame *stack = malloc((size_t)N * sizeof(dfs_frame));
     i32 *path = malloc((size_t)N * sizeof(i32));
     i64 reached = -1;
-    if (!rptr || !rsrc || !semi || !vertex || !parent || !ancestor || !label || !stack ||
-        !path)
+    if (!rptr || !rsrc || !semi || !parent || !label || !stack || !path)
         goto out;
 
     /* Reverse CSR: predecessors of each node, the super-root's edges included. */
@@ -163,18 +164,12 @@ i64 gomem_dominators(i64 n, const i64 *indptr, const i32 *dst, i64 nroots, const
             x = idom[x];
         idom[w] = x;
     }
-    for (i64 v = 0; v < n; v++)
-        idom_out[v] = idom[v];
-    for (i64 i = 1; i < nv; i++)
-        order_out[i - 1] = vertex[i];
     reached = nv - 1;
 out:
     free(rptr);
     free(rsrc);
     free(semi);
-    free(vertex);
     free(parent);
-    free(ancestor);
     free(label);
     free(stack);
     free(path);
