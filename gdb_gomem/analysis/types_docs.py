@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from . import native
 from .errors import GomemError, LayoutError, UnreadableMemory
 from .gomaps import MapError, map_entries, map_header, map_kind, map_len
 from .gonames import go_name
@@ -114,9 +115,14 @@ def _histogram_by_type(proc: GoProcess, ht: HeapTypes, sel: np.ndarray, size: np
     entries of one name merged (typed by different sources) over the small table."""
     nt = len(ht.table)
     # Unselected objects count in an extra bucket (nt): no masked copies of 20 million rows.
-    key = np.where(sel, ht.type_id, nt)
-    counts_e = np.bincount(key, minlength=nt + 1)
-    bytes_e = np.bincount(key, weights=size, minlength=nt + 1)
+    # In one compiled pass where available (0.45 s of numpy temporaries on 19 million).
+    got = native.histogram(ht.type_id, sel, size, nt)
+    if got is not None:
+        counts_e, bytes_e = got
+    else:
+        key = np.where(sel, ht.type_id, nt)
+        counts_e = np.bincount(key, minlength=nt + 1)
+        bytes_e = np.bincount(key, weights=size, minlength=nt + 1)
     selected = int(counts_e[:nt].sum())
     merged: dict[str, list[int]] = {}
     sources: dict[str, set[str]] = {}

@@ -159,6 +159,9 @@ def _declare(lib: ctypes.CDLL) -> None:
     ]  # fmt: skip
     lib.gomem_top.restype = None
     lib.gomem_top.argtypes = [ctypes.c_int64, _I32P, _I32P, ctypes.c_int64, _I32P]
+    lib.gomem_histogram.restype = None
+    lib.gomem_histogram.argtypes = [ctypes.c_int64, _I32P, _U8P, _U64P, ctypes.c_int64, _I64P,
+                                    _U64P]  # fmt: skip
     lib.gomem_ptr_batch.restype = None
     lib.gomem_ptr_batch.argtypes = [
         ctypes.c_int64, _U64P, ctypes.c_int64, ctypes.c_int32, ctypes.c_int32, ctypes.c_int,
@@ -453,6 +456,23 @@ def string_batch(
                            int(p_guess), int(p_dwarf), np.empty(k, np.int32),
                            np.empty(k, np.uint8))  # fmt: skip
     return True
+
+
+def histogram(key: np.ndarray, sel: np.ndarray, size: np.ndarray, nk: int,
+              ) -> tuple[np.ndarray, np.ndarray] | None:  # fmt: skip
+    """``gomem_histogram``: (count, bytes) per key 0..nk-1 over the objects ``sel`` selects,
+    bucket nk for the rest; None without the kernels or with other column types."""
+    lib = kernels()
+    n = len(key)
+    if (lib is None or key.dtype != np.int32 or sel.dtype != np.bool_ or len(sel) != n
+            or size.dtype not in (np.uint64, np.int64) or len(size) != n):  # fmt: skip
+        return None
+    counts = np.empty(nk + 1, np.int64)
+    nbytes = np.empty(nk + 1, np.uint64)
+    lib.gomem_histogram(n, np.ascontiguousarray(key), np.ascontiguousarray(sel).view(np.uint8),
+                        np.ascontiguousarray(size).view(np.uint64), nk, counts,
+                        nbytes)  # fmt: skip
+    return counts, nbytes
 
 
 def reverse(

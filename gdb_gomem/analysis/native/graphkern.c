@@ -754,3 +754,19 @@ i64 gomem_span_edges_csr(i64 nspans, const i64 *sbase, const i64 *widx, const ui
     *bad += nbad;
     return 0;
 }
+
+/* types_docs histogram --by type: per key k < nk (a type-table entry) the count and bytes
+ * of the selected objects (sel[i] != 0) with that key; unselected objects and keys out of
+ * range go to bucket nk. One pass, integer bytes, no per-object temporaries. */
+void gomem_histogram(i64 n, const i32 *key, const uint8_t *sel, const uint64_t *size, i64 nk,
+                     i64 *counts, uint64_t *bytes) {
+    memset(counts, 0, (size_t)(nk + 1) * sizeof(i64));
+    memset(bytes, 0, (size_t)(nk + 1) * sizeof(uint64_t));
+    for (i64 i = 0; i < n; i++) {
+        i64 k = key[i];
+        if (!sel[i] || k < 0 || k >= nk)
+            k = nk;
+        counts[k]++;
+        bytes[k] += size[i];
+    }
+}
