@@ -88,6 +88,11 @@ RELEASE_EVERY = 1 << 22
 MAX_PLAN = 256
 #: Words gathered per chunk of a batch (bounds the batch's word matrix to 32 MiB).
 CHUNK_WORDS = 1 << 22
+#: A chunk of at least this many words has its stretch of the core's pages handed back at
+#: once. The page cache maps files in large folios, so a gather maps far more than the words
+#: it reads; on the 1 GiB benchmark core this (with the sorted values) took histogram's max
+#: RSS from 2.25 GB to 1.95 GB. Releasing after every chunk cost 3.5 s of re-faults.
+RELEASE_CHUNK = 1 << 20
 #: Words a slot reads besides its first: a string's length, a slice's capacity.
 _EXTRA_WORDS = {"string": (8,), "slice": (16,)}
 
@@ -789,14 +794,18 @@ class _Inferrer:
                 extra = self.objs.addr[more] + self.data_off[more].astype(np.uint64)
                 addrs = np.concatenate([addrs, self.fresh(tid, extra)])
         # Every word the plan reads, gathered value by value (one value's fields share cache
-        # lines), in chunks of at most CHUNK_WORDS words.
+        # lines), in address order and in chunks of at most CHUNK_WORDS words: each chunk
+        # reads one stretch of the heap, whose pages of the core are handed back after it.
         offs = sorted({s.off + e for s in plan if s.action != "array"
                        for e in (0, *_EXTRA_WORDS.get(s.action, ()))})  # fmt: skip
         row = {o: k for k, o in enumerate(offs)}
         step = max(1, CHUNK_WORDS // max(len(offs), 1))
+        addrs = np.sort(addrs)
         for c0 in range(0, len(addrs), step):
             part = addrs[c0 : c0 + step]
             words = self.words_multi(part, offs) if offs else None
+            if words is not None and len(part) * len(offs) >= RELEASE_CHUNK:
+                self.image.release(int(part[0]), int(part[-1]) + offs[-1] + 8)
             for s in plan:
                 try:
                     self._slot_batch(s, part, words, row)
