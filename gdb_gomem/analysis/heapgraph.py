@@ -56,9 +56,12 @@ class HeapGraph:
         less at the peak of ``path`` and ``suspects``."""
         fast = native.reverse(self.indptr, self.dst, self.offset, offsets=False)
         if fast is not None:
-            return fast[0], fast[1]
-        rptr, rsrc, _ = self.reverse_np()
-        return rptr, rsrc
+            rptr, rsrc = fast[0], fast[1]
+        else:
+            rptr, rsrc, _ = self.reverse_np()
+        # Kept for every later path query: int32 offsets where the edges allow (half of 8
+        # bytes an object).
+        return (rptr.astype(np.int32) if len(rptr) and int(rptr[-1]) < 1 << 31 else rptr), rsrc
 
     def edge_offset(self, src: int, dst: int) -> int:
         """Byte offset in ``src`` of its first pointer to ``dst`` (-1 if none)."""

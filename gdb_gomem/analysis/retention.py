@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from . import native
 from .fieldpath import field_path
 from .graphalgo import dominator_tops, dominators, retained_sizes, shortest_root_path
 from .heapmodel import HeapModel, heap_model, start_heap_model
@@ -348,15 +349,32 @@ def _many_per_root(model: HeapModel, dt: DominatorTree, types: ObjectTypes,
     rank[bigs] = np.arange(len(bigs), dtype=np.int32)
     r = rank[held]
     del rank, held
-    key = r.astype(np.int64)
-    key *= nt
-    key += types.type_id
-    key += 2  # 0 stays "not counted", type -1 becomes 1
-    key[r < 0] = 0
-    del r
     nbins = len(bigs) * nt + 2
-    counts = np.bincount(key, minlength=nbins)
-    sizes = np.bincount(key, weights=model.objects.size, minlength=nbins)
+    if nbins < 1 << 31:
+        # int32 keys built in place, and counts and integer bytes in one compiled pass: no
+        # int64 key column and no float64 copy of the sizes for bincount's weights.
+        unheld = r < 0
+        key = r
+        key *= nt
+        key += types.type_id
+        key += 2  # 0 stays "not counted", type -1 becomes 1
+        key[unheld] = 0
+        del unheld
+        got = native.histogram(key, live, model.objects.size, nbins)
+        if got is not None:
+            counts, sizes = got[0][:nbins], got[1][:nbins]  # bucket nbins: objects not live
+        else:
+            counts = np.bincount(key, minlength=nbins)
+            sizes = np.bincount(key, weights=model.objects.size, minlength=nbins)
+    else:
+        key64 = r.astype(np.int64)
+        key64 *= nt
+        key64 += types.type_id
+        key64 += 2
+        key64[r < 0] = 0
+        del r
+        counts = np.bincount(key64, minlength=nbins)
+        sizes = np.bincount(key64, weights=model.objects.size, minlength=nbins)
     out = []
     for k in np.flatnonzero(counts[1:] >= MANY_OBJECTS).tolist():
         rk, t = divmod(k, nt)  # k = rank * nt + type + 1, from key - 1
