@@ -7,9 +7,11 @@ n+1, ``dst``); roots are a set of object indices reachable from a virtual super-
   edges until an object held by a root is met. It visits only the object's ancestors, so a path
   query stays fast on a 20-million-object heap and is not slowed by long linked lists (a
   forward, level-synchronous search would need one step per list element).
-- :func:`dominators`: Lengauer-Tarjan with path compression (iterative, no recursion), from
-  the super-root: ``idom[v]`` is the closest object every root path to ``v`` passes through
-  (``n`` = only the super-root, i.e. held by several roots; ``-1`` = unreachable).
+- :func:`dominators`: from the super-root, ``idom[v]`` is the closest object every root path
+  to ``v`` passes through (``n`` = only the super-root, i.e. held by several roots; ``-1`` =
+  unreachable). The compiled kernel is semi-NCA (Lengauer-Tarjan's semidominators, then
+  nearest common ancestors, less memory); the Python fallback is Lengauer-Tarjan with path
+  compression. Both iterative, no recursion; dominators are unique, so they agree.
 - :func:`retained_sizes`: the size of each dominator subtree (Eclipse MAT's retained size).
 """
 
