@@ -135,17 +135,23 @@ def test_top_in_gdb_uses_compiled_kernel(version: str, scenario: str) -> None:
     assert in_gdb["rows"][0]["retained"] > 0
 
 
-def test_many_objects_per_root_counts_past_int32_keys() -> None:
+@pytest.mark.parametrize("dense", [1, 0], ids=["dense-bins", "sorted-keys"])
+def test_many_objects_per_root_counts_past_int32_keys(dense: int,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """The (root-held object, type) grouping behind the "many objects" suspect on a heap
     where object index x type count passes 2**31 (the 1 GiB benchmark core: 19 million
-    objects, 17 thousand type entries). An int32 key overflowed there and credited smalls'
+    objects x 151 type entries). An int32 key overflowed there and credited smalls'
     [k]int64 arrays to a main.Order "held under" no root; the groups here are built by hand,
-    so their counts and bytes are known."""
+    so their counts and bytes are known. Both ways of counting: dense bins, and the sort
+    used when holders x types outgrow the object count."""
     from types import SimpleNamespace
 
     import numpy as np
 
+    from gdb_gomem.analysis import retention
     from gdb_gomem.analysis.retention import MANY_OBJECTS, _many_per_root
+
+    monkeypatch.setattr(retention, "DENSE_BINS_PER_OBJECT", dense)
 
     n, nentries = 300_000, 10_000  # 300k x 10k > 2**31
     top = np.full(n, -1, np.int32)

@@ -21,6 +21,7 @@ from .fieldpath import field_path
 from .graphalgo import dominator_tops, dominators, retained_sizes, shortest_root_path
 from .heapmodel import HeapModel, heap_model, start_heap_model
 from .info import hexaddr as _hex
+from .objects import _i
 from .process import GoProcess
 
 Doc = dict[str, Any]
@@ -29,6 +30,9 @@ Doc = dict[str, Any]
 ROOT_PREFERENCE = {"global": 0, "stack": 1, "finalizer": 2, "cleanup": 3, "weak": 4, "runtime": 5}
 SUSPECT_SHARE = 0.10
 MANY_OBJECTS = 1000
+#: The many-objects grouping counts in dense (root-held object, type) bins while there are at
+#: most this many bins per object (memory like a per-object column), else by sorting keys.
+DENSE_BINS_PER_OBJECT = 1
 BIG_MAP_ENTRIES = 1000
 PIN_RATIO = 16  # a slice using 1/16 or less of its backing array pins the rest
 GOROUTINE_GROUP = 10
@@ -107,11 +111,6 @@ def _root_mask(model: HeapModel) -> np.ndarray:
     objs = np.asarray(model.roots.obj)
     mask[objs[objs >= 0]] = True
     return mask
-
-
-def _as_int64(a: np.ndarray) -> np.ndarray:
-    """``a`` as int64, without a copy for uint64 (object sizes are far below 2**63)."""
-    return a.view(np.int64) if a.dtype == np.uint64 else a.astype(np.int64)
 
 
 def _largest(values: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
@@ -211,7 +210,7 @@ def dominator_tree(proc: GoProcess) -> DominatorTree:
         n = len(model.objects)
         roots = np.asarray(model.roots.obj)
         idom, order = dominators(n, model.graph.indptr, model.graph.dst, roots[roots >= 0])
-        retained = retained_sizes(idom, model.objects.size.astype(np.int64), order)
+        retained = retained_sizes(idom, _i(model.objects.size), order)  # copies its input
         return DominatorTree(idom, retained, dominator_tops(idom, order))
 
     return proc.memo("dominator_tree", build)
@@ -223,7 +222,7 @@ def top_retainers(proc: GoProcess, n: int = 20, by_type: bool = False) -> Doc:
     dt = dominator_tree(proc)
     types = object_types(proc, model)
     live_bytes = model.live_bytes()
-    size = _as_int64(model.objects.size)
+    size = _i(model.objects.size)
     reached = dt.idom >= 0
     if by_type:
         # Sum retained over objects whose immediate dominator is of another type, so a list or
@@ -332,8 +331,9 @@ def _many_per_root(model: HeapModel, dt: DominatorTree, types: ObjectTypes,
     MANY_OBJECTS live objects under one root-held object (``dt.top``), in order of object
     then type.
 
-    Counted with bincounts over only the root-held objects that hold MANY_OBJECTS or more
-    (numbered 0..B-1), one key per object: no sort of 20 million keys and its copies."""
+    Counted over only the root-held objects that hold MANY_OBJECTS or more (numbered
+    0..B-1), one key per object: in dense bins while B x types stays within the object count
+    (no sort of 20 million keys and its copies), else by a sort of the counted keys."""
     n = len(model.objects)
     live = model.live & (dt.top >= 0)
     if not live.any():
@@ -350,35 +350,39 @@ def _many_per_root(model: HeapModel, dt: DominatorTree, types: ObjectTypes,
     r = rank[held]
     del rank, held
     nbins = len(bigs) * nt + 2
-    if nbins < 1 << 31:
-        # int32 keys built in place, and counts and integer bytes in one compiled pass: no
-        # int64 key column and no float64 copy of the sizes for bincount's weights.
-        unheld = r < 0
-        key = r
-        key *= nt
-        key += types.type_id
-        key += 2  # 0 stays "not counted", type -1 becomes 1
-        key[unheld] = 0
-        del unheld
-        got = native.histogram(key, live, model.objects.size, nbins)
+    # One key per object, built in place: rank * nt + type + 2, and 0 for objects not
+    # counted (not live, or under a root-held object holding fewer than MANY_OBJECTS).
+    unheld = r < 0
+    key = r if nbins < 1 << 31 else r.astype(np.int64)
+    key *= nt
+    key += types.type_id
+    key += 2
+    key[unheld] = 0
+    del r, unheld
+    size = model.objects.size
+    if nbins <= n * DENSE_BINS_PER_OBJECT + 2:
+        # Dense bins, no more than the per-object columns: one compiled pass (counts and
+        # integer bytes, no float64 copy of the sizes) or two bincounts.
+        got = native.histogram(key, live, size, nbins)
         if got is not None:
             counts, sizes = got[0][:nbins], got[1][:nbins]  # bucket nbins: objects not live
         else:
             counts = np.bincount(key, minlength=nbins)
-            sizes = np.bincount(key, weights=model.objects.size, minlength=nbins)
+            sizes = np.bincount(key, weights=size, minlength=nbins)
+        keys = np.flatnonzero(counts >= MANY_OBJECTS)
+        keys = keys[keys > 0]
+        groups = zip(keys.tolist(), counts[keys].tolist(), sizes[keys].tolist(), strict=True)
     else:
-        key64 = r.astype(np.int64)
-        key64 *= nt
-        key64 += types.type_id
-        key64 += 2
-        key64[r < 0] = 0
-        del r
-        counts = np.bincount(key64, minlength=nbins)
-        sizes = np.bincount(key64, weights=model.objects.size, minlength=nbins)
+        # Many big holders times many types: sort the counted keys instead.
+        sel = key > 0
+        uniq, inv, cnt = np.unique(key[sel], return_inverse=True, return_counts=True)
+        sz = np.bincount(inv, weights=size[sel], minlength=len(uniq))
+        keep = cnt >= MANY_OBJECTS
+        groups = zip(uniq[keep].tolist(), cnt[keep].tolist(), sz[keep].tolist(), strict=True)
     out = []
-    for k in np.flatnonzero(counts[1:] >= MANY_OBJECTS).tolist():
-        rk, t = divmod(k, nt)  # k = rank * nt + type + 1, from key - 1
-        out.append((int(bigs[rk]), t - 1, int(counts[k + 1]), int(sizes[k + 1])))
+    for k, c, b in groups:
+        rk, t1 = divmod(k - 1, nt)  # k - 1 = rank * nt + (type + 1), type + 1 in [0, nt)
+        out.append((int(bigs[rk]), t1 - 1, int(c), int(b)))
     return out
 
 
