@@ -167,7 +167,7 @@ def test_compiled_and_numpy_passes_agree(version: str, scenario: str,
     assert np.array_equal(fast.dst, slow.dst)
     assert np.array_equal(fast.offset, slow.offset)
     assert (fast.pointer_words, fast.bad_words) == (slow.pointer_words, slow.bad_words)
-    for a, b in zip(slow.reverse(), slow.reverse_np(), strict=True):  # numpy path here
+    for a, b in zip(slow.predecessors(), slow.predecessors_np(), strict=True):  # numpy path
         assert np.array_equal(a, b)
     from gdb_gomem.analysis.mark import mark, mark_np
     from gdb_gomem.analysis.roots import build_roots
@@ -178,5 +178,5 @@ def test_compiled_and_numpy_passes_agree(version: str, scenario: str,
     live_c = mark(fast, np.asarray(roots), len(objs))
     assert 0 < int(live_c.sum()) < len(objs)
     assert np.array_equal(live_c, live_np)
-    for a, b in zip(fast.reverse(), fast.reverse_np(), strict=True):  # compiled counting sort
+    for a, b in zip(fast.predecessors(), fast.predecessors_np(), strict=True):  # counting sort
         assert np.array_equal(a, b)

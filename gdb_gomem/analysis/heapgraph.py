@@ -40,43 +40,30 @@ class HeapGraph:
         a, b = int(self.indptr[i]), int(self.indptr[i + 1])
         return self.dst[a:b], self.offset[a:b]
 
-    def reverse(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(indptr, src, offset) of the transposed graph, computed on demand (a compiled
-        counting sort where available, else :meth:`reverse_np`)."""
-        fast = native.reverse(self.indptr, self.dst, self.offset)
-        if fast is not None:
-            rptr, rsrc, roff = fast
-            assert roff is not None
-            return rptr, rsrc, roff
-        return self.reverse_np()
-
     def predecessors(self) -> tuple[np.ndarray, np.ndarray]:
-        """(indptr, src) of the transposed graph, for root paths: :meth:`reverse` without
-        the offsets column (a step's field comes from :meth:`edge_offset`), 4 bytes an edge
-        less at the peak of ``path`` and ``suspects``."""
-        fast = native.reverse(self.indptr, self.dst, self.offset, offsets=False)
-        if fast is not None:
-            rptr, rsrc = fast[0], fast[1]
-        else:
-            rptr, rsrc, _ = self.reverse_np()
+        """(indptr, src) of the transposed graph, for root paths, computed on demand (a
+        compiled counting sort where available, else :meth:`predecessors_np`). No offsets
+        column: a path step's field comes from :meth:`edge_offset`."""
+        fast = native.predecessors(self.indptr, self.dst)
+        rptr, rsrc = fast if fast is not None else self.predecessors_np()
         # Kept for every later path query: int32 offsets where the edges allow (half of 8
         # bytes an object).
         return (rptr.astype(np.int32) if len(rptr) and int(rptr[-1]) < 1 << 31 else rptr), rsrc
+
+    def predecessors_np(self) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`predecessors` in numpy (a stable argsort by target), int64 offsets."""
+        n = len(self.indptr) - 1
+        src = np.repeat(np.arange(n, dtype=np.int32), np.diff(self.indptr))
+        order = np.argsort(self.dst, kind="stable")
+        rptr = np.zeros(n + 1, np.int64)
+        np.cumsum(np.bincount(self.dst, minlength=n), out=rptr[1:])
+        return rptr, src[order]
 
     def edge_offset(self, src: int, dst: int) -> int:
         """Byte offset in ``src`` of its first pointer to ``dst`` (-1 if none)."""
         d, off = self.out(src)
         hit = np.flatnonzero(d == dst)
         return int(off[hit[0]]) if len(hit) else -1
-
-    def reverse_np(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """:meth:`reverse` in numpy (a stable argsort by target)."""
-        n = len(self.indptr) - 1
-        src = np.repeat(np.arange(n, dtype=np.int32), np.diff(self.indptr))
-        order = np.argsort(self.dst, kind="stable")
-        rptr = np.zeros(n + 1, np.int64)
-        np.cumsum(np.bincount(self.dst, minlength=n), out=rptr[1:])
-        return rptr, src[order], self.offset[order]
 
 
 def _runs(src: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

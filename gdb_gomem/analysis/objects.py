@@ -106,12 +106,25 @@ class HeapImage:
         return idx, ok
 
     def words(self, addrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The uint64 at each address and whether it was readable (unreadable read as 0).
-        In one compiled pass where :mod:`.native` is available, else :meth:`words_np`."""
+        """The uint64 at each address and whether it was readable (unreadable read as 0)."""
+        w, ok = self.words_multi(addrs, [0])
+        return w[0], ok[0]
+
+    def words_multi(self, addrs: np.ndarray, offs: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`words` at ``addrs + offs[k]`` as rows k of a (len(offs), len(addrs))
+        matrix. In one compiled pass where :mod:`.native` is available (each address's words
+        read together), else :meth:`words_np` per offset."""
         from . import native
 
-        fast = native.image_words(self, addrs)
-        return fast if fast is not None else self.words_np(addrs)
+        fast = native.image_words(self, addrs, offs)
+        if fast is not None:
+            return fast
+        a = np.asarray(addrs, dtype=np.uint64)
+        w = np.empty((len(offs), len(a)), np.uint64)
+        ok = np.empty((len(offs), len(a)), bool)
+        for k, o in enumerate(offs):
+            w[k], ok[k] = self.words_np(a + np.uint64(o))
+        return w, ok
 
     def words_np(self, addrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`words` in numpy."""

@@ -592,40 +592,20 @@ class _Inferrer:
 
     def words(self, addrs: np.ndarray) -> np.ndarray:
         """The word at each address (0 where unreadable), one gather over the image."""
-        if not len(addrs):
-            return np.zeros(0, dtype=np.uint64)
-        self._gathered += len(addrs)
+        return self.words_multi(addrs, [0])[0]
+
+    def words_multi(self, addrs: np.ndarray, offs: list[int]) -> np.ndarray:
+        """Row k: the word at each ``addrs + offs[k]`` (0 where unreadable), every value's
+        words gathered together; what the image lacks is read from memory."""
+        if not len(addrs) or not offs:
+            return np.zeros((len(offs), len(addrs)), dtype=np.uint64)
+        self._gathered += len(addrs) * len(offs)
         if self._gathered > RELEASE_EVERY:
             # Random gathers map core pages all over the heap; hand them back now and then
             # so the resident set stays the tables (the page cache keeps the pages).
             self.image.release(0, 1 << 62)
             self._gathered = 0
-        w, ok = self.image.words(addrs)
-        if not ok.all():
-            w = w.copy()
-            for j in np.flatnonzero(~ok).tolist():
-                try:
-                    w[j] = self.mem.u64(int(addrs[j]))
-                except UnreadableMemory:
-                    w[j] = 0
-        return w
-
-    def words_multi(self, addrs: np.ndarray, offs: list[int]) -> np.ndarray:
-        """Row k: the word at each ``addrs + offs[k]`` (0 where unreadable), every value's
-        words gathered together."""
-        n = len(addrs) * len(offs)
-        self._gathered += n
-        if self._gathered > RELEASE_EVERY:
-            self.image.release(0, 1 << 62)  # as in words()
-            self._gathered = 0
-        got = native.image_words_multi(self.image, addrs, offs)
-        if got is None:
-            w = np.empty((len(offs), len(addrs)), np.uint64)
-            ok = np.empty((len(offs), len(addrs)), bool)
-            for k, o in enumerate(offs):
-                w[k], ok[k] = self.image.words(addrs + np.uint64(o))
-        else:
-            w, ok = got
+        w, ok = self.image.words_multi(addrs, offs)  # a new array: fixed up in place
         if not ok.all():
             for k, j in zip(*np.nonzero(~ok), strict=True):
                 try:
@@ -727,8 +707,7 @@ class _Inferrer:
             else:
                 tid, parts = self.pending.popitem()
                 known = self.pending_new.pop(tid, [])
-                parts = [p for p in parts if len(p)]
-                cand = (parts[0] if len(parts) == 1 else np.concatenate(parts)) if parts else None
+                cand = parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else None
                 new = self.fresh(tid, cand) if cand is not None else np.zeros(0, np.uint64)
                 if known:
                     new = np.concatenate([*known, new])
@@ -747,10 +726,8 @@ class _Inferrer:
         same start, in a set per type. Memory stays O(objects), not O(values) of Python
         objects."""
         objs = self.objs
-        model = getattr(objs, "model", None)
-        got = (native.fresh_values(model, cand, tid, self.data_off, self.arr_tid, self.span_hdr)
-               if self.state is not None else None)  # fmt: skip
-        if got is not None:  # the same rule in one compiled pass (first[] updated there)
+        got = native.fresh_values(self.state, cand, tid) if self.state is not None else None
+        if got is not None:  # the same rule in one compiled pass (arr_tid updated there)
             return self._with_rest(tid, [got[0]], got[1])
         idx = objs.find(cand)
         ic = np.where(idx >= 0, idx, 0)
@@ -957,11 +934,12 @@ class _Inferrer:
                 for p in guess.tolist():
                     self.type_object_as(p, tid)
                 if follow and (len(new) or len(rest)):
-                    self.pending.setdefault(key, []).append(np.zeros(0, np.uint64))
+                    # The type's place in ``pending`` (queue order) even with only new values.
+                    parts = self.pending.setdefault(key, [])
                     if len(new):
                         self.pending_new.setdefault(key, []).append(new)
                     if len(rest):
-                        self.pending[key].append(rest)
+                        parts.append(rest)
                 return
         idx = objs.find(w)
         inside = idx >= 0

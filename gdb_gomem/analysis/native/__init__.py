@@ -1,6 +1,6 @@
 """Compiled inner loops of the whole-heap passes, with numpy (or Python) as the fallback.
 
-Two kinds of work live here. Dominators (Lengauer-Tarjan: a depth-first order and path
+Two kinds of work live here. Dominators (semi-NCA: a depth-first order and path
 compression) cannot be expressed in numpy at all. The others (object enumeration, address ->
 object lookups, word gathers, graph edges, mark, the type pass's value checks, the reverse
 graph) can, but as a dozen passes over twenty-million-row temporaries each; measured on the
@@ -47,8 +47,10 @@ _U32P = np.ctypeslib.ndpointer(dtype=np.uint32, flags="C_CONTIGUOUS")
 _U16P = np.ctypeslib.ndpointer(dtype=np.uint16, flags="C_CONTIGUOUS")
 _I8P = np.ctypeslib.ndpointer(dtype=np.int8, flags="C_CONTIGUOUS")
 _I64R = ctypes.POINTER(ctypes.c_int64)
+#: The arguments of _find_args (the page-table lookup) and _image_args (a HeapImage).
 _FIND_T = [ctypes.c_uint64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, _I32P, _I64P,
            _I64P, _I64P, _I64P, ctypes.c_int64, _I32P]  # fmt: skip
+_IMAGE_T = [ctypes.c_int64, _I64P, _I64P, _I64P, _U64P, ctypes.c_int64]
 
 
 def _compiler() -> str | None:
@@ -116,23 +118,13 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.gomem_retained.restype = None
     lib.gomem_retained.argtypes = [ctypes.c_int64, _I32P, _I32P, ctypes.c_int64, _I64P]
     lib.gomem_find.restype = None
-    lib.gomem_find.argtypes = [ctypes.c_int64, _U64P, ctypes.c_uint64, ctypes.c_int64,
-                               ctypes.c_int64, ctypes.c_int64, _I32P, _I64P, _I64P, _I64P,
-                               _I64P, ctypes.c_int64, _I32P, _I32P]  # fmt: skip
-    lib.gomem_words.restype = None
-    lib.gomem_words.argtypes = [ctypes.c_int64, _U64P, ctypes.c_int64, _I64P, _I64P, _I64P,
-                                _U64P, ctypes.c_int64, _U64P, _U8P]  # fmt: skip
+    lib.gomem_find.argtypes = [ctypes.c_int64, _U64P, *_FIND_T, _I32P]
     lib.gomem_words_multi.restype = None
-    lib.gomem_words_multi.argtypes = [ctypes.c_int64, _U64P, ctypes.c_int64, _I64P,
-                                      ctypes.c_int64, _I64P, _I64P, _I64P, _U64P,
-                                      ctypes.c_int64, _U64P, _U8P]  # fmt: skip
+    lib.gomem_words_multi.argtypes = [ctypes.c_int64, _U64P, ctypes.c_int64, _I64P, *_IMAGE_T,
+                                      _U64P, _U8P]  # fmt: skip
     lib.gomem_edges.restype = ctypes.c_int64
-    lib.gomem_edges.argtypes = [
-        ctypes.c_int64, _I32P, _U64P, ctypes.c_int64, _I64P, _I64P, _I64P, _U64P,
-        ctypes.c_int64, ctypes.c_uint64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64,
-        _I32P, _I64P, _I64P, _I64P, _I64P, ctypes.c_int64, _I32P, _U64P, _I32P, _I32P,
-        _U32P, ctypes.POINTER(ctypes.c_int64),
-    ]  # fmt: skip
+    lib.gomem_edges.argtypes = [ctypes.c_int64, _I32P, _U64P, *_IMAGE_T, *_FIND_T, _U64P,
+                                _I32P, _I32P, _U32P, _I64R]  # fmt: skip
     lib.gomem_mark.restype = ctypes.c_int64
     lib.gomem_mark.argtypes = [ctypes.c_int64, _I64P, _I32P, ctypes.c_int64, _I64P, _U8P]
     lib.gomem_alloc_objects.restype = ctypes.c_int64
@@ -140,22 +132,15 @@ def _declare(lib: ctypes.CDLL) -> None:
                                         _I64P, _U8P, _U8P, ctypes.c_int64, _I32P, _U64P,
                                         _U64P, _I32P]  # fmt: skip
     lib.gomem_fresh.restype = ctypes.c_int64
-    lib.gomem_fresh.argtypes = [
-        ctypes.c_int64, _U64P, ctypes.c_int32, ctypes.c_uint64, ctypes.c_int64,
-        ctypes.c_int64, ctypes.c_int64, _I32P, _I64P, _I64P, _I64P, _I64P, ctypes.c_int64,
-        _I32P, _U8P, _U8P, _I32P, _U64P, _U64P, ctypes.POINTER(ctypes.c_int64),
-    ]  # fmt: skip
+    lib.gomem_fresh.argtypes = [ctypes.c_int64, _U64P, ctypes.c_int32, *_FIND_T, _U8P, _U8P,
+                                _I32P, _U64P, _U64P, _I64R]  # fmt: skip
     lib.gomem_reverse.restype = None
-    lib.gomem_reverse.argtypes = [ctypes.c_int64, _I64P, _I32P, _U32P, _I64P, _I32P,
-                                  ctypes.c_void_p]  # fmt: skip
+    lib.gomem_reverse.argtypes = [ctypes.c_int64, _I64P, _I32P, _I64P, _I32P]
     lib.gomem_span_edges_csr.restype = ctypes.c_int64
     lib.gomem_span_edges_csr.argtypes = [
-        ctypes.c_int64, _I64P, _I64P, _U64P, _I64P, _I64P, ctypes.c_int64, _I64P, _I64P,
-        _I64P, _U64P, ctypes.c_int64, ctypes.c_uint64, ctypes.c_int64, ctypes.c_int64,
-        ctypes.c_int64, _I32P, _I64P, _I64P, _I64P, _I64P, ctypes.c_int64, _I32P, _U64P,
-        _I32P, _I32P, _U32P, ctypes.c_int64, ctypes.POINTER(ctypes.c_int64), ctypes.c_int,
-        ctypes.c_int64, _I32P, _U32P, _I32P, ctypes.POINTER(ctypes.c_int64),
-        ctypes.POINTER(ctypes.c_int64), ctypes.POINTER(ctypes.c_int64),
+        ctypes.c_int64, _I64P, _I64P, _U64P, _I64P, _I64P, *_IMAGE_T, *_FIND_T, _U64P, _I32P,
+        _I32P, _U32P, ctypes.c_int64, _I64R, ctypes.c_int, ctypes.c_int64, _I32P, _U32P, _I32P,
+        _I64R, _I64R, _I64R,
     ]  # fmt: skip
     lib.gomem_top.restype = None
     lib.gomem_top.argtypes = [ctypes.c_int64, _I32P, _I32P, ctypes.c_int64, _I32P]
@@ -276,19 +261,6 @@ def find_objects(table: Any, addrs: np.ndarray) -> np.ndarray | None:
     return out
 
 
-def image_words(image: Any, addrs: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """:meth:`..objects.HeapImage.words` in C, or None when the kernels are unavailable."""
-    lib = kernels()
-    if lib is None:
-        return None
-    a = np.ascontiguousarray(addrs, dtype=np.uint64)
-    out = np.empty(len(a), dtype=np.uint64)
-    ok = np.empty(len(a), dtype=np.uint8)
-    if len(a):
-        lib.gomem_words(len(a), a, *_image_args(image), out, ok)
-    return out, ok.view(bool)
-
-
 def resolve_edges(
     table: Any, src: np.ndarray, waddr: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int] | None:
@@ -351,33 +323,12 @@ def alloc_objects(
     return slot_obj[:total], addr[:m], size[:m], span[:m]
 
 
-def fresh_values(
-    table: Any, cand: np.ndarray, tid: int, data_off: np.ndarray, first: np.ndarray,
-    span_hdr: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray] | None:  # fmt: skip
-    """``gomem_fresh``: (new values at object data starts, the rest for the per-type set);
-    updates ``first`` in place. ``span_hdr[s]``: some object of span ``s`` has a nonzero
-    ``data_off`` (the others are not read). None where the kernels or a dense page table
-    are missing, or a type id does not fit the int32 marks."""
-    lib = kernels()
-    if (lib is None or not _dense(table) or data_off.dtype != np.uint8
-            or first.dtype != np.int32 or not -1 < tid < 1 << 31
-            or not _per_span(table, span_hdr, np.uint8)):  # fmt: skip
-        return None
-    c = np.ascontiguousarray(cand, np.uint64)
-    out_new = np.empty(max(len(c), 1), np.uint64)
-    out_rest = np.empty(max(len(c), 1), np.uint64)
-    nrest = ctypes.c_int64(0)
-    m = lib.gomem_fresh(len(c), c, tid, *_find_args(table), span_hdr, data_off, first, out_new,
-                        out_rest, ctypes.byref(nrest))  # fmt: skip
-    return out_new[:m].copy(), out_rest[: nrest.value].copy()
-
-
-def image_words_multi(
+def image_words(
     image: Any, addrs: np.ndarray, offs: list[int]
 ) -> tuple[np.ndarray, np.ndarray] | None:  # fmt: skip
-    """Words at ``addrs + offs[k]`` as rows k of a (len(offs), len(addrs)) matrix (and
-    readable flags), each value's words read together; None without the kernels."""
+    """:meth:`..objects.HeapImage.words_multi` in C: words at ``addrs + offs[k]`` as rows k
+    of a (len(offs), len(addrs)) matrix (and readable flags), each value's words read
+    together; None without the kernels."""
     lib = kernels()
     if lib is None:
         return None
@@ -403,7 +354,7 @@ class TypeState:
     data_off: np.ndarray  # uint8 per object
     prio: np.ndarray  # int8 per object
     tid: np.ndarray  # int32 per object: type-table entry
-    first: np.ndarray  # int32 per object: DWARF type scanned at its data start (arr_tid)
+    arr_tid: np.ndarray  # int32 per object: DWARF type scanned at its data start
 
     def usable(self) -> bool:
         t = self.table
@@ -413,7 +364,24 @@ class TypeState:
                 and _per_span(t, self.span_hdr, np.uint8)
                 and all(a.flags.c_contiguous and a.dtype == d and len(a) == n for a, d in (
                     (self.data_off, np.uint8), (self.prio, np.int8), (self.tid, np.int32),
-                    (self.first, np.int32))))  # fmt: skip
+                    (self.arr_tid, np.int32))))  # fmt: skip
+
+
+def fresh_values(st: TypeState, cand: np.ndarray, tid: int,
+                 ) -> tuple[np.ndarray, np.ndarray] | None:  # fmt: skip
+    """``gomem_fresh``: (new values at object data starts, the rest for the per-type set);
+    marks the new ones in ``st.arr_tid``. None where the kernels are unavailable, ``st`` is
+    not in their shape, or a type id does not fit the int32 marks."""
+    lib = kernels()
+    if lib is None or not st.usable() or not -1 < tid < 1 << 31:
+        return None
+    c = np.ascontiguousarray(cand, np.uint64)
+    out_new = np.empty(max(len(c), 1), np.uint64)
+    out_rest = np.empty(max(len(c), 1), np.uint64)
+    nrest = ctypes.c_int64(0)
+    m = lib.gomem_fresh(len(c), c, tid, *_find_args(st.table), st.span_hdr, st.data_off,
+                        st.arr_tid, out_new, out_rest, ctypes.byref(nrest))  # fmt: skip
+    return out_new[:m].copy(), out_rest[: nrest.value].copy()
 
 
 def ptr_batch(
@@ -421,7 +389,7 @@ def ptr_batch(
     e_tiny: int, e_single: int, p_guess: int, p_dwarf: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:  # fmt: skip
     """``gomem_ptr_batch``: types what pointers ``w`` of static type ``*T`` address (in
-    ``st.prio``/``st.tid``) and marks new values (``st.first``); returns (array guesses
+    ``st.prio``/``st.tid``) and marks new values (``st.arr_tid``); returns (array guesses
     for the caller, new values of T, values for the exact per-type set), or None where the
     kernels are unavailable or ``st`` is not in their shape."""
     lib = kernels()
@@ -434,7 +402,7 @@ def ptr_batch(
     lib.gomem_ptr_batch(len(a), a, int(tsize), int(tiny_class), int(tid), int(follow),
                         *_find_args(st.table), st.span_osize, st.span_class, st.span_hdr,
                         st.data_off, st.prio, st.tid, int(e_tiny), int(e_single), int(p_guess),
-                        int(p_dwarf), st.first, guess, ctypes.byref(ng), new, ctypes.byref(nn),
+                        int(p_dwarf), st.arr_tid, guess, ctypes.byref(ng), new, ctypes.byref(nn),
                         rest, ctypes.byref(nr))  # fmt: skip
     return guess[: ng.value].copy(), new[: nn.value].copy(), rest[: nr.value].copy()
 
@@ -475,13 +443,12 @@ def histogram(key: np.ndarray, sel: np.ndarray, size: np.ndarray, nk: int,
     return counts, nbytes
 
 
-def reverse(
-    indptr: np.ndarray, dst: np.ndarray, offset: np.ndarray, offsets: bool = True
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
-    """:meth:`..heapgraph.HeapGraph.reverse` by a compiled counting sort (without the
-    offsets column unless ``offsets``), or None (no kernels, or 64-bit offsets)."""
+def predecessors(indptr: np.ndarray, dst: np.ndarray,
+                 ) -> tuple[np.ndarray, np.ndarray] | None:  # fmt: skip
+    """:meth:`..heapgraph.HeapGraph.predecessors` by a compiled counting sort, or None (no
+    kernels, or edge targets that are not int32)."""
     lib = kernels()
-    if lib is None or offset.dtype != np.uint32 or dst.dtype != np.int32:
+    if lib is None or dst.dtype != np.int32:
         return None
     n = len(indptr) - 1
     ip = np.ascontiguousarray(indptr, np.int64)
@@ -490,10 +457,8 @@ def reverse(
     m = int(ip[-1])
     rptr = np.empty(n + 1, np.int64)
     rsrc = np.empty(max(m, 1), np.int32)
-    roff = np.empty(max(m, 1), np.uint32) if offsets else None
-    lib.gomem_reverse(n, ip, np.ascontiguousarray(dst), np.ascontiguousarray(offset), rptr,
-                      rsrc, roff.ctypes.data if roff is not None else None)  # fmt: skip
-    return rptr, rsrc[:m], roff[:m] if roff is not None else None
+    lib.gomem_reverse(n, ip, np.ascontiguousarray(dst), rptr, rsrc)
+    return rptr, rsrc[:m]
 
 
 class CsrWriter:

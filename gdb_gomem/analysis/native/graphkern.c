@@ -40,6 +40,36 @@ static i32 eval_(i32 v, i32 *ancestor, i32 *label, const i32 *semi, i32 *path) {
 }
 
 /*
+ * Reverse CSR over N nodes into rptr[N + 1] and rsrc[]: the sources of each node's incoming
+ * edges, in increasing order (a stable sort by target). Edges of nodes 0..n-1 come from
+ * indptr/dst (targets outside [0, n) skipped), then nroots edges from node n to roots[]
+ * (the dominators' super-root; N = n + 1 then). Filled backwards from each node's end, so
+ * no cursor array: each rptr[d + 1] ends at d's start, then all shift back by one.
+ */
+static void reverse_csr(i64 n, i64 N, const i64 *indptr, const i32 *dst, i64 nroots,
+                        const i64 *roots, i64 *rptr, i32 *rsrc) {
+    i64 m = indptr[n];
+    memset(rptr, 0, (size_t)(N + 1) * sizeof(i64));
+    for (i64 k = 0; k < m; k++)
+        if (dst[k] >= 0 && dst[k] < n)
+            rptr[dst[k] + 1]++;
+    for (i64 r = 0; r < nroots; r++)
+        rptr[roots[r] + 1]++;
+    for (i64 v = 0; v < N; v++)
+        rptr[v + 1] += rptr[v];
+    i64 total = rptr[N];
+    for (i64 r = nroots - 1; r >= 0; r--)
+        rsrc[--rptr[roots[r] + 1]] = (i32)n;
+    for (i64 v = n - 1; v >= 0; v--)
+        for (i64 k = indptr[v + 1] - 1; k >= indptr[v]; k--)
+            if (dst[k] >= 0 && dst[k] < n)
+                rsrc[--rptr[dst[k] + 1]] = (i32)v;
+    if (N > 0)
+        memmove(rptr, rptr + 1, (size_t)N * sizeof(i64));
+    rptr[N] = total;
+}
+
+/*
  * idom_out[n + 1]: immediate dominator of each object, n for the super-root, -1
  * unreachable (idom_out[n], the super-root's own, is -1). order_out[n + 1]: the super-root,
  * then the depth-first preorder of the reached objects; a dominator always precedes what
@@ -64,7 +94,7 @@ i64 gomem_dominators(i64 n, const i64 *indptr, const i32 *dst, i64 nroots, const
                      i32 *idom_out, i32 *order_out) {
     i64 N = n + 1;
     i64 m = indptr[n];
-    i64 *rptr = calloc((size_t)N + 1, sizeof(i64));
+    i64 *rptr = malloc(((size_t)N + 1) * sizeof(i64));
     i32 *rsrc = malloc(((size_t)(m + nroots) + 1) * sizeof(i32));
     i32 *semi = malloc((size_t)N * sizeof(i32));
     i32 *vertex = order_out;
@@ -77,23 +107,8 @@ i64 gomem_dominators(i64 n, const i64 *indptr, const i32 *dst, i64 nroots, const
     if (!rptr || !rsrc || !semi || !parent || !label || !stack || !path)
         goto out;
 
-    /* Reverse CSR: predecessors of each node, the super-root's edges included. */
-    for (i64 k = 0; k < m; k++)
-        rptr[dst[k] + 1]++;
-    for (i64 r = 0; r < nroots; r++)
-        rptr[roots[r] + 1]++;
-    for (i64 v = 0; v < N; v++)
-        rptr[v + 1] += rptr[v];
-    /* Fill backwards from each node's end (sources come out in increasing order, the
-     * super-root last); each rptr[d + 1] ends at d's start, so shift back by one. */
-    i64 total = rptr[N];
-    for (i64 r = nroots - 1; r >= 0; r--)
-        rsrc[--rptr[roots[r] + 1]] = (i32)n;
-    for (i64 v = n - 1; v >= 0; v--)
-        for (i64 k = indptr[v + 1] - 1; k >= indptr[v]; k--)
-            rsrc[--rptr[dst[k] + 1]] = (i32)v;
-    memmove(rptr, rptr + 1, (size_t)N * sizeof(i64));
-    rptr[N] = total;
+    /* Predecessors of each node, the super-root's edges included. */
+    reverse_csr(n, N, indptr, dst, nroots, roots, rptr, rsrc);
 
     for (i64 v = 0; v < N; v++) {
         semi[v] = -1;
@@ -259,6 +274,24 @@ static inline i32 find1(uint64_t a, uint64_t arena_base, i64 page_shift, i64 gp0
                   span_nelems, span_slot0, nslots
 #define PF(p) __builtin_prefetch((p), 0, 1)
 
+/* Object i's data_off (span s): read only where span_hdr says the span has malloc headers,
+ * elsewhere 0. Its data start is then span_base[s] + slot * span_elem[s] (its address, as
+ * gomem_alloc_objects made it) plus this. */
+static inline i64 data_off_at(i32 s, i32 i, const uint8_t *span_hdr, const uint8_t *data_off) {
+    return span_hdr[s] ? data_off[i] : 0;
+}
+
+/* types_infer's check of a value of DWARF type tid at object i's data start: 1 new (then
+ * first[i] = tid), 0 already scanned as tid, -1 another type's start (the caller's exact
+ * per-type set decides). */
+static inline int first_visit(i32 *first, i32 i, i32 tid) {
+    if (first[i] == -1) {
+        first[i] = tid;
+        return 1;
+    }
+    return first[i] == tid ? 0 : -1;
+}
+
 /* Prefetch the slot of address a (look-ahead stage 1). */
 static inline void pf_slot(uint64_t a, uint64_t arena_base, i64 page_shift, i64 gp0,
                            i64 npages, const i32 *page_span, const i64 *span_base,
@@ -330,19 +363,8 @@ void gomem_find(i64 n, const uint64_t *addrs, uint64_t arena_base, i64 page_shif
     }
 }
 
-/* HeapImage.words: the word at each address (read_word), 0 and ok=0 where unreadable. */
-void gomem_words(i64 n, const uint64_t *addrs, i64 nseg, const i64 *vaddr, const i64 *off,
-                 const i64 *len, const uint64_t *buf, i64 nwords, uint64_t *out, uint8_t *ok) {
-    i64 k = 0;
-    for (i64 i = 0; i < n; i++) {
-        uint64_t v = 0;
-        ok[i] = (uint8_t)read_word((i64)addrs[i], &k, nseg, vaddr, off, len, buf, nwords, &v);
-        out[i] = v;
-    }
-}
-
-/* HeapImage words at addrs[j] + offs[k] for every value j and offset k, into out[k*n + j]
- * (ok likewise): the words of one value are read together, so each of its cache lines is
+/* HeapImage.words_multi: the words at addrs[j] + offs[k] for every value j and offset k,
+ * into out[k*n + j], ok[k*n + j] = 0 and out 0 where unreadable (read_word): the words of one value are read together, so each of its cache lines is
  * fetched once rather than once per pointer field. */
 void gomem_words_multi(i64 n, const uint64_t *addrs, i64 m, const i64 *offs, i64 nseg,
                        const i64 *vaddr, const i64 *off, const i64 *len, const uint64_t *buf,
@@ -360,7 +382,7 @@ void gomem_words_multi(i64 n, const uint64_t *addrs, i64 m, const i64 *offs, i64
 
 /*
  * The graph's inner loop (heapgraph.build_graph): for pointer word j of object src[j] at
- * waddr[j], read the word from the image (segments as in gomem_words) and, when it points
+ * waddr[j], read the word from the image (read_word) and, when it points
  * into an allocated object, emit the edge (src, dst object, byte offset in src) compacted
  * into the outputs. Returns the edge count; *bad counts unreadable words.
  */
@@ -458,15 +480,12 @@ i64 gomem_alloc_objects(i64 nspans, const i64 *base, const i64 *nelems, const i6
  * types_infer._Inferrer.fresh: which queued values of one DWARF type (tid) are new. A value
  * at an object's data start (addr + data_off) is remembered in first[object] (the first
  * type scanned there; types_infer passes its arr_tid column, where an array of that type
- * from the start is remembered too): new if first is -1 (then set), skipped if it is tid;
- * anything else
- * (another type at that start, a value inside an object or outside the heap) goes to
- * rest[] for the caller's exact per-type set. Returns the number of new values in out_new.
+ * from the start is remembered too), as first_visit decides; anything else (another type at
+ * that start, a value inside an object or outside the heap) goes to rest[] for the caller's
+ * exact per-type set. Returns the number of new values in out_new.
  *
- * An object's address is its span's base plus slot times element size (as
- * gomem_alloc_objects made it), and its data_off is read only in spans where span_hdr says
- * some object has one (malloc headers): per value, the slot table and first[] are the only
- * reads outside the small per-span arrays.
+ * The data start comes from the span (data_off_at): per value, the slot table and first[]
+ * are the only reads outside the small per-span arrays.
  */
 i64 gomem_fresh(i64 n, const uint64_t *cand, i32 tid, uint64_t arena_base, i64 page_shift,
                 i64 gp0, i64 npages, const i32 *page_span, const i64 *span_base,
@@ -487,21 +506,14 @@ i64 gomem_fresh(i64 n, const uint64_t *cand, i32 tid, uint64_t arena_base, i64 p
         i64 slot;
         i64 g = locate(a, FIND_ARGS, &s, &slot);
         i32 i = g >= 0 ? slot_obj[g] : -1;
-        if (i >= 0) {
-            uint64_t base = (uint64_t)(span_base[s] + slot * span_elem[s]);
-            if (span_hdr[s])
-                base += data_off[i];
-            if (a == base) {
-                if (first[i] == -1) {
-                    first[i] = tid;
-                    out_new[m++] = a;
-                    continue;
-                }
-                if (first[i] == tid)
-                    continue;
-            }
-        }
-        out_rest[r++] = a;
+        int v = -1;
+        if (i >= 0 && a == (uint64_t)(span_base[s] + slot * span_elem[s] +
+                                      data_off_at(s, i, span_hdr, data_off)))
+            v = first_visit(first, i, tid);
+        if (v == 1)
+            out_new[m++] = a;
+        else if (v < 0)
+            out_rest[r++] = a;
     }
     *nrest = r;
     return m;
@@ -516,7 +528,7 @@ i64 gomem_fresh(i64 n, const uint64_t *cand, i32 tid, uint64_t arena_base, i64 p
  *  - exactly a data start of an object holding k >= 2 T's (T >= 16 bytes): out_guess, for
  *    the caller's array guess (it types and queues those itself);
  *  - everything else, and the two above, is a value of T to scan (when follow): at an
- *    object's data start, first[] decides as in gomem_fresh (out_new: new, now marked;
+ *    object's data start, first_visit decides as in gomem_fresh (out_new: new, now marked;
  *    skipped if already scanned as T); off any data start, out_rest (the caller's exact
  *    per-type set).
  * A second pointer to one object in a batch finds it already typed and marked: sequential
@@ -554,7 +566,7 @@ void gomem_ptr_batch(i64 n, const uint64_t *w, i64 tsize, i32 tiny_class, i32 ti
                 out_rest[nr++] = a;
             continue;
         }
-        i64 doff = span_hdr[s] ? data_off[i] : 0;
+        i64 doff = data_off_at(s, i, span_hdr, data_off);
         uint64_t base = (uint64_t)(span_base[s] + slot * span_elem[s] + doff);
         if (span_class[s] == tiny_class && tsize < 16) {
             if (prio[i] < p_guess) {
@@ -575,14 +587,11 @@ void gomem_ptr_batch(i64 n, const uint64_t *w, i64 tsize, i32 tiny_class, i32 ti
         }
         if (!follow)
             continue;
-        if (a != base) {
-            out_rest[nr++] = a;
-        } else if (first[i] == -1) {
-            first[i] = tid;
+        int v = a == base ? first_visit(first, i, tid) : -1;
+        if (v == 1)
             out_new[nn++] = a;
-        } else if (first[i] != tid) {
+        else if (v < 0)
             out_rest[nr++] = a;
-        }
     }
     *nguess = ng;
     *nnew = nn;
@@ -641,34 +650,10 @@ void gomem_string_batch(i64 n, const uint64_t *p, const uint64_t *len, i32 tiny_
     }
 }
 
-/* The transposed graph (HeapGraph.reverse) by a counting sort: rptr[n+1], and per incoming
- * edge its source and (unless roff is NULL) byte offset, sources in increasing order (a
- * stable sort by target). */
-void gomem_reverse(i64 n, const i64 *indptr, const i32 *dst, const uint32_t *offset,
-                   i64 *rptr, i32 *rsrc, uint32_t *roff) {
-    i64 m = indptr[n];
-    memset(rptr, 0, (size_t)(n + 1) * sizeof(i64));
-    for (i64 k = 0; k < m; k++)
-        if (dst[k] >= 0 && dst[k] < n)
-            rptr[dst[k] + 1]++;
-    for (i64 v = 0; v < n; v++)
-        rptr[v + 1] += rptr[v];
-    /* Filled backwards from each target's end, so no cursor array: sources still come out
-     * in increasing order; each rptr[d + 1] ends at d's start, then all shift back. */
-    i64 total = rptr[n];
-    for (i64 v = n - 1; v >= 0; v--)
-        for (i64 k = indptr[v + 1] - 1; k >= indptr[v]; k--) {
-            i32 d = dst[k];
-            if (d < 0 || d >= n)
-                continue;
-            i64 p = --rptr[d + 1];
-            rsrc[p] = (i32)v;
-            if (roff)
-                roff[p] = offset[k];
-        }
-    if (n > 0)
-        memmove(rptr, rptr + 1, (size_t)n * sizeof(i64));
-    rptr[n] = total;
+/* The transposed graph (HeapGraph.predecessors) by a counting sort: rptr[n+1], and per
+ * incoming edge its source, sources in increasing order (a stable sort by target). */
+void gomem_reverse(i64 n, const i64 *indptr, const i32 *dst, i64 *rptr, i32 *rsrc) {
+    reverse_csr(n, n, indptr, dst, 0, NULL, rptr, rsrc);
 }
 
 /* Append B edges (sorted by source) while their source is below `limit`. */
