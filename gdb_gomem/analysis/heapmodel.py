@@ -84,11 +84,11 @@ def heap_model(proc: GoProcess) -> HeapModel:
     return proc.memo("heap_model", lambda: build_heap_model(proc))
 
 
-def start_heap_model(proc: GoProcess, then: Callable[[], object] | None = None) -> None:
-    """Build the heap model (and then ``then``, e.g. the dominator tree) on a second thread
-    while the caller types objects on this one: the two whole-heap passes share only the
-    object table, and this machine has two cores. numpy and the compiled kernels release
-    the GIL in their long loops, so the mark and the type propagation overlap.
+def start_heap_model(proc: GoProcess) -> None:
+    """Build the heap model on a second thread while the caller types objects on this one:
+    the two whole-heap passes share only the object table, and this machine has two cores.
+    numpy and the compiled kernels release the GIL in their long loops, so the mark and the
+    type propagation overlap.
 
     Only where memory reads may run concurrently (a core file, not gdb's inferior, whose API
     belongs to gdb's thread). Whatever the thread raises is dropped: the caller's own
@@ -116,8 +116,6 @@ def start_heap_model(proc: GoProcess, then: Callable[[], object] | None = None) 
     def work() -> None:
         try:
             heap_model(proc)
-            if then is not None:
-                then()
         except Exception:  # noqa: BLE001 - re-raised by the caller's own build
             pass
         finally:
