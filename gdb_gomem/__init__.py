@@ -1,11 +1,18 @@
 """gdb-gomem: post-mortem memory forensics for Go programs, in gdb and standalone.
 
-Layers, visible from the folder names:
+Layers, lowest first; a module imports only from its own layer and those below it
+(``tests/test_layers.py`` keeps it so):
 
-- ``analysis/``  pure analysis on bytes and addresses (ELF, DWARF, pclntab, the Go runtime model,
-  reports). Imports no gdb, so it runs in any Python and is unit-testable.
-- ``adapters/``  thin readers of memory and threads: an ELF core file, or the gdb inferior.
-- ``commands/``  argument parsing and printing only; shared by the gdb front end and the CLI.
+- ``base/``        errors and process-wide settings
+- ``symbols/``     the executable: ELF, DWARF, pclntab, Go names
+- ``target/``      one stopped process image: memory interface, typed reads, analysis context
+- ``runtime/``     the runtime's heap structures: spans, pages, mcentral, mcache, MemStats
+- ``goroutines/``  scheduler, goroutines, unwinding, frame variables, defers, panics
+- ``heap/``        heap objects: table, pointers, roots, graph, mark, dominators, types
+- ``reports/``     one document per command
+- ``commands/``    argument parsing and text rendering only
+- ``adapters/``    memory and threads from a core file or from gdb (below ``target`` only)
+- ``frontends/``   the standalone ``gomem`` and the gdb commands
 """
 
 __version__ = "0.1.0"

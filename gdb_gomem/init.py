@@ -51,7 +51,7 @@ def _main() -> None:
     if warning:
         print(warning)
     from gdb_gomem import __version__
-    from gdb_gomem.commands.gdb_frontend import register
+    from gdb_gomem.frontends.gdb import register
 
     names = register()
     print(f"gdb-gomem {__version__} loaded: gomem {{{','.join(names)}}} (help gomem)")

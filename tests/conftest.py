@@ -16,13 +16,11 @@ from typing import Any
 
 import pytest
 
+from gomem_fixtures import store
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT))
 
-import fixture_store  # noqa: E402
-
-VERSIONS: list[str] = fixture_store.versions()
+VERSIONS: list[str] = store.versions()
 CRASH_SCENARIOS = ("panic", "nil", "mapwrite")
 SCENARIOS = (*CRASH_SCENARIOS, "gcore")
 PROGRAM = "leaky"
@@ -35,26 +33,26 @@ def need_fixtures() -> None:
 
 
 def binary(version: str) -> Path:
-    return fixture_store.fixture_file(version, PROGRAM, PROGRAM)
+    return store.fixture_file(version, PROGRAM, PROGRAM)
 
 
 def core(version: str, scenario: str) -> Path:
-    return fixture_store.fixture_file(version, PROGRAM, f"{scenario}.core")
+    return store.fixture_file(version, PROGRAM, f"{scenario}.core")
 
 
 def fixture_file(version: str, program: str, name: str) -> Path:
-    return fixture_store.fixture_file(version, program, name)
+    return store.fixture_file(version, program, name)
 
 
 def manifest(version: str, scenario: str) -> dict[str, Any]:
-    return fixture_store.manifest(version, PROGRAM, scenario)
+    return store.manifest(version, PROGRAM, scenario)
 
 
 def gomem_cli(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
     """Run the standalone command as a user would (a fresh process, no colour)."""
     env = dict(os.environ, NO_COLOR="1")
     return subprocess.run(
-        [sys.executable, "-m", "gdb_gomem.commands.cli", *args],
+        [sys.executable, "-m", "gdb_gomem.frontends.cli", *args],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -9,7 +9,7 @@ import json
 
 from conftest import PROGRAM, binary, fixture_file
 
-from gdb_gomem.analysis.binary import GoBinary
+from gdb_gomem.symbols.binary import GoBinary
 
 
 def test_build_info_matches_go_version_m(version: str) -> None:

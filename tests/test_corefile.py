@@ -6,8 +6,8 @@ import pytest
 from conftest import SCENARIOS, binary, core, gdb_batch
 
 from gdb_gomem.adapters.corefile import CoreFile, CoreMemory, open_core
-from gdb_gomem.analysis.binary import GoBinary
-from gdb_gomem.analysis.process import load_tables
+from gdb_gomem.symbols.binary import GoBinary
+from gdb_gomem.target.process import load_tables
 
 _GDB_DUMP = """python
 import gdb

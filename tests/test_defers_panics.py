@@ -31,11 +31,11 @@ from conftest import (
 )
 
 from gdb_gomem.adapters.corefile import open_core
-from gdb_gomem.analysis.errors import GomemError
-from gdb_gomem.analysis.memory import Memory
-from gdb_gomem.analysis.process import GoProcess
-from gdb_gomem.analysis.rtype import types
+from gdb_gomem.base.errors import GomemError
 from gdb_gomem.commands.registry import REGISTRY, build_parser, load_all, output
+from gdb_gomem.runtime.rtype import types
+from gdb_gomem.target.memory import Memory
+from gdb_gomem.target.process import GoProcess
 
 #: Versions checked inside gdb too (each gdb run costs about a second).
 GDB_VERSIONS = [v for v in VERSIONS if v.startswith(("1.21.", "1.25.", "1.27."))] or ["none"]
@@ -409,8 +409,8 @@ def test_rangefunc_queued_defers(version: str) -> None:
         pytest.skip("no range-over-func defers in this Go version")
     from dataclasses import replace
 
-    from gdb_gomem.analysis.defers import DeferReader
-    from gdb_gomem.analysis.goroutines import goroutines
+    from gdb_gomem.goroutines.allgs import goroutines
+    from gdb_gomem.goroutines.defers import DeferReader
 
     gid = manifest(version, "panic")["goroutines"][0]["id"]
     g = goroutines(proc).by_id(gid)
@@ -448,8 +448,8 @@ def test_heap_closure_sizes_from_spans(version: str) -> None:
     """The heap side of closure sizing, on objects whose addresses the program recorded: a
     main.Node of the reachable cycle read as if it were a closure: its size is its size
     class, and its Next/Prev words are captured pointers to the neighbouring nodes."""
-    from gdb_gomem.analysis.defers import DeferReader
-    from gdb_gomem.analysis.goroutines import goroutines
+    from gdb_gomem.goroutines.allgs import goroutines
+    from gdb_gomem.goroutines.defers import DeferReader
 
     m = manifest(version, "panic")
     cyc = m["cycles"]["reachable"]

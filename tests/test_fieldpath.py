@@ -6,9 +6,9 @@ import json
 
 from conftest import binary, gdb_batch
 
-from gdb_gomem.analysis.binary import GoBinary
-from gdb_gomem.analysis.fieldpath import field_path
-from gdb_gomem.analysis.process import load_tables
+from gdb_gomem.symbols.binary import GoBinary
+from gdb_gomem.symbols.fieldpath import field_path
+from gdb_gomem.target.process import load_tables
 
 _DUMP = """python
 import gdb, json

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import fixture_store
+from gomem_fixtures import store
 
 
 def test_sparse_round_trip(tmp_path: Path) -> None:
@@ -18,10 +18,10 @@ def test_sparse_round_trip(tmp_path: Path) -> None:
             fh.seek(off)
             fh.write(data)
     packed = tmp_path / "sparse.bin.sxz"
-    fixture_store.pack(src, packed)
+    store.pack(src, packed)
     assert packed.stat().st_size < 64 << 10
     out = tmp_path / "restored.bin"
-    fixture_store.restore(packed, out)
+    store.restore(packed, out)
     st = out.stat()
     assert st.st_size == size
     assert st.st_blocks * 512 < 4 << 20  # restored as a sparse file, not 256 MiB of zeros

@@ -14,9 +14,9 @@ from conftest import binary, gdb_batch
 _SCRIPT = """python
 import gdb
 from gdb_gomem.adapters.gdbinferior import process_from_gdb
-from gdb_gomem.analysis.framevars import frame_vars
-from gdb_gomem.analysis.goroutines import goroutines
-from gdb_gomem.analysis.unwind import goroutine_backtrace
+from gdb_gomem.goroutines.framevars import frame_vars
+from gdb_gomem.goroutines.allgs import goroutines
+from gdb_gomem.goroutines.unwind import goroutine_backtrace
 proc = process_from_gdb()
 g = goroutines(proc).by_id(1)
 fr = next(f for f in goroutine_backtrace(proc, g).frames if f.func == "main.main")

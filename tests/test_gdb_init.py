@@ -33,7 +33,7 @@ def test_unreadable_address_is_a_typed_error(version: str) -> None:
     import pytest
 
     from gdb_gomem.adapters.corefile import open_core
-    from gdb_gomem.analysis.errors import UnreadableMemory
+    from gdb_gomem.base.errors import UnreadableMemory
 
     proc = open_core(binary(version), core(version, "panic"))
     with pytest.raises(UnreadableMemory):

@@ -13,8 +13,8 @@ from collections import deque
 import numpy as np
 import pytest
 
-from gdb_gomem.analysis import native
-from gdb_gomem.analysis.graphalgo import (
+from gdb_gomem.heap import native
+from gdb_gomem.heap.graphalgo import (
     UNREACHABLE,
     dominator_tops,
     dominator_tops_py,

@@ -30,7 +30,7 @@ import pytest
 from conftest import SCENARIOS, binary, core, gdb_batch, gomem_cli, json_after, manifest
 from test_info import SMALL_SIZE_CLASSES, fatal_path_allocations
 
-from gdb_gomem.commands import cli
+from gdb_gomem.frontends import cli
 
 PAGE = 8192
 
@@ -163,7 +163,7 @@ def test_spans_filters(version: str) -> None:
 def test_span_of_program_addresses(version: str) -> None:
     """Every tagged and dropped object is its slot's base, of its type's size class."""
     from gdb_gomem.adapters.corefile import open_core
-    from gdb_gomem.analysis.heapdocs import span_addr_doc
+    from gdb_gomem.reports.structures import span_addr_doc
 
     m = manifest(version, "panic")
     proc = open_core(binary(version), core(version, "panic"))

@@ -17,9 +17,9 @@ from conftest import VERSIONS, binary, core, need_fixtures, patched_core
 from test_heap import run_json_on
 
 from gdb_gomem.adapters.corefile import open_core
-from gdb_gomem.analysis.mcentral import walk_mcentral
-from gdb_gomem.analysis.spanlists import all_span_lists
-from gdb_gomem.analysis.spans import walk_spans
+from gdb_gomem.runtime.mcentral import walk_mcentral
+from gdb_gomem.runtime.spanlists import all_span_lists
+from gdb_gomem.runtime.spans import walk_spans
 
 #: Every command here must finish well within this on a corrupt core.
 BUDGET_S = 20.0
@@ -117,7 +117,7 @@ def test_unreadable_bitmaps_and_arena_map(edge_version: str, tmp_path: Path) -> 
     s = next(x for x in walk_spans(proc).in_use() if x.sizeclass)
     ab = s.addr + proc.dw.offset("runtime.mspan", "allocBits")
     # The arena map entry of that span's first page.
-    from gdb_gomem.analysis.spans import span_of
+    from gdb_gomem.runtime.spans import span_of
 
     look = span_of(proc, s.base)
     assert look.heap_arena and look.span_ptr == s.addr

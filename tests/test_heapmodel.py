@@ -17,8 +17,8 @@ from conftest import VERSIONS, binary, core, manifest, need_fixtures, patched_co
 from test_info import fatal_path_allocations
 
 from gdb_gomem.adapters.corefile import open_core
-from gdb_gomem.analysis.heapmodel import HeapModel, heap_model
-from gdb_gomem.analysis.objects import F_TINY
+from gdb_gomem.heap.model import HEAP_MODEL, HeapModel, heap_model
+from gdb_gomem.heap.objects import F_TINY
 
 SCENARIOS = ("nil", "gcore")
 
@@ -36,7 +36,7 @@ def _addrs(strs: list[str]) -> np.ndarray:
 def test_objects_roots_and_liveness(version: str, scenario: str) -> None:
     hm, m, proc = _model(version, scenario)
     o = hm.objects
-    assert proc.memo("heap_model", lambda: None) is hm  # memoised per process
+    assert HEAP_MODEL.peek(proc) is hm and heap_model(proc) is hm  # built once per process
     # Object count: the program's final HeapObjects plus what the fatal path allocated.
     assert (
         len(o) == m["memstats_final"]["HeapObjects"] + fatal_path_allocations(version, scenario)[0]
@@ -141,9 +141,9 @@ def test_compiled_and_numpy_passes_agree(version: str, scenario: str,
     """The compiled inner loops (object lookup, word gathers, graph edges) and their numpy
     versions build the same graph, edge for edge, on real heaps of every version; and the
     lookups agree on every object start, interior and free-slot address."""
-    from gdb_gomem.analysis import native
-    from gdb_gomem.analysis.heapgraph import build_graph
-    from gdb_gomem.analysis.objects import build_objects
+    from gdb_gomem.heap import native
+    from gdb_gomem.heap.graph import build_graph
+    from gdb_gomem.heap.objects import build_objects
 
     if native.kernels() is None:
         pytest.fail(f"compiled kernels unavailable: {native.unavailable}")
@@ -169,8 +169,8 @@ def test_compiled_and_numpy_passes_agree(version: str, scenario: str,
     assert (fast.pointer_words, fast.bad_words) == (slow.pointer_words, slow.bad_words)
     for a, b in zip(slow.predecessors(), slow.predecessors_np(), strict=True):  # numpy path
         assert np.array_equal(a, b)
-    from gdb_gomem.analysis.mark import mark, mark_np
-    from gdb_gomem.analysis.roots import build_roots
+    from gdb_gomem.heap.mark import mark, mark_np
+    from gdb_gomem.heap.roots import build_roots
 
     roots = build_roots(proc, objs).obj
     live_np = mark_np(fast, np.asarray(roots), len(objs))

@@ -9,7 +9,7 @@ import json
 from conftest import binary, core, gdb_batch, gomem_cli, json_after, manifest
 
 from gdb_gomem.adapters.corefile import open_core
-from gdb_gomem.analysis import types_docs
+from gdb_gomem.reports import objects as types_docs
 
 
 @functools.lru_cache(maxsize=8)
@@ -101,7 +101,7 @@ def test_without_a_compiler_the_fallback_says_so_and_agrees(version: str, tmp_pa
     env = dict(os.environ, NO_COLOR="1", GOMEM_CACHE=str(tmp_path),
                PATH=str(Path(sys.executable).parent))  # fmt: skip
     env.pop("CC", None)
-    res = subprocess.run([sys.executable, "-m", "gdb_gomem.commands.cli", *args],
+    res = subprocess.run([sys.executable, "-m", "gdb_gomem.frontends.cli", *args],
                          capture_output=True, text=True, env=env, timeout=300,
                          cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
     assert res.returncode == 0, res.stderr

@@ -9,8 +9,8 @@ import json
 
 from conftest import binary, gdb_batch
 
-from gdb_gomem.analysis.binary import GoBinary
-from gdb_gomem.analysis.process import load_tables
+from gdb_gomem.symbols.binary import GoBinary
+from gdb_gomem.target.process import load_tables
 
 STRUCTS = (
     "runtime.mheap", "runtime.mspan", "runtime.mcentral", "runtime.spanSet", "runtime.mcache",

@@ -14,7 +14,7 @@ import pytest
 from conftest import SCENARIOS, binary, core, manifest
 
 from gdb_gomem.adapters.corefile import open_core
-from gdb_gomem.analysis.gomaps import map_entries, map_header, map_kind, map_len
+from gdb_gomem.runtime.gomaps import map_entries, map_header, map_kind, map_len
 
 
 @functools.lru_cache(maxsize=8)

@@ -1,4 +1,4 @@
-"""Tests of gdb_gomem.analysis.pclntab against the real Go toolchain's answers.
+"""Tests of gdb_gomem.symbols.pclntab against the real Go toolchain's answers.
 
 Three sources of truth, none of which needs Go at test time:
 
@@ -22,7 +22,6 @@ import os
 import random
 import struct
 import subprocess
-import sys
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from gdb_gomem.analysis.pclntab import (
+from gdb_gomem.symbols.pclntab import (
     FUNCDATA_ARGS_POINTER_MAPS,
     FUNCDATA_LOCALS_POINTER_MAPS,
     PCDATA_STACKMAP_INDEX,
@@ -211,15 +210,9 @@ class Case:
 
 def _fixture_cases() -> tuple[list[str], str]:
     """Versions with committed fixtures, or ([], why-not)."""
-    store = REPO / "scripts" / "fixture_store.py"
-    if not store.exists():
-        return [], "scripts/fixture_store.py is not there yet"
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        import fixture_store  # type: ignore[import-not-found]
-    except Exception as exc:  # noqa: BLE001 - any import problem means: no fixtures to test
-        return [], f"cannot import scripts/fixture_store.py: {exc!r}"
-    vs = [v for v in fixture_store.versions() if _has_leaky(fixture_store, v)]
+    from gomem_fixtures import store
+
+    vs = [v for v in store.versions() if _has_leaky(store, v)]
     return vs, "" if vs else "no committed fixture has fixtures/<ver>/leaky/facts.json"
 
 
@@ -231,10 +224,10 @@ def _has_leaky(store: Any, version: str) -> bool:
 
 @cache
 def fixture_case(version: str) -> Case:
-    import fixture_store  # type: ignore[import-not-found]
+    from gomem_fixtures import store
 
-    facts_path = fixture_store.fixture_file(version, "leaky", "facts.json")
-    binary = fixture_store.fixture_file(version, "leaky", "leaky")
+    facts_path = store.fixture_file(version, "leaky", "facts.json")
+    binary = store.fixture_file(version, "leaky", "leaky")
     return Case(version, Path(binary), json.loads(Path(facts_path).read_text()))
 
 

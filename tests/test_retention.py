@@ -15,7 +15,7 @@ import pytest
 from conftest import binary, core, gdb_batch, gomem_cli, json_after, manifest
 
 from gdb_gomem.adapters.corefile import open_core
-from gdb_gomem.analysis.retention import root_paths
+from gdb_gomem.heap.retention import root_paths
 
 _procs: dict[tuple[str, str], Any] = {}
 
@@ -119,7 +119,7 @@ def test_top_in_gdb_uses_compiled_kernel(version: str, scenario: str) -> None:
     """Inside gdb (Debian's embedded Python, single-threaded memory reads) the dominator
     kernel loads through ctypes and `top` retains exactly what the standalone command says."""
     res = gdb_batch(
-        "python from gdb_gomem.analysis import native; "
+        "python from gdb_gomem.heap import native; "
         "print('@@N', native.kernels() is not None, native.unavailable)",
         "echo @@T\\n", "gomem top --n 5 --json",
         exe=binary(version), core_file=core(version, scenario),
@@ -148,8 +148,8 @@ def test_many_objects_per_root_counts_past_int32_keys(dense: int,
 
     import numpy as np
 
-    from gdb_gomem.analysis import retention
-    from gdb_gomem.analysis.retention import MANY_OBJECTS, _many_per_root
+    from gdb_gomem.heap import retention
+    from gdb_gomem.heap.retention import MANY_OBJECTS, _many_per_root
 
     monkeypatch.setattr(retention, "DENSE_BINS_PER_OBJECT", dense)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from conftest import binary, core, gomem_cli, patched_core
 
 from gdb_gomem.adapters.corefile import open_core
-from gdb_gomem.analysis.goroutines import goroutines
+from gdb_gomem.goroutines.allgs import goroutines
 
 
 def _run(version: str, cf: Path, *args: str) -> dict:
@@ -55,7 +55,7 @@ def test_stack_with_looping_return_address(version: str, tmp_path: Path) -> None
     g = next(x for x in goroutines(proc).all if x.wait_reason == "chan receive")
     # The word just above gopark's frame is its return address into chanrecv: make it gopark's
     # own pc, and the saved SP of the caller equal to the callee's. The walk must end.
-    from gdb_gomem.analysis.unwind import goroutine_backtrace
+    from gdb_gomem.goroutines.unwind import goroutine_backtrace
 
     frames = goroutine_backtrace(proc, g).frames
     first = frames[0]

@@ -10,17 +10,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import fixture_store
 import pytest
 from conftest import gomem_cli
 from test_info import check_info
+
+from gomem_fixtures import build as fixture_build
 
 VERSION = "1.22.10"
 
 
 @pytest.mark.slow
 def test_rebuild_crash_and_analyse(tmp_path: Path) -> None:
-    exe, core_file, m = fixture_store.build_and_crash(VERSION, "mapwrite", tmp_path)
+    exe, core_file, m = fixture_build.build_and_crash(VERSION, "mapwrite", tmp_path)
     assert m["go_version"] == f"go{VERSION}"
     res = gomem_cli("info", "--json", "--binary", str(exe), "--core", str(core_file))
     assert res.returncode == 0, res.stderr

@@ -19,9 +19,9 @@ import pytest
 from conftest import binary, core, gomem_cli, manifest
 
 from gdb_gomem.adapters.corefile import open_core
-from gdb_gomem.analysis.gonames import go_name, package_of
-from gdb_gomem.analysis.types_docs import live_mask
-from gdb_gomem.analysis.types_infer import SRC_INFERRED, heap_types
+from gdb_gomem.heap.types.infer import SRC_INFERRED, heap_types
+from gdb_gomem.reports.objects import live_mask
+from gdb_gomem.symbols.gonames import go_name, package_of
 
 #: Lowest share of live heap bytes that must be typed (the issue's target).
 MIN_TYPED_LIVE = 0.99
@@ -139,8 +139,8 @@ def test_object_table_agrees_with_heap_model(version: str) -> None:
     """Types use the heap model's objects; the fallback enumeration (used when the model
     cannot be built) applies the same ``i < freeindex || allocBits[i]``: the same objects,
     sizes and span classes."""
-    from gdb_gomem.analysis.heapmodel import heap_model
-    from gdb_gomem.analysis.types_infer import _own_objects
+    from gdb_gomem.heap.model import heap_model
+    from gdb_gomem.heap.types.infer import _own_objects
 
     p, ht, _live = typed(version)
     hm = heap_model(p)
@@ -159,7 +159,7 @@ def test_object_table_agrees_with_heap_model(version: str) -> None:
 def test_chain_chasing_gives_the_same_types(monkeypatch: pytest.MonkeyPatch) -> None:
     """Linked structures chased as whole chains (successor tables, pointer doubling) type the
     heap exactly as plain rounds do: force chasing from the first round and compare."""
-    from gdb_gomem.analysis import types_infer
+    from gdb_gomem.heap.types import infer as types_infer
 
     version = "1.26.6"
     _p, ht, _live = typed(version)
@@ -174,8 +174,8 @@ def test_chain_chasing_gives_the_same_types(monkeypatch: pytest.MonkeyPatch) -> 
 def test_compiled_and_numpy_typing_agree(version: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every object gets the same type name (and source) whether the compiled inner loops
     (object lookup, word gathers, the scanned-value check) or their numpy versions run."""
-    from gdb_gomem.analysis import native
-    from gdb_gomem.analysis.types_infer import heap_types
+    from gdb_gomem.heap import native
+    from gdb_gomem.heap.types.infer import heap_types
 
     if native.kernels() is None:
         pytest.fail(f"compiled kernels unavailable: {native.unavailable}")

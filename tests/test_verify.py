@@ -10,8 +10,8 @@ import pytest
 from conftest import VERSIONS, binary, core, gomem_cli, manifest, patched_core
 
 from gdb_gomem.adapters.corefile import open_core
-from gdb_gomem.analysis.objects import object_table
 from gdb_gomem.commands.verify import verify_doc
+from gdb_gomem.heap.objects import object_table
 
 EDGE_VERSIONS = sorted({VERSIONS[0], VERSIONS[-1]}) if VERSIONS else ["none"]
 

@@ -14,9 +14,9 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..analysis.binary import GoBinary, Segment
-from ..analysis.errors import BadFile, TruncatedCore, UnreadableMemory
-from ..analysis.memory import Memory, StopInfo, ThreadInfo, check_read
+from gdb_gomem.base.errors import BadFile, TruncatedCore, UnreadableMemory
+from gdb_gomem.symbols.binary import GoBinary, Segment
+from gdb_gomem.target.memory import Memory, StopInfo, ThreadInfo, check_read
 
 NT_PRSTATUS = 1
 NT_PRPSINFO = 3
@@ -250,7 +250,7 @@ class CoreMemory(Memory):
 
 def open_core(binary_path: str | os.PathLike[str], core_path: str | os.PathLike[str]):
     """Open a binary and its core as a :class:`GoProcess`; refuse mismatched pairs."""
-    from ..analysis.process import GoProcess
+    from gdb_gomem.target.process import GoProcess
 
     binary = GoBinary(binary_path)
     core = CoreFile(core_path)

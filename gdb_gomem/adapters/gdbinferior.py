@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import gdb  # type: ignore[import-not-found]
 
-from ..analysis.binary import GoBinary
-from ..analysis.errors import BadFile, UnreadableMemory
-from ..analysis.memory import Memory, StopInfo, ThreadInfo, check_read, is_fault_signal
-from ..analysis.process import GoProcess
+from gdb_gomem.base.errors import BadFile, UnreadableMemory
+from gdb_gomem.symbols.binary import GoBinary
+from gdb_gomem.target.memory import Memory, StopInfo, ThreadInfo, check_read, is_fault_signal
+from gdb_gomem.target.process import GoProcess
 
 _REGS = ("rip", "rsp", "rbp", "fs_base")
 

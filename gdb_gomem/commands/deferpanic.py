@@ -9,15 +9,15 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..analysis.defers import defer_pools, goroutine_defers
-from ..analysis.errors import GomemError
-from ..analysis.goroutines import Goroutine, goroutines
-from ..analysis.panics import goroutine_panics
-from ..analysis.process import GoProcess
-from ..analysis.sched import m_for_thread, walk_ms
-from . import colors as c
-from .fmt import human_bytes
-from .registry import Doc, command
+from gdb_gomem.base.errors import GomemError
+from gdb_gomem.commands import colors as c
+from gdb_gomem.commands.fmt import human_bytes
+from gdb_gomem.commands.registry import Doc, command
+from gdb_gomem.goroutines.allgs import Goroutine, goroutines
+from gdb_gomem.goroutines.defers import defer_pools, goroutine_defers
+from gdb_gomem.goroutines.panics import goroutine_panics
+from gdb_gomem.goroutines.sched import m_for_thread, walk_ms
+from gdb_gomem.target.process import GoProcess
 
 
 def _configure(p: argparse.ArgumentParser) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import colors as c
+from gdb_gomem.commands import colors as c
 
 
 def human_bytes(n: int | None) -> str:

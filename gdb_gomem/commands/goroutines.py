@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..analysis.errors import GomemError
-from ..analysis.goroutine_report import goroutines_doc, group_goroutines, select
-from ..analysis.process import GoProcess
-from ..analysis.threads import threads_doc
-from . import colors as c
-from .registry import Doc, command
+from gdb_gomem.base.errors import GomemError
+from gdb_gomem.commands import colors as c
+from gdb_gomem.commands.registry import Doc, command
+from gdb_gomem.goroutines.threads import threads_doc
+from gdb_gomem.reports.goroutines import goroutines_doc, group_goroutines, select
+from gdb_gomem.target.process import GoProcess
 
 GROUPS = ("creation", "stack", "wait")
 

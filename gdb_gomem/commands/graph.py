@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from ..analysis.errors import GomemError
-from ..analysis.process import GoProcess
-from ..analysis.retention import root_paths, suspects, top_retainers
-from . import colors as c
-from .fmt import human_bytes
-from .registry import Doc, address_arg, command
+from gdb_gomem.base.errors import GomemError
+from gdb_gomem.commands import colors as c
+from gdb_gomem.commands.fmt import human_bytes
+from gdb_gomem.commands.registry import Doc, address_arg, command
+from gdb_gomem.heap.retention import root_paths, suspects, top_retainers
+from gdb_gomem.target.process import GoProcess
 
 
 def _configure_path(p: argparse.ArgumentParser) -> None:

@@ -8,11 +8,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..analysis import heapdocs
-from ..analysis.process import GoProcess
-from . import colors as c
-from .fmt import human_bytes, kv
-from .registry import Doc, address_arg, command
+from gdb_gomem.commands import colors as c
+from gdb_gomem.commands.fmt import human_bytes, kv
+from gdb_gomem.commands.registry import Doc, address_arg, command
+from gdb_gomem.reports import structures as heapdocs
+from gdb_gomem.target.process import GoProcess
 
 STATES = {"in-use": "in use", "manual": "manual", "dead": "dead"}
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from ..analysis.info import collect_info
-from ..analysis.process import GoProcess
-from . import colors as c
-from .fmt import human_bytes, kv
-from .registry import Doc, command
+from gdb_gomem.commands import colors as c
+from gdb_gomem.commands.fmt import human_bytes, kv
+from gdb_gomem.commands.registry import Doc, command
+from gdb_gomem.reports.info import collect_info
+from gdb_gomem.target.process import GoProcess
 
 _BYTES = {"HeapAlloc", "HeapInuse", "HeapSys", "HeapIdle", "HeapReleased", "TotalAlloc",
           "StackInuse", "Sys"}  # fmt: skip

@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..analysis import types_docs
-from ..analysis.process import GoProcess
-from . import colors as c
-from .fmt import human_bytes, kv
-from .heap import _table, _trailer
-from .registry import Doc, address_arg, command
+from gdb_gomem.commands import colors as c
+from gdb_gomem.commands.fmt import human_bytes, kv
+from gdb_gomem.commands.heap import _table, _trailer
+from gdb_gomem.commands.registry import Doc, address_arg, command
+from gdb_gomem.reports import objects as types_docs
+from gdb_gomem.target.process import GoProcess
 
 
 def _which(args: argparse.Namespace) -> str:

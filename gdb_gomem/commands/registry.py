@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..analysis.process import GoProcess
+from gdb_gomem.target.process import GoProcess
 
 Doc = dict[str, Any]
 

@@ -22,13 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from ..analysis.errors import GomemError, UnreadableMemory
-from ..analysis.heapbits import PointerScan, pointer_words
-from ..analysis.heapmodel import heap_model
-from ..analysis.objects import F_UNSWEPT_GARBAGE, ObjectTable, _i
-from ..analysis.process import GoProcess
-from . import colors as c
-from .registry import Doc, command
+from gdb_gomem.base.errors import GomemError, UnreadableMemory
+from gdb_gomem.commands import colors as c
+from gdb_gomem.commands.registry import Doc, command
+from gdb_gomem.heap.model import heap_model
+from gdb_gomem.heap.objects import F_UNSWEPT_GARBAGE, ObjectTable, _i
+from gdb_gomem.heap.pointers import PointerScan, pointer_words
+from gdb_gomem.target.process import GoProcess
 
 #: Problems listed in full per check; the count stays exact.
 MAX_PROBLEMS = 1000

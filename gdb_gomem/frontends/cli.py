@@ -1,0 +1,76 @@
+"""The standalone ``gomem`` command: ``gomem <subcommand> --binary B --core C [--json]``.
+
+Errors the user can fix print one message with a hint and exit 2; anything unexpected prints
+one line asking for a report (the traceback only with ``GOMEM_DEBUG=1``) and exits 3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+
+from gdb_gomem import __version__
+from gdb_gomem.base.errors import GomemError
+from gdb_gomem.commands import colors
+from gdb_gomem.commands.registry import REGISTRY, add_common_arguments, load_all, output
+from gdb_gomem.frontends.progress import stream_progress
+
+
+def build_parser() -> argparse.ArgumentParser:
+    load_all()
+    p = argparse.ArgumentParser(
+        prog="gomem",
+        description="Post-mortem memory forensics for Go programs, on a binary and its core.",
+    )
+    p.add_argument("--version", action="version", version=f"gdb-gomem {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for name, spec in sorted(REGISTRY.items()):
+        sp = sub.add_parser(name, help=spec.help, description=spec.help)
+        sp.add_argument("--binary", "-b", required=True, help="the Go executable that crashed")
+        sp.add_argument("--core", "-c", required=True, help="its core file (kernel core or gcore)")
+        sp.add_argument("--no-color", action="store_true", help="plain text, no ANSI colours")
+        add_common_arguments(sp)
+        spec.configure(sp)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 2
+    colors.set_enabled(sys.stdout.isatty() and not args.no_color and not args.json)
+    spec = REGISTRY[args.command]
+    try:
+        from gdb_gomem.adapters.corefile import open_core
+
+        proc = open_core(args.binary, args.core)
+        proc.context.progress = stream_progress()
+        text = output(spec, proc, args)
+    except GomemError as exc:
+        print(f"gomem {args.command}: error: {exc.user_message()}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"gomem {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place that turns bugs into a message
+        if os.environ.get("GOMEM_DEBUG"):
+            traceback.print_exc()
+        print(
+            f"gomem {args.command}: internal error: {type(exc).__name__}: {exc}\n"
+            "  hint: this is a bug in gdb-gomem; rerun with GOMEM_DEBUG=1 and report the output",
+            file=sys.stderr,
+        )
+        return 3
+    try:
+        print(text)
+    except BrokenPipeError:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

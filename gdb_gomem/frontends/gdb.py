@@ -1,0 +1,134 @@
+"""gdb front end: ``gomem <subcommand> [args]`` over the selected inferior.
+
+Arguments are parsed by the same argparse parsers as the CLI; errors become one message (never a
+Python traceback at the prompt). The GoProcess is cached until the inferior runs or changes.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import traceback
+
+import gdb  # type: ignore[import-not-found]
+
+from gdb_gomem.base.errors import GomemError
+from gdb_gomem.commands import colors
+from gdb_gomem.commands.registry import REGISTRY, CommandSpec, build_parser, load_all, output
+from gdb_gomem.frontends.progress import stream_progress
+from gdb_gomem.target.process import GoProcess
+
+_cached: GoProcess | None = None
+
+
+def _invalidate(*_args: object) -> None:
+    global _cached
+    _cached = None
+
+
+def current_process() -> GoProcess:
+    global _cached
+    if _cached is None:
+        from gdb_gomem.adapters.gdbinferior import process_from_gdb
+
+        _cached = process_from_gdb()
+        _cached.context.progress = stream_progress()
+    return _cached
+
+
+class _ParseExit(Exception):
+    pass
+
+
+class GomemPrefix(gdb.Command):
+    """Go memory forensics: `gomem info`, ... (`help gomem` lists the subcommands)."""
+
+    def __init__(self) -> None:
+        super().__init__("gomem", gdb.COMMAND_DATA, gdb.COMPLETE_COMMAND, prefix=True)
+
+    def invoke(self, arg: str, from_tty: bool) -> None:
+        names = ", ".join(sorted(REGISTRY))
+        gdb.write(f"usage: gomem SUBCOMMAND [--json] ...   subcommands: {names}\n")
+
+
+class GomemSub(gdb.Command):
+    def __init__(self, spec: CommandSpec) -> None:
+        self.spec = spec
+        self.__doc__ = spec.help + "\n\n" + build_parser(spec, f"gomem {spec.name}").format_help()
+        super().__init__(f"gomem {spec.name}", gdb.COMMAND_DATA)
+
+    def invoke(self, arg: str, from_tty: bool) -> None:
+        parser = build_parser(self.spec, f"gomem {self.spec.name}")
+        parser.exit = _exit  # type: ignore[method-assign]
+        parser.error = _error  # type: ignore[method-assign]
+        try:
+            args = parser.parse_args(shlex.split(arg))
+        except _ParseExit as exc:
+            if str(exc):
+                gdb.write(str(exc), gdb.STDERR)
+            return
+        colors.set_enabled(_color_on() and not args.json)
+        try:
+            text = output(self.spec, current_process(), args)
+        except GomemError as exc:
+            gdb.write(f"gomem {self.spec.name}: error: {exc.user_message()}\n", gdb.STDERR)
+            return
+        except KeyboardInterrupt:
+            gdb.write(f"gomem {self.spec.name}: interrupted\n", gdb.STDERR)
+            return
+        except Exception as exc:  # noqa: BLE001 - never a traceback at the prompt
+            if os.environ.get("GOMEM_DEBUG"):
+                traceback.print_exc()
+            gdb.write(
+                f"gomem {self.spec.name}: internal error: {type(exc).__name__}: {exc}\n"
+                "  hint: this is a bug in gdb-gomem; set GOMEM_DEBUG=1 and report the output\n",
+                gdb.STDERR,
+            )
+            return
+        gdb.write(text + "\n")
+
+
+def _exit(status: int = 0, message: str | None = None) -> None:
+    raise _ParseExit(message or "")
+
+
+def _error(message: str) -> None:
+    raise _ParseExit(f"gomem: error: {message}\n")
+
+
+class ColorParameter(gdb.Parameter):
+    """Whether gomem output uses colour (`set gomem-color off` to disable)."""
+
+    set_doc = "Set whether gomem output is coloured."
+    show_doc = "Show whether gomem output is coloured."
+
+    def __init__(self) -> None:
+        super().__init__("gomem-color", gdb.COMMAND_DATA, gdb.PARAM_BOOLEAN)
+        self.value = not os.environ.get("NO_COLOR")
+
+
+_color_param: ColorParameter | None = None
+
+
+def _color_on() -> bool:
+    return bool(_color_param and _color_param.value) and bool(gdb.parameter("style enabled"))
+
+
+def register() -> list[str]:
+    """Register the gdb commands once; returns the subcommand names."""
+    global _color_param
+    load_all()
+    if _color_param is not None:  # sourced twice: commands exist already
+        return sorted(REGISTRY)
+    from gdb_gomem.commands import registry
+
+    registry.evaluate_address = lambda s: int(gdb.parse_and_eval(s)) & ((1 << 64) - 1)
+    GomemPrefix()
+    for spec in REGISTRY.values():
+        GomemSub(spec)
+    _color_param = ColorParameter()
+    for ev in ("stop", "cont", "exited", "new_objfile", "memory_changed", "inferior_call"):
+        reg = getattr(gdb.events, ev, None)
+        if reg is not None:
+            reg.connect(_invalidate)
+    return sorted(REGISTRY)

@@ -1,0 +1,160 @@
+"""Names of stack slots: which local variable or parameter of a function lives at an address.
+
+Go's DWARF gives each local and parameter a location: an expression (``DW_OP_fbreg N``,
+``DW_OP_call_frame_cfa``, with ``DW_OP_piece`` for values split into words) or, in optimised
+code, a location list saying where it lives at each PC (a register, or the stack). The frame
+base is the CFA, which on amd64 is the frame's ``fp`` (the caller's SP before the CALL), so a
+slot is ``fp + offset``. A slot the compiler made up (``autotmp``) or a value kept only in a
+register has no name here; callers then fall back to ``function+0xOFF``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from elftools.dwarf.die import DIE
+from elftools.dwarf.dwarf_expr import DWARFExprParser
+from elftools.dwarf.locationlists import LocationEntry, LocationParser
+
+from gdb_gomem.symbols.fieldpath import field_path
+from gdb_gomem.target.context import Lazy
+from gdb_gomem.target.process import GoProcess
+
+MAX_VARS = 4096
+
+
+@dataclass(frozen=True)
+class Slot:
+    lo: int  # pc range where this location holds (absolute); lo == hi == 0: everywhere
+    hi: int
+    cfa_off: int
+    size: int
+    name: str
+    type_id: int | None
+
+
+class FrameVars:
+    """Per-process cache of functions' stack slots, read lazily from the binary's DWARF."""
+
+    def __init__(self, proc: GoProcess) -> None:
+        self.proc = proc
+        self.dwarf = proc.binary.elf.get_dwarf_info()
+        self.locparser = LocationParser(self.dwarf.location_lists())
+        self.expr = DWARFExprParser(self.dwarf.structs)
+        self._slots: dict[str, list[Slot]] = {}
+
+    def slots(self, func: str) -> list[Slot]:
+        if func not in self._slots:
+            off = self.proc.dw.subprograms.get(func)
+            out: list[Slot] = []
+            if off is not None:
+                try:
+                    die = self.dwarf.get_DIE_from_refaddr(off)
+                    self._collect(die, out, depth=0)
+                except Exception:  # noqa: BLE001 - unreadable DWARF for one function: no names
+                    out = []
+            self._slots[func] = out
+        return self._slots[func]
+
+    def _collect(self, die: DIE, out: list[Slot], depth: int) -> None:
+        for c in die.iter_children():
+            if len(out) > MAX_VARS or depth > 16:
+                return
+            if c.tag == "DW_TAG_lexical_block":
+                self._collect(c, out, depth + 1)
+            elif c.tag in ("DW_TAG_variable", "DW_TAG_formal_parameter"):
+                try:
+                    self._var(c, out)
+                except (ValueError, KeyError, IndexError):
+                    continue  # e.g. an empty location (optimised away): this variable only
+
+    def _var(self, c: DIE, out: list[Slot]) -> None:
+        name_attr = c.attributes.get("DW_AT_name")
+        loc = c.attributes.get("DW_AT_location")
+        if name_attr is None or loc is None:
+            return
+        name = name_attr.value.decode("utf-8", "replace")
+        tref = c.attributes.get("DW_AT_type")
+        tid = None
+        if tref is not None:
+            tid = int(tref.value) + (0 if tref.form == "DW_FORM_ref_addr" else c.cu.cu_offset)
+        size = self.proc.dw.resolve(tid).size if tid in self.proc.dw.types else 8
+        if loc.form in ("DW_FORM_block1", "DW_FORM_block2", "DW_FORM_block4", "DW_FORM_block",
+                        "DW_FORM_exprloc"):  # fmt: skip
+            # An expression, whatever the DWARF version: Go 1.25+ writes DWARF 5 but keeps
+            # block forms, which pyelftools only reads as expressions before DWARF 4.
+            if loc.value:
+                self._expr(list(loc.value), 0, 0, name, size, tid, out)
+            return
+        parsed = self.locparser.parse_from_attribute(loc, c.cu.header.version, die=c)
+        if isinstance(parsed, list):
+            base = 0
+            for e in parsed:
+                if isinstance(e, LocationEntry):
+                    absolute = getattr(e, "is_absolute", False)
+                    lo = e.begin_offset if absolute else base + e.begin_offset
+                    hi = e.end_offset if absolute else base + e.end_offset
+                    self._expr(e.loc_expr, lo, hi, name, size, tid, out)
+                elif hasattr(e, "base_address"):
+                    base = e.base_address
+        else:
+            self._expr(parsed.loc_expr, 0, 0, name, size, tid, out)
+
+    def _expr(self, raw: list[int], lo: int, hi: int, name: str, size: int,
+              tid: int | None, out: list[Slot]) -> None:  # fmt: skip
+        ops = self.expr.parse_expr(raw)
+        cur: int | None = None
+        piece_off = 0
+        pieces = any(o.op_name == "DW_OP_piece" for o in ops)
+        for o in ops:
+            if o.op_name == "DW_OP_fbreg":
+                cur = int(o.args[0])
+            elif o.op_name == "DW_OP_call_frame_cfa":
+                cur = 0
+            elif o.op_name in ("DW_OP_consts", "DW_OP_plus_uconst") and cur is not None:
+                cur += int(o.args[0])
+            elif o.op_name == "DW_OP_plus":
+                pass  # cfa + consts: the constant was added above
+            elif o.op_name == "DW_OP_piece":
+                n = int(o.args[0])
+                if cur is not None:
+                    out.append(Slot(lo, hi, cur, n, name + self._part(tid, piece_off), None))
+                piece_off += n
+                cur = None
+            else:
+                cur = None  # a register or a computed value: not a stack slot
+        if cur is not None and not pieces:
+            out.append(Slot(lo, hi, cur, size, name, tid))
+
+    def _part(self, tid: int | None, off: int) -> str:
+        """The field path of a piece at ``off`` inside the variable (``.len`` of a slice)."""
+        if tid is None or tid not in self.proc.dw.types:
+            return f"+{off}" if off else ""
+        path = field_path(self.proc.dw, self.proc.dw.types[tid], off)
+        return "" if off == 0 and path in ("", ".array", ".str", ".data") else path
+
+    def name_of(self, func: str, pc: int, fp: int, addr: int) -> str | None:
+        """``variable`` (with a field path inside it) for a stack word, or None."""
+        off = addr - fp
+        best = None
+        for s in self.slots(func):
+            if (s.lo or s.hi) and not s.lo <= pc < s.hi:
+                continue
+            if s.cfa_off <= off < s.cfa_off + max(s.size, 1):
+                best = s
+                if s.lo or s.hi:
+                    break  # a location valid at this pc beats a whole-function one
+        if best is None:
+            return None
+        inner = off - best.cfa_off
+        if best.type_id is not None and best.type_id in self.proc.dw.types:
+            sub = field_path(self.proc.dw, self.proc.dw.types[best.type_id], inner)
+            return best.name + sub
+        return best.name if inner == 0 else f"{best.name}+{inner}"
+
+
+FRAME_VARS: Lazy[FrameVars] = Lazy("frame variables", FrameVars)
+
+
+def frame_vars(proc: GoProcess) -> FrameVars:
+    return FRAME_VARS(proc)

@@ -1,0 +1,496 @@
+"""What keeps memory alive: root paths, the dominator tree, retained sizes, leak suspects.
+
+Built on the heap model (objects, roots, the pointer graph, the live mask) and the object
+types. Shapes follow tools people know: SOS ``gcroot`` for paths (one step per line, the field
+taken), Eclipse MAT for the dominator tree (shallow vs retained size) and its leak-suspects
+report (a dominator holding 10% or more of the live heap; many same-type objects under one
+root), plus the Go-specific suspects: big maps, short slices pinning large arrays, goroutine
+groups blocked in one place, tickers never stopped, finalizer queues.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from gdb_gomem.heap import native
+from gdb_gomem.heap.graphalgo import dominator_tops, dominators, retained_sizes, shortest_root_path
+from gdb_gomem.heap.model import HeapModel, heap_model, start_heap_model
+from gdb_gomem.heap.objects import _i
+from gdb_gomem.reports.info import hexaddr as _hex
+from gdb_gomem.symbols.fieldpath import field_path
+from gdb_gomem.target.context import Lazy
+from gdb_gomem.target.process import GoProcess
+
+Doc = dict[str, Any]
+
+#: Which root to name when several hold the same object: the most telling first.
+ROOT_PREFERENCE = {"global": 0, "stack": 1, "finalizer": 2, "cleanup": 3, "weak": 4, "runtime": 5}
+SUSPECT_SHARE = 0.10
+MANY_OBJECTS = 1000
+#: The many-objects grouping counts in dense (root-held object, type) bins while there are at
+#: most this many bins per object (memory like a per-object column), else by sorting keys.
+DENSE_BINS_PER_OBJECT = 1
+BIG_MAP_ENTRIES = 1000
+PIN_RATIO = 16  # a slice using 1/16 or less of its backing array pins the rest
+GOROUTINE_GROUP = 10
+
+
+# --------------------------------------------------------------------------- types by object
+
+
+@dataclass
+class ObjectTypes:
+    """Type name, DWARF type and data offset per model object (aligned by address)."""
+
+    names: list[str]
+    type_id: np.ndarray  # index into names-table entries, -1 when untyped
+    entries: list[Any]
+    data_off: np.ndarray
+
+    def name(self, i: int) -> str:
+        t = int(self.type_id[i])
+        return self.entries[t].name if t >= 0 else "<untyped>"
+
+
+def _build_object_types(proc: GoProcess) -> ObjectTypes:
+    from gdb_gomem.heap.types.infer import heap_types
+
+    model = heap_model(proc)
+    ht = heap_types(proc)
+    addr = np.asarray(model.objects.addr)
+    if ht.addr is addr or (len(ht.addr) == len(addr) and np.array_equal(ht.addr, addr)):
+        # One shared object table (the usual case): the type pass's arrays as they are.
+        doff = ht.data_off if len(ht.data_off) else np.zeros(len(addr), np.int32)
+        return ObjectTypes([e.name for e in ht.table], ht.type_id, ht.table, doff)
+    idx = np.searchsorted(np.asarray(ht.addr), addr)
+    idx = np.minimum(idx, max(len(ht.addr) - 1, 0))
+    same = np.asarray(ht.addr)[idx] == addr if len(ht.addr) else np.zeros(len(addr), bool)
+    tid = np.where(same, np.asarray(ht.type_id)[idx], -1)
+    doff = np.asarray(ht.data_off) if len(ht.data_off) else np.zeros(len(ht.addr), np.int64)
+    data_off = np.where(same, doff[idx] if len(doff) else 0, 0)
+    return ObjectTypes([e.name for e in ht.table], tid, ht.table, data_off)
+
+
+OBJECT_TYPES: Lazy[ObjectTypes] = Lazy("object types", _build_object_types)
+
+
+def object_types(proc: GoProcess, model: HeapModel) -> ObjectTypes:
+    """Types aligned with ``model``'s objects (``model`` is this process's heap model)."""
+    return OBJECT_TYPES(proc)
+
+
+def _via(proc: GoProcess, types: ObjectTypes, src: int, offset: int) -> str:
+    """The field, element or slot of object ``src`` at ``offset`` (SOS-style step label)."""
+    t = int(types.type_id[src])
+    off = offset - int(types.data_off[src])
+    if t < 0:
+        return f"+{offset}"
+    e = types.entries[t]
+    dwarf_id = getattr(e, "dwarf", None)
+    if dwarf_id is None or dwarf_id not in proc.dw.types:
+        return f"+{offset}"
+    dt = proc.dw.resolve(dwarf_id)
+    count = getattr(e, "count", 1) or 1
+    if count > 1 and dt.size > 0:
+        i, inner = divmod(off, dt.size)
+        return f"[{i}]{field_path(proc.dw, dt, inner)}"
+    return field_path(proc.dw, dt, off) or "+0"
+
+
+# --------------------------------------------------------------------------- paths
+
+
+def _root_rows_for(model: HeapModel, obj: int) -> list[int]:
+    rows = model.roots.of_object(obj)
+    return sorted(rows, key=lambda r: (ROOT_PREFERENCE.get(model.roots.kind[r], 9), r))
+
+
+_REVERSE: Lazy[tuple[np.ndarray, np.ndarray]] = Lazy(
+    "reverse graph", lambda proc: heap_model(proc).graph.predecessors()
+)
+_ROOT_MASK: Lazy[np.ndarray] = Lazy("root mask", lambda proc: _root_mask(heap_model(proc)))
+
+
+def _reverse(proc: GoProcess, model: HeapModel) -> tuple[np.ndarray, np.ndarray]:
+    return _REVERSE(proc)
+
+
+def _root_mask(model: HeapModel) -> np.ndarray:
+    mask = np.zeros(len(model.objects), dtype=bool)
+    objs = np.asarray(model.roots.obj)
+    mask[objs[objs >= 0]] = True
+    return mask
+
+
+def _largest(values: np.ndarray, mask: np.ndarray, n: int) -> np.ndarray:
+    """Indices of the ``n`` largest ``values`` where ``mask``, largest first, ties by index:
+    what a stable argsort of ``-values`` gives, without its three full-length temporaries
+    (a negated copy, the order and the sort's buffer: 24 bytes an object). Candidates are
+    the values at or above a threshold halved until there are enough."""
+    if n <= 0 or not len(values):
+        return np.zeros(0, np.int64)
+    top = int(values[mask].max()) if mask.any() else 0
+    t = max(top, 1)
+    while True:
+        cand = np.flatnonzero(mask & (values >= t))
+        if len(cand) >= n or t <= 1:
+            break
+        t //= 2
+    if t <= 1:
+        cand = np.flatnonzero(mask)
+    order = np.lexsort((cand, -values[cand]))
+    return cand[order][:n]
+
+
+def _model_and_types(proc: GoProcess) -> HeapModel:
+    """The heap model built on a second thread while this one types the objects
+    (:func:`.heapmodel.start_heap_model`).
+
+    The dominator tree is not built on that thread too: run beside the end of the type
+    pass, its working arrays (about 30 bytes an object) and the type pass's peaked
+    together. After it, top and suspects on the 1 GiB benchmark core take about 2 s more
+    and stay within twice the heap."""
+    from gdb_gomem.heap.types.infer import heap_types
+
+    start_heap_model(proc)
+    heap_types(proc)
+    return heap_model(proc)
+
+
+def root_paths(proc: GoProcess, addr: int, max_paths: int = 1) -> Doc:
+    """Shortest chains from named roots to the object containing ``addr``."""
+    model = _model_and_types(proc)
+    target = model.objects.find_one(addr)
+    if target < 0:
+        return {"addr": _hex(addr), "object": None, "paths": [],
+                "error": "the address is not inside an allocated heap object"}  # fmt: skip
+    types = object_types(proc, model)
+    rptr, rsrc = _reverse(proc, model)
+    is_root = _ROOT_MASK(proc)
+    chains = shortest_root_path(len(model.objects), rptr, rsrc, None, is_root, target,
+                                max_paths=max_paths)  # fmt: skip
+    paths = []
+    for chain in chains:
+        first = chain[0][0]
+        rows = _root_rows_for(model, first)
+        r = model.roots.row(rows[0]) if rows else None
+        root = None
+        if r is not None:
+            root = {"kind": r["kind"], "name": r["name"], "goroutine": r["goid"],
+                    "holder": _hex(int(r["holder"]))}  # fmt: skip
+        steps = []
+        prev = -1
+        for obj, _ in chain:
+            off = model.graph.edge_offset(prev, obj) if prev >= 0 else -1
+            via = root["name"] if prev < 0 and root else _via(proc, types, prev, off)
+            steps.append({"addr": _hex(int(model.objects.addr[obj])), "type": types.name(obj),
+                          "size": int(model.objects.size[obj]), "via": via})  # fmt: skip
+            prev = obj
+        paths.append({"root": root, "other_roots": len(rows) - 1 if rows else 0, "steps": steps})
+    return {
+        "addr": _hex(addr),
+        "object": {
+            "addr": _hex(int(model.objects.addr[target])),
+            "type": types.name(target),
+            "size": int(model.objects.size[target]),
+            "live": bool(model.live[target]),
+        },
+        "paths": paths,
+        "error": None if paths else "no root reaches this object: it is garbage",
+    }
+
+
+# --------------------------------------------------------------------------- dominators
+
+
+@dataclass
+class DominatorTree:
+    """Per object: immediate dominator, retained bytes and the root-held object above it.
+    (The preorder the two sums are computed over is not kept: 4 bytes an object.)"""
+
+    idom: np.ndarray  # n = super-root, -1 unreachable
+    retained: np.ndarray
+    top: np.ndarray  # the root-held object (child of the super-root) above each object, -1
+
+
+def _build_dominator_tree(proc: GoProcess) -> DominatorTree:
+    model = heap_model(proc)
+    n = len(model.objects)
+    roots = np.asarray(model.roots.obj)
+    idom, order = dominators(n, model.graph.indptr, model.graph.dst, roots[roots >= 0])
+    retained = retained_sizes(idom, _i(model.objects.size), order)  # copies its input
+    return DominatorTree(idom, retained, dominator_tops(idom, order))
+
+
+DOMINATOR_TREE: Lazy[DominatorTree] = Lazy("dominators", _build_dominator_tree)
+
+
+def dominator_tree(proc: GoProcess) -> DominatorTree:
+    return DOMINATOR_TREE(proc)
+
+
+def top_retainers(proc: GoProcess, n: int = 20, by_type: bool = False) -> Doc:
+    """The biggest retainers: objects (or types) by retained size, with the root holding each."""
+    model = _model_and_types(proc)
+    dt = dominator_tree(proc)
+    types = object_types(proc, model)
+    live_bytes = model.live_bytes()
+    size = _i(model.objects.size)
+    reached = dt.idom >= 0
+    if by_type:
+        # Sum retained over objects whose immediate dominator is of another type, so a list or
+        # tree of one type counts once, at its head.
+        tid = types.type_id
+        parent_t = np.where(dt.idom >= 0, tid[np.minimum(dt.idom, len(tid) - 1)], -2)
+        parent_t = np.where(dt.idom == len(tid), -2, parent_t)
+        heads = reached & (parent_t != tid)
+        rows: dict[int, list[int]] = {}
+        kept = np.where(heads, dt.retained, 0)[reached].tolist()
+        for t, s, r in zip(tid[reached].tolist(), size[reached].tolist(), kept, strict=True):
+            row = rows.setdefault(t, [0, 0, 0])
+            row[0] += 1
+            row[1] += s
+            row[2] += r
+        out = [{"type": types.entries[t].name if t >= 0 else "<untyped>", "count": c,
+                "shallow": s, "retained": r} for t, (c, s, r) in rows.items()]  # fmt: skip
+        out.sort(key=lambda x: -x["retained"])
+        return {"by": "type", "rows": out[:n], "live_bytes": live_bytes,
+                "note": "retained per type sums the objects whose immediate dominator is of "
+                        "another type (a chain of one type counts at its head)"}  # fmt: skip
+    best = _largest(dt.retained, reached, n)
+    rows_o = []
+    for o in best.tolist():
+        top = int(dt.top[o])
+        root_rows = _root_rows_for(model, top) if top >= 0 else []
+        r = model.roots.row(root_rows[0]) if root_rows else None
+        rows_o.append({
+            "addr": _hex(int(model.objects.addr[o])), "type": types.name(o),
+            "shallow": int(size[o]), "retained": int(dt.retained[o]),
+            "share": round(int(dt.retained[o]) / live_bytes, 4) if live_bytes else 0.0,
+            "root": {"kind": r["kind"], "name": r["name"], "goroutine": r["goid"]} if r else None,
+        })  # fmt: skip
+    per_root: dict[str, int] = {}
+    for i in range(len(model.roots)):
+        o = int(model.roots.obj[i])
+        if o >= 0 and dt.idom[o] == len(model.objects):
+            key = f"{model.roots.kind[i]} {model.roots.name[i]}"
+            per_root[key] = max(per_root.get(key, 0), int(dt.retained[o]))
+    roots_sorted = sorted(per_root.items(), key=lambda kv: -kv[1])[:n]
+    return {"by": "object", "rows": rows_o, "live_bytes": live_bytes,
+            "roots": [{"root": k, "retained": v} for k, v in roots_sorted]}  # fmt: skip
+
+
+# --------------------------------------------------------------------------- suspects
+
+
+def _path_text(proc: GoProcess, addr: int) -> list[Doc]:
+    p = root_paths(proc, addr, 1)
+    return p["paths"][0]["steps"] if p["paths"] else []
+
+
+def suspects(proc: GoProcess) -> Doc:
+    """MAT-style leak suspects, each with the path that explains it."""
+    model = _model_and_types(proc)
+    dt = dominator_tree(proc)
+    types = object_types(proc, model)
+    live_bytes = model.live_bytes()
+    out: list[Doc] = []
+    n = len(model.objects)
+
+    def root_of(o: int) -> Doc | None:
+        top = int(dt.top[o]) if o >= 0 else -1
+        rows = _root_rows_for(model, top) if top >= 0 else []
+        if not rows:
+            return None
+        r = model.roots.row(rows[0])
+        return {"kind": r["kind"], "name": r["name"], "goroutine": r["goid"]}
+
+    # 1. One dominator retaining >= 10% of the live heap (the highest such object on its chain).
+    if live_bytes:
+        big = np.flatnonzero((dt.retained >= SUSPECT_SHARE * live_bytes) & (dt.idom >= 0))
+        bigset = set(big.tolist())
+        for o in big.tolist():
+            d = int(dt.idom[o])
+            dominated_by_big = False
+            while 0 <= d < n:
+                if d in bigset:
+                    dominated_by_big = True
+                    break
+                d = int(dt.idom[d])
+            if dominated_by_big:
+                continue
+            a = int(model.objects.addr[o])
+            out.append({"kind": "big retainer", "type": types.name(o), "addr": _hex(a),
+                        "bytes": int(dt.retained[o]),
+                        "detail": f"retains {100 * int(dt.retained[o]) / live_bytes:.0f}% of the "
+                                  "live heap", "root": root_of(o),
+                        "path": _path_text(proc, a)})  # fmt: skip
+    # 2. Many objects of one type under one root-held object.
+    for top, t, c, b in _many_per_root(model, dt, types):
+        a = int(model.objects.addr[top])
+        tname = types.entries[t].name if t >= 0 else "<untyped>"
+        out.append({"kind": "many objects", "type": tname,
+                    "count": c, "bytes": b, "addr": _hex(a),
+                    "detail": f"{c} {tname} objects held under one root",
+                    "root": root_of(top), "path": _path_text(proc, a)})  # fmt: skip
+    out.extend(_go_suspects(proc, model, types, root_of))
+    out.sort(key=lambda s: -int(s.get("bytes") or 0))
+    return {"suspects": out, "live_bytes": live_bytes}
+
+
+def _many_per_root(model: HeapModel, dt: DominatorTree, types: ObjectTypes,
+                   ) -> list[tuple[int, int, int, int]]:  # fmt: skip
+    """(root-held object, type entry or -1, count, bytes) for every type with at least
+    MANY_OBJECTS live objects under one root-held object (``dt.top``), in order of object
+    then type.
+
+    Counted over only the root-held objects that hold MANY_OBJECTS or more (numbered
+    0..B-1), one key per object: in dense bins while B x types stays within the object count
+    (no sort of 20 million keys and its copies), else by a sort of the counted keys."""
+    n = len(model.objects)
+    live = model.live & (dt.top >= 0)
+    if not live.any():
+        return []
+    held = np.where(live, dt.top, n)  # n: not counted
+    per_top = np.bincount(held, minlength=n + 1)[:n]
+    bigs = np.flatnonzero(per_top >= MANY_OBJECTS)
+    del per_top
+    nt = len(types.entries) + 1  # type entries, and -1 (untyped) as 0
+    if not len(bigs):
+        return []
+    rank = np.full(n + 1, -1, np.int32)
+    rank[bigs] = np.arange(len(bigs), dtype=np.int32)
+    r = rank[held]
+    del rank, held
+    nbins = len(bigs) * nt + 2
+    # One key per object, built in place: rank * nt + type + 2, and 0 for objects not
+    # counted (not live, or under a root-held object holding fewer than MANY_OBJECTS).
+    unheld = r < 0
+    key = r if nbins < 1 << 31 else r.astype(np.int64)
+    key *= nt
+    key += types.type_id
+    key += 2
+    key[unheld] = 0
+    del r, unheld
+    size = model.objects.size
+    if nbins <= n * DENSE_BINS_PER_OBJECT + 2:
+        # Dense bins, no more than the per-object columns: one compiled pass (counts and
+        # integer bytes, no float64 copy of the sizes) or two bincounts.
+        got = native.histogram(key, live, size, nbins)
+        if got is not None:
+            counts, sizes = got[0][:nbins], got[1][:nbins]  # bucket nbins: objects not live
+        else:
+            counts = np.bincount(key, minlength=nbins)
+            sizes = np.bincount(key, weights=size, minlength=nbins)
+        keys = np.flatnonzero(counts >= MANY_OBJECTS)
+        keys = keys[keys > 0]
+        groups = zip(keys.tolist(), counts[keys].tolist(), sizes[keys].tolist(), strict=True)
+    else:
+        # Many big holders times many types: sort the counted keys instead.
+        sel = key > 0
+        uniq, inv, cnt = np.unique(key[sel], return_inverse=True, return_counts=True)
+        sz = np.bincount(inv, weights=size[sel], minlength=len(uniq))
+        keep = cnt >= MANY_OBJECTS
+        groups = zip(uniq[keep].tolist(), cnt[keep].tolist(), sz[keep].tolist(), strict=True)
+    out = []
+    for k, c, b in groups:
+        rk, t1 = divmod(k - 1, nt)  # k - 1 = rank * nt + (type + 1), type + 1 in [0, nt)
+        out.append((int(bigs[rk]), t1 - 1, int(c), int(b)))
+    return out
+
+
+def _go_suspects(proc: GoProcess, model: HeapModel, types: ObjectTypes, root_of: Any) -> list[Doc]:
+    out: list[Doc] = []
+    # Short slices pinning large backing arrays: slice-typed globals (DWARF) whose array object
+    # is much larger than the part the slice can reach.
+    dw = proc.dw
+    for name, var in dw.globals.items():
+        t = dw.resolve(var.type)
+        if t.kind != 23:
+            continue
+        try:
+            raw = proc.mem.read(var.addr, 24)
+        except Exception:  # noqa: BLE001 - an unreadable global is skipped
+            continue
+        arr, ln, cap = (int.from_bytes(raw[i : i + 8], "little") for i in (0, 8, 16))
+        o = model.objects.find_one(arr) if arr else -1
+        if o < 0 or ln < 0 or cap < ln:
+            continue
+        elem = dw.resolve(t.elem).size if t.elem is not None else 1
+        used = max(ln * max(elem, 1), 1)
+        osize = int(model.objects.size[o])
+        if osize >= 64 << 10 and osize >= PIN_RATIO * used:
+            out.append({"kind": "pinned array", "type": types.name(o), "addr": _hex(arr),
+                        "bytes": osize, "root": {"kind": "global", "name": name, "goroutine": None},
+                        "detail": f"{name} has len {ln} (cap {cap}) but keeps a {osize}-byte "
+                                  "backing array alive",
+                        "path": _path_text(proc, arr)})  # fmt: skip
+    # Maps with very many entries, held by globals (the map header's own count: hmap.count up
+    # to Go 1.23, internal/runtime/maps.Map.used from 1.24).
+    for name, var in dw.globals.items():
+        t = dw.types[var.type]  # the map typedef carries the Go kind, not what it resolves to
+        if t.kind != 21:
+            continue
+        try:
+            hdr = proc.global_(name)
+            while hdr.type.tag == "ptr":
+                nxt = hdr.deref()
+                if nxt is None:
+                    break
+                hdr = nxt
+            if hdr.type.tag != "struct":
+                continue
+            field = "count" if hdr.has("count") else "used" if hdr.has("used") else None
+            if field is None:
+                continue
+            entries = hdr[field].int()
+        except Exception:  # noqa: BLE001 - an unreadable map is skipped
+            continue
+        if entries >= BIG_MAP_ENTRIES:
+            o = model.objects.find_one(hdr.addr)
+            retained = 0
+            if o >= 0:
+                retained = int(dominator_tree(proc).retained[o])
+            out.append({"kind": "big map", "type": t.name, "count": entries, "bytes": retained,
+                        "addr": _hex(hdr.addr),
+                        "root": {"kind": "global", "name": name, "goroutine": None},
+                        "detail": f"{name} holds {entries} entries",
+                        "path": _path_text(proc, hdr.addr) if o >= 0 else []})  # fmt: skip
+    # Goroutines blocked in the same place.
+    from gdb_gomem.goroutines.allgs import goroutines
+    from gdb_gomem.reports.goroutines import group_goroutines
+
+    groups = group_goroutines(proc, goroutines(proc).all, "stack")["groups"]
+    for g in groups:
+        if g["count"] >= GOROUTINE_GROUP and g["status"] in ("waiting", "mixed"):
+            where = next((f["func"] for f in g["frames"]
+                          if not f["func"].startswith("runtime.")), "?")  # fmt: skip
+            out.append({"kind": "goroutine group", "type": where, "count": g["count"],
+                        "bytes": None, "root": None, "path": [],
+                        "detail": f"{g['count']} goroutines blocked in {where} "
+                                  f"({g['wait_reason']})"})  # fmt: skip
+    # Tickers and timers still referenced (never stopped tickers stay on a timer heap).
+    tick = re.compile(r"^(\[\d+\])?time\.(Ticker|Timer)$")
+    for t, e in enumerate(types.entries):
+        if tick.match(e.name):
+            objs = np.flatnonzero((types.type_id == t) & model.live)
+            if len(objs):
+                a = int(model.objects.addr[objs[0]])
+                out.append({"kind": "timers", "type": e.name, "count": len(objs),
+                            "bytes": int(model.objects.size[objs].sum()), "addr": _hex(a),
+                            "root": root_of(int(objs[0])),
+                            "detail": f"{len(objs)} live {e.name} object(s); a ticker that is "
+                                      "never stopped stays on a timer heap",
+                            "path": _path_text(proc, a)})  # fmt: skip
+    # Finalizers: objects waiting for (or registered with) a finalizer.
+    fin = [i for i in range(len(model.roots)) if model.roots.kind[i] == "finalizer"]
+    if fin:
+        out.append({"kind": "finalizers", "type": "", "count": len(fin), "bytes": None,
+                    "root": None, "path": [],
+                    "detail": f"{len(fin)} finalizer special(s) or queued finalizers keep "
+                              "objects alive until the finalizer goroutine runs them"})  # fmt: skip
+    return out
