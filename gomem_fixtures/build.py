@@ -271,17 +271,27 @@ def run_scenario(
             raise FixtureError("gdb is needed for the gcore scenario")
         log = workdir / f"{scenario}.gdb.log"
         cmd = [
-            "gdb", "-nx", "-batch",
-            "-iex", "set auto-load python-scripts off",
-            "-ex", "set pagination off",
-            "-ex", "set startup-with-shell off",
-            "-ex", "break main.checkpoint",
-            "-ex", f"run -scenario={scenario} -manifest={manifest_path}",
-            "-ex", "info symbol $pc",
-            "-ex", f"gcore {core_out}",
-            "-ex", "kill",
+            "gdb",
+            "-nx",
+            "-batch",
+            "-iex",
+            "set auto-load python-scripts off",
+            "-ex",
+            "set pagination off",
+            "-ex",
+            "set startup-with-shell off",
+            "-ex",
+            "break main.checkpoint",
+            "-ex",
+            f"run -scenario={scenario} -manifest={manifest_path}",
+            "-ex",
+            "info symbol $pc",
+            "-ex",
+            f"gcore {core_out}",
+            "-ex",
+            "kill",
             str(binary),
-        ]  # fmt: skip
+        ]
         with open(log, "wb") as logf:
             proc = subprocess.run(
                 cmd,
@@ -302,9 +312,13 @@ def run_scenario(
     else:
         proc = subprocess.run(
             [str(binary), f"-scenario={scenario}", f"-manifest={manifest_path}"],
-            cwd=workdir, env=env, stdin=subprocess.DEVNULL, capture_output=True,
-            timeout=RUN_TIMEOUT, preexec_fn=unlimited_core,
-        )  # fmt: skip
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=RUN_TIMEOUT,
+            preexec_fn=unlimited_core,
+        )
         (workdir / f"{scenario}.stderr.txt").write_bytes(proc.stderr)
         first = proc.stderr.decode(errors="replace").split("\n", 1)[0]
         expected = EXPECTED_STDERR.get(scenario)
@@ -423,12 +437,20 @@ def audit_after_checkpoint(binary: Path, scenario: str, workdir: Path) -> dict[s
     script.write_text(_AUDIT_GDB)
     scratch = workdir / f"audit-{scenario}.manifest.json"
     cmd = [
-        "gdb", "-nx", "-batch",
-        "-iex", "set auto-load python-scripts off",
-        "-ex", "set startup-with-shell off",
-        "-x", str(script),
-        "--args", str(binary), f"-scenario={scenario}", f"-manifest={scratch}",
-    ]  # fmt: skip
+        "gdb",
+        "-nx",
+        "-batch",
+        "-iex",
+        "set auto-load python-scripts off",
+        "-ex",
+        "set startup-with-shell off",
+        "-x",
+        str(script),
+        "--args",
+        str(binary),
+        f"-scenario={scenario}",
+        f"-manifest={scratch}",
+    ]
     proc = subprocess.run(
         cmd,
         cwd=workdir,

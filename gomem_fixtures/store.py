@@ -68,10 +68,25 @@ EXPECTED_STDERR = {
 RUN_ENV = {"GOTRACEBACK": "crash", "GODEBUG": "memprofilerate=1"}
 # Keys of PATH.memstats.json copied into manifest["memstats_final"].
 MEMSTATS_KEYS = (
-    "HeapAlloc", "HeapInuse", "HeapSys", "HeapObjects", "HeapIdle", "HeapReleased",
-    "NumGC", "LastGC", "Mallocs", "Frees", "StackInuse", "StackSys", "MSpanInuse",
-    "MCacheInuse", "Sys", "TotalAlloc", "PauseTotalNs", "NextGC",
-)  # fmt: skip
+    "HeapAlloc",
+    "HeapInuse",
+    "HeapSys",
+    "HeapObjects",
+    "HeapIdle",
+    "HeapReleased",
+    "NumGC",
+    "LastGC",
+    "Mallocs",
+    "Frees",
+    "StackInuse",
+    "StackSys",
+    "MSpanInuse",
+    "MCacheInuse",
+    "Sys",
+    "TotalAlloc",
+    "PauseTotalNs",
+    "NextGC",
+)
 RUN_TIMEOUT = 120
 
 _VERSION_RE = re.compile(r"^\d+\.\d+(?:\.\d+)?$")

@@ -38,10 +38,12 @@ def pair() -> tuple[Path, Path]:
 
 def test_missing_files(pair: tuple[Path, Path], tmp_path: Path) -> None:
     exe, cf = pair
-    _assert_clean_error(gomem_cli("info", "--binary", str(tmp_path / "nope"), "--core", str(cf)),
-                        "no such file")  # fmt: skip
-    _assert_clean_error(gomem_cli("info", "--binary", str(exe), "--core", str(tmp_path / "nope")),
-                        "no such file")  # fmt: skip
+    _assert_clean_error(
+        gomem_cli("info", "--binary", str(tmp_path / "nope"), "--core", str(cf)), "no such file"
+    )
+    _assert_clean_error(
+        gomem_cli("info", "--binary", str(exe), "--core", str(tmp_path / "nope")), "no such file"
+    )
 
 
 def test_not_elf(pair: tuple[Path, Path], tmp_path: Path) -> None:
@@ -68,8 +70,9 @@ def test_core_of_another_go_binary(pair: tuple[Path, Path]) -> None:
         pytest.skip("needs fixtures of two Go versions")
     _, cf = pair
     other = binary(VERSIONS[0])
-    _assert_clean_error(gomem_cli("info", "--binary", str(other), "--core", str(cf)),
-                        "not produced by")  # fmt: skip
+    _assert_clean_error(
+        gomem_cli("info", "--binary", str(other), "--core", str(cf)), "not produced by"
+    )
 
 
 def test_core_of_non_go_process(pair: tuple[Path, Path], tmp_path: Path) -> None:
@@ -79,8 +82,11 @@ def test_core_of_non_go_process(pair: tuple[Path, Path], tmp_path: Path) -> None
     try:
         time.sleep(0.2)
         out = tmp_path / "sleep.core"
-        subprocess.run(["gdb", "-nx", "-batch", "-p", str(proc.pid), "-ex", f"gcore {out}"],
-                       capture_output=True, timeout=120)  # fmt: skip
+        subprocess.run(
+            ["gdb", "-nx", "-batch", "-p", str(proc.pid), "-ex", f"gcore {out}"],
+            capture_output=True,
+            timeout=120,
+        )
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
@@ -116,8 +122,9 @@ def test_gdb_errors_are_one_line_messages(pair: tuple[Path, Path]) -> None:
     )
     # A Go binary with another version's core (gdb itself only warns about the mismatch).
     if len(VERSIONS) > 1:
-        runs.append((gdb_batch("gomem info", exe=binary(VERSIONS[0]), core_file=cf),
-                     "not produced by"))  # fmt: skip
+        runs.append(
+            (gdb_batch("gomem info", exe=binary(VERSIONS[0]), core_file=cf), "not produced by")
+        )
     for res, phrase in runs:
         assert phrase in res.stderr, (phrase, res.stderr)
         assert "Traceback" not in res.stdout + res.stderr

@@ -62,8 +62,9 @@ def _doc(version: str, scenario: str, command: str) -> dict[str, Any]:
     the same command in-process on the others (one fresh process per run costs ~0.4 s)."""
     if scenario != "panic":
         return json.loads(_in_process(_proc(version, scenario), command, "--json"))
-    res = gomem_cli(command, "--json", "--binary", str(binary(version)),
-                    "--core", str(core(version, scenario)))  # fmt: skip
+    res = gomem_cli(
+        command, "--json", "--binary", str(binary(version)), "--core", str(core(version, scenario))
+    )
     assert res.returncode == 0, res.stderr
     assert "Traceback" not in res.stderr
     return json.loads(res.stdout)
@@ -244,8 +245,9 @@ def test_text_output(version: str) -> None:
     w = m["goroutines"][0]
     lines = _in_process(_proc(version, "panic"), "defers", str(w["id"])).splitlines()
     for f in w["defer_frames"]:
-        assert any(f["func"] in ln and f" x{f['count']} " in ln and f["deferred"] in ln
-                   for ln in lines), f  # fmt: skip
+        assert any(
+            f["func"] in ln and f" x{f['count']} " in ln and f["deferred"] in ln for ln in lines
+        ), f
     assert not any("\x1b[" in ln for ln in lines)
 
 
@@ -262,9 +264,14 @@ def test_unknown_goroutine(version: str) -> None:
 @pytest.mark.parametrize("version", GDB_VERSIONS)
 def test_defers_and_panics_in_gdb(version: str) -> None:
     """A subset of versions (oldest, first with repanicked, newest): both commands in gdb."""
-    res = gdb_batch("echo @@DEFERS\\n", "gomem defers --json", "echo @@PANICS\\n",
-                    "gomem panics --json", exe=binary(version),
-                    core_file=core(version, "nil"))  # fmt: skip
+    res = gdb_batch(
+        "echo @@DEFERS\\n",
+        "gomem defers --json",
+        "echo @@PANICS\\n",
+        "gomem panics --json",
+        exe=binary(version),
+        core_file=core(version, "nil"),
+    )
     assert "Traceback" not in res.stderr
     check_defers(json_after("@@DEFERS", res.stdout), version, "nil")
     check_panics(json_after("@@PANICS", res.stdout), version, "nil")
@@ -284,10 +291,14 @@ def test_self_linked_defer_and_panic(version: str, tmp_path: Path) -> None:
     proc = _proc(version, "panic")
     rec = int(heap[0]["record"], 16)
     pan = int(_doc(version, "panic", "panics")["goroutines"][0]["panics"][0]["addr"], 16)
-    cf = patched_core(core(version, "panic"), tmp_path / "c", {
-        rec + proc.dw.offset("runtime._defer", "link"): struct.pack("<Q", rec),
-        pan + proc.dw.offset("runtime._panic", "link"): struct.pack("<Q", pan),
-    })  # fmt: skip
+    cf = patched_core(
+        core(version, "panic"),
+        tmp_path / "c",
+        {
+            rec + proc.dw.offset("runtime._defer", "link"): struct.pack("<Q", rec),
+            pan + proc.dw.offset("runtime._panic", "link"): struct.pack("<Q", pan),
+        },
+    )
     res = gomem_cli("defers", str(gid), "--binary", str(binary(version)), "--core", str(cf))
     assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
     assert f"error: _defer list of goroutine {gid} loops back" in res.stdout
@@ -350,8 +361,10 @@ def test_error_values(version: str) -> None:
     tr = types(proc)
     v = tr.read_iface(proc.dw.variable("runtime.memoryError").addr)
     assert (v.type, v.text, v.is_error) == (
-        "runtime.errorString", "runtime error: invalid memory address or nil pointer dereference",
-        True)  # fmt: skip
+        "runtime.errorString",
+        "runtime error: invalid memory address or nil pointer dereference",
+        True,
+    )
     v = tr.read_iface(proc.dw.variable("io.EOF").addr)
     assert (v.type, v.text) == ("*errors.errorString", "EOF")
     # The nil dereference's original panic argument, as the Go traceback printed its words

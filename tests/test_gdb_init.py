@@ -21,8 +21,13 @@ def test_source_prints_one_line_and_registers(version: str) -> None:
 def test_source_twice_is_harmless(version: str) -> None:
     from conftest import INIT
 
-    res = gdb_batch(f"source {INIT}", "echo @@\\n", "gomem info",
-                    exe=binary(version), core_file=core(version, "panic"))  # fmt: skip
+    res = gdb_batch(
+        f"source {INIT}",
+        "echo @@\\n",
+        "gomem info",
+        exe=binary(version),
+        core_file=core(version, "panic"),
+    )
     assert "Traceback" not in res.stderr
     after = res.stdout.split("@@", 1)[1]
     assert after.count("Go program") == 1  # one command, not two registrations
@@ -43,8 +48,9 @@ def test_unreadable_address_is_a_typed_error(version: str) -> None:
         "python p = process_from_gdb()",
         "python\ntry:\n  p.mem.read(0x1000, 8)\n"
         "except Exception as e:\n  print('RAISED', type(e).__name__)\nend",
-        exe=binary(version), core_file=core(version, "panic"),
-    )  # fmt: skip
+        exe=binary(version),
+        core_file=core(version, "panic"),
+    )
     assert "RAISED UnreadableMemory" in res.stdout
 
 

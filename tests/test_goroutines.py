@@ -42,8 +42,12 @@ def go_traceback(text: str) -> dict[int, dict[str, Any]]:
         m = _HEAD.match(ln)
         if m:
             state = m.group(2).split(",")
-            cur = {"state": state[0], "locked": "locked to thread" in m.group(2),
-                   "frames": [], "created_by": None}  # fmt: skip
+            cur = {
+                "state": state[0],
+                "locked": "locked to thread" in m.group(2),
+                "frames": [],
+                "created_by": None,
+            }
             if int(m.group(1)) in out:  # the crashing goroutine is printed again later
                 cur = None
                 continue
@@ -77,8 +81,10 @@ def go_traceback(text: str) -> dict[int, dict[str, Any]]:
 
 
 def ours_vs_go(doc_g: dict[str, Any], go: dict[str, Any]) -> None:
-    frames = [(f["func"], f["file"], f["line"], None if f["inlined"] else int(f["sp"], 16))
-              for f in doc_g["frames"]]  # fmt: skip
+    frames = [
+        (f["func"], f["file"], f["line"], None if f["inlined"] else int(f["sp"], 16))
+        for f in doc_g["frames"]
+    ]
     assert doc_g["frames_error"] is None
     if go["state"] == "running":
         # Go printed the crashing goroutine from gopanic/fatal down; we also show the frames
@@ -101,8 +107,14 @@ def ours_vs_go(doc_g: dict[str, Any], go: dict[str, Any]) -> None:
 @pytest.mark.parametrize("scenario", CRASH_SCENARIOS)
 def test_goroutines_match_go_traceback(version: str, scenario: str) -> None:
     go = go_traceback(fixture_file(version, "leaky", f"{scenario}.stderr.txt").read_text())
-    res = gomem_cli("goroutines", "--json", "--binary", str(binary(version)),
-                    "--core", str(core(version, scenario)))  # fmt: skip
+    res = gomem_cli(
+        "goroutines",
+        "--json",
+        "--binary",
+        str(binary(version)),
+        "--core",
+        str(core(version, scenario)),
+    )
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
     ours = {g["id"]: g for g in doc["goroutines"]}
@@ -114,8 +126,14 @@ def test_goroutines_match_go_traceback(version: str, scenario: str) -> None:
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_goroutines_match_manifest(version: str, scenario: str) -> None:
     m = manifest(version, scenario)
-    res = gomem_cli("goroutines", "--json", "--binary", str(binary(version)),
-                    "--core", str(core(version, scenario)))  # fmt: skip
+    res = gomem_cli(
+        "goroutines",
+        "--json",
+        "--binary",
+        str(binary(version)),
+        "--core",
+        str(core(version, scenario)),
+    )
     doc = json.loads(res.stdout)
     ours = {g["id"]: g for g in doc["goroutines"]}
     for mg in m["goroutines"]:
@@ -142,14 +160,33 @@ def test_filters_and_grouping(version: str) -> None:
     for mg in m["goroutines"]:
         by_pool[mg["labels"]["pool"]] = by_pool.get(mg["labels"]["pool"], 0) + 1
     for pool, n in by_pool.items():
-        res = gomem_cli("goroutines", "--json", "--no-frames", "--label", f"pool={pool}",
-                        "--binary", exe, "--core", cf)  # fmt: skip
+        res = gomem_cli(
+            "goroutines",
+            "--json",
+            "--no-frames",
+            "--label",
+            f"pool={pool}",
+            "--binary",
+            exe,
+            "--core",
+            cf,
+        )
         assert len(json.loads(res.stdout)["goroutines"]) == n
     waits: dict[str, int] = {}
     for mg in m["goroutines"]:
         waits[mg["wait"]] = waits.get(mg["wait"], 0) + 1
-    res = gomem_cli("goroutines", "--json", "--group-by", "stack", "--label", "pool=recv",
-                    "--binary", exe, "--core", cf)  # fmt: skip
+    res = gomem_cli(
+        "goroutines",
+        "--json",
+        "--group-by",
+        "stack",
+        "--label",
+        "pool=recv",
+        "--binary",
+        exe,
+        "--core",
+        cf,
+    )
     groups = json.loads(res.stdout)["groups"]
     # The six receivers run the same code: one stack group holding all of them.
     assert [g["count"] for g in groups] == [by_pool["recv"]]
@@ -165,9 +202,14 @@ def test_goroutine_bt_in_gdb(version: str) -> None:
     """`gomem goroutine N bt` in gdb on a core, where Go's runtime-gdb.py cannot."""
     m = manifest(version, "panic")
     mg = m["goroutines"][0]
-    res = gdb_batch("echo @@G\\n", f"gomem goroutine {mg['id']} --json",
-                    "echo @@BT\\n", f"gomem goroutine {mg['id']} bt",
-                    exe=binary(version), core_file=core(version, "panic"))  # fmt: skip
+    res = gdb_batch(
+        "echo @@G\\n",
+        f"gomem goroutine {mg['id']} --json",
+        "echo @@BT\\n",
+        f"gomem goroutine {mg['id']} bt",
+        exe=binary(version),
+        core_file=core(version, "panic"),
+    )
     doc = json_after("@@G", res.stdout)
     assert doc["id"] == mg["id"] and doc["labels"] == mg["labels"]
     bt_text = res.stdout.split("@@BT", 1)[1]
@@ -178,8 +220,14 @@ def test_goroutine_bt_in_gdb(version: str) -> None:
 @pytest.mark.parametrize("scenario", CRASH_SCENARIOS)
 def test_threads(version: str, scenario: str) -> None:
     m = manifest(version, scenario)
-    res = gomem_cli("threads", "--json", "--binary", str(binary(version)),
-                    "--core", str(core(version, scenario)))  # fmt: skip
+    res = gomem_cli(
+        "threads",
+        "--json",
+        "--binary",
+        str(binary(version)),
+        "--core",
+        str(core(version, scenario)),
+    )
     d = json.loads(res.stdout)
     assert len(d["threads"]) == m["threads_at_checkpoint"]
     assert all(t["m"] is not None for t in d["threads"])  # a pure-Go program: all threads are Ms
@@ -198,8 +246,14 @@ def test_threads(version: str, scenario: str) -> None:
 
 
 def test_bad_goroutine_id(version: str) -> None:
-    res = gomem_cli("goroutine", "999999", "--binary", str(binary(version)),
-                    "--core", str(core(version, "panic")))  # fmt: skip
+    res = gomem_cli(
+        "goroutine",
+        "999999",
+        "--binary",
+        str(binary(version)),
+        "--core",
+        str(core(version, "panic")),
+    )
     assert res.returncode == 2 and "no goroutine 999999" in res.stderr
 
 

@@ -76,8 +76,10 @@ def test_dominators_match_definition(seed: int, impl) -> None:
     indptr, dst, roots = random_graph(seed, n, int(n * (1.2 + seed % 3 * 0.5)), 1 + seed % 4)
     idom, order = dominators(n, indptr, dst, roots)
     reached = reach(n, indptr, dst, roots)
-    doms = {v: {d for d in reached if d != v and v not in reach(n, indptr, dst, roots, d)}
-            for v in reached}  # fmt: skip
+    doms = {
+        v: {d for d in reached if d != v and v not in reach(n, indptr, dst, roots, d)}
+        for v in reached
+    }
     for v in range(n):
         if v not in reached:
             assert idom[v] == UNREACHABLE

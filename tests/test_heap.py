@@ -285,8 +285,17 @@ def test_memstats_walk_agrees(version: str, scenario: str) -> None:
     m = manifest(version, scenario)
     final = final_stats(version, scenario)
     rows = {r["field"]: r for r in d["comparison"]}
-    for f in ("HeapInuse", "HeapAlloc", "HeapObjects", "StackInuse", "MSpanInuse",
-              "MCacheInuse", "HeapIdle", "HeapReleased", "HeapSys"):  # fmt: skip
+    for f in (
+        "HeapInuse",
+        "HeapAlloc",
+        "HeapObjects",
+        "StackInuse",
+        "MSpanInuse",
+        "MCacheInuse",
+        "HeapIdle",
+        "HeapReleased",
+        "HeapSys",
+    ):
         assert rows[f]["readmemstats"] == final[f], f
         assert rows[f]["span_walk"] == final[f], (f, rows[f])
         assert rows[f]["difference"] == 0
@@ -411,12 +420,23 @@ def test_heap_commands_in_gdb_vs_gdb_reader(version: str) -> None:
     m = manifest(version, scenario)
     arr = int(m["globals"]["main.pinned"]["array"], 16)
     cmds = []
-    for name, cmd in (("SPANS", "spans --state all --limit 0"), ("MCENTRAL", "mcentral"),
-                      ("LISTS", "spanlists"), ("MCACHE", "mcache"), ("ONESPAN", f"span {arr:#x}"),
-                      ("MHEAP", "mheap"), ("MEMSTATS", "memstats")):  # fmt: skip
+    for name, cmd in (
+        ("SPANS", "spans --state all --limit 0"),
+        ("MCENTRAL", "mcentral"),
+        ("LISTS", "spanlists"),
+        ("MCACHE", "mcache"),
+        ("ONESPAN", f"span {arr:#x}"),
+        ("MHEAP", "mheap"),
+        ("MEMSTATS", "memstats"),
+    ):
         cmds += [f"echo @@{name}\\n", f"gomem {cmd} --json"]
-    res = gdb_batch(_GDB_FACTS, _pinned_span_ptr_expr(arr), *cmds,
-                    exe=binary(version), core_file=core(version, scenario))  # fmt: skip
+    res = gdb_batch(
+        _GDB_FACTS,
+        _pinned_span_ptr_expr(arr),
+        *cmds,
+        exe=binary(version),
+        core_file=core(version, scenario),
+    )
     assert "Traceback" not in res.stderr, res.stderr
     line = next(ln for ln in res.stdout.splitlines() if ln.startswith("GDBFACTS "))
     facts = json.loads(line[len("GDBFACTS ") :])
@@ -430,7 +450,11 @@ def test_heap_commands_in_gdb_vs_gdb_reader(version: str) -> None:
         assert (s["base"], s["npages"], s["state"]) == (base, npages, state_names[state])
         if state == 1:
             assert (s["alloc_count"], s["nelems"], s["freeindex"], s["spanclass"]) == (
-                count, nelems, freeindex, spc)  # fmt: skip
+                count,
+                nelems,
+                freeindex,
+                spc,
+            )
     # mcentral: entry counts per spanSet = tail - head (no popped holes at rest).
     mc = json_after("@@MCENTRAL", res.stdout)
     si = facts["sweepgen"] // 2 % 2
@@ -444,8 +468,10 @@ def test_heap_commands_in_gdb_vs_gdb_reader(version: str) -> None:
         assert counted.get(key, 0) == tail - head, key
     assert mc["check"]["violations"] == []
     # span lists: the same nodes in the same order.
-    lists = {x["name"]: [s["mspan"] for s in x["spans"]]
-             for x in json_after("@@LISTS", res.stdout)["lists"]}  # fmt: skip
+    lists = {
+        x["name"]: [s["mspan"] for s in x["spans"]]
+        for x in json_after("@@LISTS", res.stdout)["lists"]
+    }
     for order, addrs in enumerate(facts["stackpool"]):
         assert lists[f"stackpool[{order}]"] == addrs
     # mcaches: the same cached spans per P.

@@ -136,8 +136,9 @@ def test_unswept_span_flags_unmarked_objects(v: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("scenario", ["panic", "gcore"])
-def test_compiled_and_numpy_passes_agree(version: str, scenario: str,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_compiled_and_numpy_passes_agree(
+    version: str, scenario: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The compiled inner loops (object lookup, word gathers, graph edges) and their numpy
     versions build the same graph, edge for edge, on real heaps of every version; and the
     lookups agree on every object start, interior and free-slot address."""
@@ -150,8 +151,14 @@ def test_compiled_and_numpy_passes_agree(version: str, scenario: str,
     proc = open_core(binary(version), core(version, scenario))
     objs = build_objects(proc)
     fast = build_graph(proc, objs)
-    probe = np.concatenate([objs.addr, objs.addr + np.uint64(8), objs.addr - np.uint64(8),
-                            np.array([0, 1 << 40, 2**64 - 8], np.uint64)])  # fmt: skip
+    probe = np.concatenate(
+        [
+            objs.addr,
+            objs.addr + np.uint64(8),
+            objs.addr - np.uint64(8),
+            np.array([0, 1 << 40, 2**64 - 8], np.uint64),
+        ]
+    )
     assert np.array_equal(objs.find(probe), objs.find_np(probe))
     w1, ok1 = objs.image.words(probe)
     w2, ok2 = objs.image.words_np(probe)

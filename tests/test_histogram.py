@@ -19,8 +19,9 @@ def proc(version: str):
 
 
 def cli_json(version: str, *args: str) -> dict:
-    r = gomem_cli(*args, "--json", "--binary", str(binary(version)),
-                  "--core", str(core(version, "panic")))  # fmt: skip
+    r = gomem_cli(
+        *args, "--json", "--binary", str(binary(version)), "--core", str(core(version, "panic"))
+    )
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
 
@@ -67,8 +68,15 @@ def test_objects_lists_tagged(version: str) -> None:
 
 def test_text_output_ends_with_total() -> None:
     version = "1.26.6"
-    r = gomem_cli("histogram", "--top", "5", "--binary", str(binary(version)),
-                  "--core", str(core(version, "panic")))  # fmt: skip
+    r = gomem_cli(
+        "histogram",
+        "--top",
+        "5",
+        "--binary",
+        str(binary(version)),
+        "--core",
+        str(core(version, "panic")),
+    )
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().splitlines()
     assert lines[0].split()[:3] == ["COUNT", "BYTES", "TYPE"]
@@ -79,9 +87,14 @@ def test_text_output_ends_with_total() -> None:
 def test_in_gdb() -> None:
     version = "1.24.11"
     addr = manifest(version, "panic")["tagged"]["main.Tagged"]["addresses"][0]
-    r = gdb_batch("echo ==H==\\n", "gomem histogram --json --top 5", "echo ==O==\\n",
-                  f"gomem obj {addr} --json",
-                  exe=binary(version), core_file=core(version, "panic"))  # fmt: skip
+    r = gdb_batch(
+        "echo ==H==\\n",
+        "gomem histogram --json --top 5",
+        "echo ==O==\\n",
+        f"gomem obj {addr} --json",
+        exe=binary(version),
+        core_file=core(version, "panic"),
+    )
     h = json_after("==H==", r.stdout)
     assert len(h["rows"]) == 5 and h["total"]["count"] > 1000
     o = json_after("==O==", r.stdout)
@@ -96,14 +109,26 @@ def test_without_a_compiler_the_fallback_says_so_and_agrees(version: str, tmp_pa
     import sys
     from pathlib import Path
 
-    args = ["histogram", "--json", "--binary", str(binary(version)),
-            "--core", str(core(version, "panic"))]  # fmt: skip
-    env = dict(os.environ, NO_COLOR="1", GOMEM_CACHE=str(tmp_path),
-               PATH=str(Path(sys.executable).parent))  # fmt: skip
+    args = [
+        "histogram",
+        "--json",
+        "--binary",
+        str(binary(version)),
+        "--core",
+        str(core(version, "panic")),
+    ]
+    env = dict(
+        os.environ, NO_COLOR="1", GOMEM_CACHE=str(tmp_path), PATH=str(Path(sys.executable).parent)
+    )
     env.pop("CC", None)
-    res = subprocess.run([sys.executable, "-m", "gdb_gomem.frontends.cli", *args],
-                         capture_output=True, text=True, env=env, timeout=300,
-                         cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+    res = subprocess.run(
+        [sys.executable, "-m", "gdb_gomem.frontends.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     assert res.returncode == 0, res.stderr
     assert "compiled kernels unavailable (no C compiler" in res.stderr
     fallback = json.loads(res.stdout)

@@ -28,9 +28,19 @@ from conftest import (
 
 #: MemStats fields the manifest's final ReadMemStats must match exactly.
 EXACT_MEMSTATS = (
-    "HeapAlloc", "HeapInuse", "HeapSys", "HeapIdle", "HeapReleased", "HeapObjects", "TotalAlloc",
-    "Mallocs", "Frees", "StackInuse", "NumGC", "LastGC",
-)  # fmt: skip
+    "HeapAlloc",
+    "HeapInuse",
+    "HeapSys",
+    "HeapIdle",
+    "HeapReleased",
+    "HeapObjects",
+    "TotalAlloc",
+    "Mallocs",
+    "Frees",
+    "StackInuse",
+    "NumGC",
+    "LastGC",
+)
 
 
 #: The small size classes of runtime/sizeclasses.go (identical in Go 1.21-1.27).
@@ -102,8 +112,9 @@ def check_info(
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_info_standalone(version: str, scenario: str) -> None:
-    res = gomem_cli("info", "--json", "--binary", str(binary(version)),
-                    "--core", str(core(version, scenario)))  # fmt: skip
+    res = gomem_cli(
+        "info", "--json", "--binary", str(binary(version)), "--core", str(core(version, scenario))
+    )
     assert res.returncode == 0, res.stderr
     check_info(
         json.loads(res.stdout),
@@ -114,8 +125,12 @@ def test_info_standalone(version: str, scenario: str) -> None:
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_info_in_gdb_on_core(version: str, scenario: str) -> None:
-    res = gdb_batch("echo @@INFO\\n", "gomem info --json",
-                    exe=binary(version), core_file=core(version, scenario))  # fmt: skip
+    res = gdb_batch(
+        "echo @@INFO\\n",
+        "gomem info --json",
+        exe=binary(version),
+        core_file=core(version, scenario),
+    )
     assert "Traceback" not in res.stderr
     check_info(
         json_after("@@INFO", res.stdout),

@@ -13,11 +13,23 @@ from gdb_gomem.symbols.binary import GoBinary
 from gdb_gomem.target.process import load_tables
 
 STRUCTS = (
-    "runtime.mheap", "runtime.mspan", "runtime.mcentral", "runtime.spanSet", "runtime.mcache",
-    "runtime.g", "runtime.m", "runtime.p", "runtime._defer", "runtime._panic", "runtime.mstats",
-    "runtime.heapStatsDelta", "runtime.gcControllerState", "runtime.moduledata",
-    "runtime.heapArena", "runtime.pageAlloc",
-)  # fmt: skip
+    "runtime.mheap",
+    "runtime.mspan",
+    "runtime.mcentral",
+    "runtime.spanSet",
+    "runtime.mcache",
+    "runtime.g",
+    "runtime.m",
+    "runtime.p",
+    "runtime._defer",
+    "runtime._panic",
+    "runtime.mstats",
+    "runtime.heapStatsDelta",
+    "runtime.gcControllerState",
+    "runtime.moduledata",
+    "runtime.heapArena",
+    "runtime.pageAlloc",
+)
 
 _GDB_DUMP = """python
 import gdb, json
@@ -45,9 +57,17 @@ def test_struct_layouts_match_gdb(version: str) -> None:
 def test_globals_and_constants(version: str) -> None:
     """Globals the walkers start from are present, and arena constants are linux/amd64's."""
     dw = load_tables(GoBinary(binary(version)))
-    for g in ("runtime.mheap_", "runtime.memstats", "runtime.allm", "runtime.allp",
-              "runtime.allgs", "runtime.gcController", "runtime.firstmoduledata",
-              "runtime.emptymspan", "runtime.buildVersion"):  # fmt: skip
+    for g in (
+        "runtime.mheap_",
+        "runtime.memstats",
+        "runtime.allm",
+        "runtime.allp",
+        "runtime.allgs",
+        "runtime.gcController",
+        "runtime.firstmoduledata",
+        "runtime.emptymspan",
+        "runtime.buildVersion",
+    ):
         assert g in dw.globals, g
     # Values fixed by the Go runtime for linux/amd64 (malloc.go): 64 MiB arenas, 8 KiB pages.
     assert dw.constant("runtime.heapArenaBytes") == 64 << 20

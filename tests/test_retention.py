@@ -33,8 +33,9 @@ def _path(version: str, addr: str, scenario: str = "panic") -> dict[str, Any]:
 
 
 def _json(version: str, *args: str, scenario: str = "panic") -> dict[str, Any]:
-    res = gomem_cli(*args, "--json", "--binary", str(binary(version)),
-                    "--core", str(core(version, scenario)))  # fmt: skip
+    res = gomem_cli(
+        *args, "--json", "--binary", str(binary(version)), "--core", str(core(version, scenario))
+    )
     assert res.returncode == 0, res.stderr
     return json.loads(res.stdout)
 
@@ -96,16 +97,26 @@ def test_top_and_suspects(version: str) -> None:
 def test_path_in_gdb(version: str, scenario: str) -> None:
     m = manifest(version, scenario)
     a = m["tagged"]["main.Tagged"]["addresses"][0]
-    res = gdb_batch("echo @@P\\n", f"gomem path {a} --json",
-                    exe=binary(version), core_file=core(version, scenario))  # fmt: skip
+    res = gdb_batch(
+        "echo @@P\\n",
+        f"gomem path {a} --json",
+        exe=binary(version),
+        core_file=core(version, scenario),
+    )
     d = json_after("@@P", res.stdout)
     assert d["root"]["name"] == "main.tagged" and d["steps"][-1]["addr"] == a
 
 
 def test_path_errors_and_all(version: str) -> None:
     m = manifest(version, "panic")
-    res = gomem_cli("path", m["globals"]["main.cache"]["addr"], "--binary", str(binary(version)),
-                    "--core", str(core(version, "panic")))  # fmt: skip
+    res = gomem_cli(
+        "path",
+        m["globals"]["main.cache"]["addr"],
+        "--binary",
+        str(binary(version)),
+        "--core",
+        str(core(version, "panic")),
+    )
     assert res.returncode == 2 and "not inside an allocated heap object" in res.stderr
     # --all: distinct roots, the named global first.
     a = m["tagged"]["main.Tagged"]["addresses"][0]
@@ -121,13 +132,23 @@ def test_top_in_gdb_uses_compiled_kernel(version: str, scenario: str) -> None:
     res = gdb_batch(
         "python from gdb_gomem.heap import native; "
         "print('@@N', native.kernels() is not None, native.unavailable)",
-        "echo @@T\\n", "gomem top --n 5 --json",
-        exe=binary(version), core_file=core(version, scenario),
-    )  # fmt: skip
+        "echo @@T\\n",
+        "gomem top --n 5 --json",
+        exe=binary(version),
+        core_file=core(version, scenario),
+    )
     assert "@@N True None" in res.stdout, res.stdout + res.stderr
     in_gdb = json_after("@@T", res.stdout)
-    cli = gomem_cli("top", "--n", "5", "--json", "--binary", str(binary(version)),
-                    "--core", str(core(version, scenario)))  # fmt: skip
+    cli = gomem_cli(
+        "top",
+        "--n",
+        "5",
+        "--json",
+        "--binary",
+        str(binary(version)),
+        "--core",
+        str(core(version, scenario)),
+    )
     standalone = json.loads(cli.stdout)
     assert [(r["addr"], r["retained"]) for r in in_gdb["rows"]] == [
         (r["addr"], r["retained"]) for r in standalone["rows"]
@@ -136,8 +157,9 @@ def test_top_in_gdb_uses_compiled_kernel(version: str, scenario: str) -> None:
 
 
 @pytest.mark.parametrize("dense", [1, 0], ids=["dense-bins", "sorted-keys"])
-def test_many_objects_per_root_counts_past_int32_keys(dense: int,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_many_objects_per_root_counts_past_int32_keys(
+    dense: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The (root-held object, type) grouping behind the "many objects" suspect on a heap
     where object index x type count passes 2**31 (the 1 GiB benchmark core: 19 million
     objects x 151 type entries). An int32 key overflowed there and credited smalls'
@@ -169,6 +191,7 @@ def test_many_objects_per_root_counts_past_int32_keys(dense: int,
     live = top >= 0
     live[265_000] = False  # dead objects never count
     top[265_000] = holder_hi
+
     class Objects:  # what _many_per_root reads of the model's object table
         def __len__(self) -> int:
             return n

@@ -40,8 +40,9 @@ def test_goroutine_with_wild_stack_pointer(version: str, tmp_path: Path) -> None
     proc = open_core(binary(version), core(version, "panic"))
     g = next(x for x in goroutines(proc).all if x.wait_reason == "chan receive")
     sp_addr = g.addr + proc.dw.offset("runtime.g", "sched.sp")
-    cf = patched_core(core(version, "panic"), tmp_path / "c",
-                      {sp_addr: struct.pack("<Q", 0xDEAD0000)})  # fmt: skip
+    cf = patched_core(
+        core(version, "panic"), tmp_path / "c", {sp_addr: struct.pack("<Q", 0xDEAD0000)}
+    )
     d = _run(version, cf, "goroutines")
     bad = next(x for x in d["goroutines"] if x["id"] == g.goid)
     assert bad["frames"] == [] and "off its stack" in bad["frames_error"]
@@ -59,8 +60,9 @@ def test_stack_with_looping_return_address(version: str, tmp_path: Path) -> None
 
     frames = goroutine_backtrace(proc, g).frames
     first = frames[0]
-    cf = patched_core(core(version, "panic"), tmp_path / "c",
-                      {first.fp - 8: struct.pack("<Q", first.pc)})  # fmt: skip
+    cf = patched_core(
+        core(version, "panic"), tmp_path / "c", {first.fp - 8: struct.pack("<Q", first.pc)}
+    )
     d = _run(version, cf, "goroutine", str(g.goid))
     assert d["frames_error"] is not None
     assert len(d["frames"]) < 5000

@@ -92,8 +92,15 @@ def test_obj_on_tagged_address(version: str) -> None:
     m = manifest(version, "panic")
     tagged = m["tagged"]["main.Tagged"]
     addr = int(tagged["addresses"][3], 16)
-    r = gomem_cli("obj", hex(addr + 8), "--json", "--binary", str(binary(version)),
-                  "--core", str(core(version, "panic")))  # fmt: skip
+    r = gomem_cli(
+        "obj",
+        hex(addr + 8),
+        "--json",
+        "--binary",
+        str(binary(version)),
+        "--core",
+        str(core(version, "panic")),
+    )
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     o = d["object"]

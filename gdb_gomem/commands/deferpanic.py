@@ -22,10 +22,15 @@ from gdb_gomem.target.process import GoProcess
 
 def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("gid", nargs="?", type=int, help="only this goroutine id")
-    p.add_argument("--all", action="store_true",
-                   help="every goroutine, also those with nothing to show")  # fmt: skip
-    p.add_argument("-v", "--verbose", action="store_true",
-                   help="one line per record/slot, with closure details")  # fmt: skip
+    p.add_argument(
+        "--all", action="store_true", help="every goroutine, also those with nothing to show"
+    )
+    p.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="one line per record/slot, with closure details",
+    )
 
 
 def _select(proc: GoProcess, args: argparse.Namespace) -> list[Goroutine]:
@@ -50,15 +55,18 @@ def _crash_goroutine(proc: GoProcess) -> int | None:
 
 
 def _gmeta(g: Goroutine) -> dict[str, Any]:
-    return {"status": g.status_name, "wait_reason": g.wait_reason or None,
-            "labels": g.labels}  # fmt: skip
+    return {"status": g.status_name, "wait_reason": g.wait_reason or None, "labels": g.labels}
 
 
 # ---------------------------------------------------------------------- defers
 
 
-@command("defers", "pending deferred calls per goroutine (heap, stack, open-coded) and what "
-         "their closures keep alive", _configure)  # fmt: skip
+@command(
+    "defers",
+    "pending deferred calls per goroutine (heap, stack, open-coded) and what "
+    "their closures keep alive",
+    _configure,
+)
 def run_defers(proc: GoProcess, args: argparse.Namespace) -> Doc:
     sel = _select(proc, args)
     out = []
@@ -85,8 +93,10 @@ def run_defers(proc: GoProcess, args: argparse.Namespace) -> Doc:
         "inferred for heap ones (the span's element size: the closure's size class)",
     ]
     if any(f.get("kind") == "open-frame" for d in out for f in d["records"]):
-        notes.append("Go 1.21 keeps one 'open-frame' _defer per frame a panic is unwinding; "
-                     "it describes the frame, its calls are counted under 'open'")  # fmt: skip
+        notes.append(
+            "Go 1.21 keeps one 'open-frame' _defer per frame a panic is unwinding; "
+            "it describes the frame, its calls are counted under 'open'"
+        )
     return {
         "go_version": proc.go_version,
         "goroutines": out,
@@ -150,25 +160,35 @@ def render_defers(doc: Doc, args: argparse.Namespace) -> str:
         out.append("")
         out.append(head)
         order = c.hint("   (next to run first)") if gd["pending"] else ""
-        out.append(f"  pending: {cnt['heap']} heap, {cnt['stack']} stack, "
-                   f"{cnt['open']} open-coded{order}")  # fmt: skip
+        out.append(
+            f"  pending: {cnt['heap']} heap, {cnt['stack']} stack, {cnt['open']} open-coded{order}"
+        )
         if args.verbose:
             for d in gd["pending"]:
                 where = d.get("record") or d.get("slot_addr")
                 stmt = f" defer@{d['defer_line']}" if d.get("defer_line") else ""
-                out.append(f"  {d['kind']:<6} {c.name(d['frame']):<28} "
-                           f"{_short(d['file'], d['line']) + stmt:<24} {c.address(where)}  "
-                           f"{_deferred(d)}")  # fmt: skip
+                out.append(
+                    f"  {d['kind']:<6} {c.name(d['frame']):<28} "
+                    f"{_short(d['file'], d['line']) + stmt:<24} {c.address(where)}  "
+                    f"{_deferred(d)}"
+                )
                 cl = _closure_line(d["closure"])
                 if cl:
                     out.append("         " + cl)
         else:
             for f in gd["frames"]:
-                group = [p for p in gd["pending"] if p["sp"] == f["sp"] and p["kind"] == f["kind"]
-                         and p["deferred"] == f["deferred"]]  # fmt: skip
+                group = [
+                    p
+                    for p in gd["pending"]
+                    if p["sp"] == f["sp"]
+                    and p["kind"] == f["kind"]
+                    and p["deferred"] == f["deferred"]
+                ]
                 d = group[0] if group else {"file": "", "line": 0, "deferred": f["deferred"]}
-                out.append(f"  {c.name(f['func']):<28} {_short(d['file'], d['line']):<16}"
-                           f" {f['kind']:<6} x{f['count']:<3} {_deferred(d)}")  # fmt: skip
+                out.append(
+                    f"  {c.name(f['func']):<28} {_short(d['file'], d['line']):<16}"
+                    f" {f['kind']:<6} x{f['count']:<3} {_deferred(d)}"
+                )
                 seen = set()
                 for p in group:
                     cl = _closure_line(p["closure"])
@@ -182,9 +202,13 @@ def render_defers(doc: Doc, args: argparse.Namespace) -> str:
         for of in gd["open_frames"]:
             for s in of["slots"]:
                 if s["state"] == "ran":
-                    out.append(c.hint(f"  already ran: {s['deferred']} deferred by {of['func']} "
-                                      "(open-coded slot stored, bit cleared: run by a panic "
-                                      "or Goexit)"))  # fmt: skip
+                    out.append(
+                        c.hint(
+                            f"  already ran: {s['deferred']} deferred by {of['func']} "
+                            "(open-coded slot stored, bit cleared: run by a panic "
+                            "or Goexit)"
+                        )
+                    )
         for e in gd["errors"]:
             out.append(c.error(f"  error: {e}"))
     pools = doc["defer_pools"]
@@ -192,8 +216,10 @@ def render_defers(doc: Doc, args: argparse.Namespace) -> str:
         per = ", ".join(f"P{x['p']}: {x['records']}" for x in pools["per_p"])
         size = f", {human_bytes(pools['bytes'])}" if pools["bytes"] else ""
         out.append("")
-        out.append(f"runtime defer pools: {c.number(pools['total'])} free _defer records "
-                   f"({per}, global: {pools['global']}{size})")  # fmt: skip
+        out.append(
+            f"runtime defer pools: {c.number(pools['total'])} free _defer records "
+            f"({per}, global: {pools['global']}{size})"
+        )
         for e in pools["errors"]:
             out.append(c.error(f"  error: {e}"))
     for e in doc["errors"]:
@@ -204,8 +230,7 @@ def render_defers(doc: Doc, args: argparse.Namespace) -> str:
 # ---------------------------------------------------------------------- panics
 
 
-@command("panics", "panics in flight per goroutine: value, flags, where each started",
-         _configure)  # fmt: skip
+@command("panics", "panics in flight per goroutine: value, flags, where each started", _configure)
 def run_panics(proc: GoProcess, args: argparse.Namespace) -> Doc:
     sel = _select(proc, args)
     crash_g = _crash_goroutine(proc)
@@ -247,8 +272,9 @@ def render_panics(doc: Doc, args: argparse.Namespace) -> str:
     for d in doc["goroutines"]:
         tag = c.error("  crashing") if d["crashing"] else ""
         out.append("")
-        out.append(f"goroutine {c.number(d['goroutine'])}  [{d['wait_reason'] or d['status']}]"
-                   f"{tag}")  # fmt: skip
+        out.append(
+            f"goroutine {c.number(d['goroutine'])}  [{d['wait_reason'] or d['status']}]{tag}"
+        )
         if not d["panics"] and not d["errors"]:
             out.append("  no panic in flight")
         for i, p in enumerate(d["panics"]):

@@ -54,17 +54,30 @@ def _parse_label(s: str) -> tuple[str, str]:
 
 
 def _configure_goroutines(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--state", help="only this status (waiting, runnable, running, syscall, ...) "
-                   "or wait reason ('chan receive')")  # fmt: skip
-    p.add_argument("--label", action="append", type=_parse_label, default=[], metavar="K=V",
-                   help="only goroutines with this pprof label (repeatable)")  # fmt: skip
-    p.add_argument("--group-by", choices=GROUPS,
-                   help="collapse identical goroutines into one row with a count")  # fmt: skip
+    p.add_argument(
+        "--state",
+        help="only this status (waiting, runnable, running, syscall, ...) "
+        "or wait reason ('chan receive')",
+    )
+    p.add_argument(
+        "--label",
+        action="append",
+        type=_parse_label,
+        default=[],
+        metavar="K=V",
+        help="only goroutines with this pprof label (repeatable)",
+    )
+    p.add_argument(
+        "--group-by", choices=GROUPS, help="collapse identical goroutines into one row with a count"
+    )
     p.add_argument("--no-frames", action="store_true", help="skip stack unwinding (faster)")
 
 
-@command("goroutines", "goroutines with status, wait, labels, creation site; --group-by for leaks",
-         _configure_goroutines)  # fmt: skip
+@command(
+    "goroutines",
+    "goroutines with status, wait, labels, creation site; --group-by for leaks",
+    _configure_goroutines,
+)
 def run_goroutines(proc: GoProcess, args: argparse.Namespace) -> Doc:
     gs = select(proc, state=args.state, labels=dict(args.label) or None)
     if args.group_by:
@@ -76,8 +89,12 @@ def run_goroutines(proc: GoProcess, args: argparse.Namespace) -> Doc:
 def render_goroutines(d: Doc, args: argparse.Namespace) -> str:
     out: list[str] = []
     if "groups" in d:
-        out.append(c.title(f"{'COUNT':>6}  {'STATUS':9} {'WAIT':24} {'MAX WAITED':>10}  "
-                           f"GROUP ({d['group_by']})"))  # fmt: skip
+        out.append(
+            c.title(
+                f"{'COUNT':>6}  {'STATUS':9} {'WAIT':24} {'MAX WAITED':>10}  "
+                f"GROUP ({d['group_by']})"
+            )
+        )
         for r in d["groups"]:
             if d["group_by"] == "stack":
                 key = " <- ".join(f["func"] for f in r["frames"][:4]) or "-"
@@ -86,24 +103,30 @@ def render_goroutines(d: Doc, args: argparse.Namespace) -> str:
             else:
                 key = ""
             ids = " ".join(str(i) for i in r["ids"][:12]) + (" ..." if len(r["ids"]) > 12 else "")
-            out.append(f"{c.number(r['count']):>6}  {r['status']:9} {r['wait_reason'] or '-':24} "
-                       f"{_duration(r['max_waited_at_least_ns']):>10}  {key}")  # fmt: skip
+            out.append(
+                f"{c.number(r['count']):>6}  {r['status']:9} {r['wait_reason'] or '-':24} "
+                f"{_duration(r['max_waited_at_least_ns']):>10}  {key}"
+            )
             out.append(c.hint(f"{'':8}ids {ids}"))
-        out.append(c.title(f"{len(d['groups'])} group(s), {d['selected']} goroutine(s) of "
-                           f"{d['total']}"))  # fmt: skip
+        out.append(
+            c.title(f"{len(d['groups'])} group(s), {d['selected']} goroutine(s) of {d['total']}")
+        )
     else:
         out.append(c.title(f"{'ID':>7}  {'STATUS':9} {'WAIT':24} {'WAITED':>8}  {'LABELS':24} AT"))
         for g in d["goroutines"]:
             at = _user_frame(g.get("frames", []))
             where = f"{at['func']} ({at['file']}:{at['line']})" if at else "-"
-            out.append(f"{c.number(g['id']):>7}  {g['status']:9} {g['wait_reason'] or '-':24} "
-                       f"{_duration(g['waited_at_least_ns']):>8}  {_labels(g['labels']):24} "
-                       f"{c.name(where)}")  # fmt: skip
+            out.append(
+                f"{c.number(g['id']):>7}  {g['status']:9} {g['wait_reason'] or '-':24} "
+                f"{_duration(g['waited_at_least_ns']):>8}  {_labels(g['labels']):24} "
+                f"{c.name(where)}"
+            )
             extra = []
             if g["created_by"] and g["created_by"].get("func"):
                 gid = g["created_by"].get("goroutine")
-                extra.append(f"created by {_site(g['created_by'])}"
-                             + (f" in goroutine {gid}" if gid else ""))  # fmt: skip
+                extra.append(
+                    f"created by {_site(g['created_by'])}" + (f" in goroutine {gid}" if gid else "")
+                )
             if g["locked_to_thread"] is not None:
                 extra.append(f"locked to M{g['locked_to_thread']}")
             if g.get("defers"):
@@ -123,13 +146,17 @@ def _configure_goroutine(p: argparse.ArgumentParser) -> None:
     p.add_argument("what", nargs="?", choices=("bt",), help="bt: only the backtrace")
 
 
-@command("goroutine", "one goroutine: state, labels, creation, full backtrace, defers, panics",
-         _configure_goroutine)  # fmt: skip
+@command(
+    "goroutine",
+    "one goroutine: state, labels, creation, full backtrace, defers, panics",
+    _configure_goroutine,
+)
 def run_goroutine(proc: GoProcess, args: argparse.Namespace) -> Doc:
     gs = select(proc, ids=[args.gid])
     if not gs:
-        raise GomemError(f"no goroutine {args.gid}",
-                         "`gomem goroutines` lists the live goroutine ids")  # fmt: skip
+        raise GomemError(
+            f"no goroutine {args.gid}", "`gomem goroutines` lists the live goroutine ids"
+        )
     doc = goroutines_doc(proc, gs)
     return {**doc["goroutines"][0], "notes": doc["notes"]}
 
@@ -140,8 +167,10 @@ def _frames_text(frames: list[Doc], error: str | None) -> list[str]:
         inl = c.hint(" (inlined)") if f.get("inlined") else ""
         stack = c.hint(f"  [{f['stack']}]") if f.get("stack") else ""
         out.append(f"#{i:<3} {c.name(f['func'])}{inl}{stack}")
-        out.append(f"     {f['file']}:{f['line']}  {c.hint('pc')} {c.address(f['pc'])} "
-                   f"{c.hint('sp')} {c.address(f['sp'])}")  # fmt: skip
+        out.append(
+            f"     {f['file']}:{f['line']}  {c.hint('pc')} {c.address(f['pc'])} "
+            f"{c.hint('sp')} {c.address(f['sp'])}"
+        )
     if error:
         out.append(c.warn(f"(backtrace stopped: {error})"))
     return out
@@ -179,12 +208,19 @@ def render_goroutine(d: Doc, args: argparse.Namespace) -> str:
 
 
 def _configure_threads(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--bt", choices=("crash", "all", "none"), default="crash",
-                   help="which threads get a backtrace (default: the crashing one)")  # fmt: skip
+    p.add_argument(
+        "--bt",
+        choices=("crash", "all", "none"),
+        default="crash",
+        help="which threads get a backtrace (default: the crashing one)",
+    )
 
 
-@command("threads", "OS threads: M, P, g0/gsignal stacks, curg; the crashing thread's backtrace",
-         _configure_threads)  # fmt: skip
+@command(
+    "threads",
+    "OS threads: M, P, g0/gsignal stacks, curg; the crashing thread's backtrace",
+    _configure_threads,
+)
 def run_threads(proc: GoProcess, args: argparse.Namespace) -> Doc:
     return threads_doc(proc, backtraces=args.bt)
 
@@ -197,10 +233,12 @@ def render_threads(d: Doc, args: argparse.Namespace) -> str:
         at = f"{w['func']} ({w['file']}:{w['line']})" if w else t["pc"]
         mark = c.error(" <- crashed") if t["crashed"] else ""
         dash = "-"
-        out.append(f"{t['lwp']:>8} {t['m'] if t['m'] is not None else dash:>4} "
-                   f"{t['p'] if t['p'] is not None else dash:>4} "
-                   f"{t['curg'] if t['curg'] is not None else dash:>6}  "
-                   f"{t['on_stack'] or '-':14} {c.name(at)}{mark}")  # fmt: skip
+        out.append(
+            f"{t['lwp']:>8} {t['m'] if t['m'] is not None else dash:>4} "
+            f"{t['p'] if t['p'] is not None else dash:>4} "
+            f"{t['curg'] if t['curg'] is not None else dash:>6}  "
+            f"{t['on_stack'] or '-':14} {c.name(at)}{mark}"
+        )
         if "frames" in t:
             out.extend("    " + ln for ln in _frames_text(t["frames"], t.get("frames_error")))
     out.append(c.title(f"{len(d['threads'])} thread(s), {d['ms']} M(s)"))

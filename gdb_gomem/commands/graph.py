@@ -14,16 +14,23 @@ from gdb_gomem.target.process import GoProcess
 
 def _configure_path(p: argparse.ArgumentParser) -> None:
     p.add_argument("addr", type=address_arg, help="an address inside the object")
-    p.add_argument("--all", type=int, default=1, metavar="N",
-                   help="up to N paths, from distinct roots, shortest first")  # fmt: skip
+    p.add_argument(
+        "--all",
+        type=int,
+        default=1,
+        metavar="N",
+        help="up to N paths, from distinct roots, shortest first",
+    )
 
 
 @command("path", "shortest chain from a named root to the object (SOS gcroot)", _configure_path)
 def run_path(proc: GoProcess, args: argparse.Namespace) -> Doc:
     d = root_paths(proc, args.addr, max(1, args.all))
     if d["object"] is None:
-        raise GomemError(f"{args.addr:#x} is not inside an allocated heap object",
-                         "`gomem span ADDR` tells what the address is")  # fmt: skip
+        raise GomemError(
+            f"{args.addr:#x} is not inside an allocated heap object",
+            "`gomem span ADDR` tells what the address is",
+        )
     # The JSON contract: the first path's root and steps at top level, all paths under "paths".
     first = d["paths"][0] if d["paths"] else {"root": None, "steps": []}
     return {"root": first["root"], "steps": first["steps"], **d}
@@ -39,16 +46,18 @@ def _root_text(r: Doc | None) -> str:
 @run_path.renderer
 def render_path(d: Doc, args: argparse.Namespace) -> str:
     o = d["object"]
-    out = [c.title(f"{o['addr']} {o['type']} ({o['size']} B), "
-                   f"{'live' if o['live'] else 'garbage'}")]  # fmt: skip
+    out = [
+        c.title(f"{o['addr']} {o['type']} ({o['size']} B), {'live' if o['live'] else 'garbage'}")
+    ]
     if not d["paths"]:
         out.append(c.warn(d["error"] or "no path"))
     for i, p in enumerate(d["paths"]):
         extra = f" (+{p['other_roots']} more root(s) hold it)" if p["other_roots"] else ""
         out.append(f"root: {_root_text(p['root'])}{c.hint(extra)}")
         for s in p["steps"]:
-            out.append(f"  -> {c.address(s['addr'])} {c.name(s['type'])} "
-                       f"{c.hint('via')} {s['via']}")  # fmt: skip
+            out.append(
+                f"  -> {c.address(s['addr'])} {c.name(s['type'])} {c.hint('via')} {s['via']}"
+            )
         if i + 1 < len(d["paths"]):
             out.append("")
     out.append(c.title(f"Found {len(d['paths'])} path(s)"))
@@ -60,8 +69,9 @@ def _configure_top(p: argparse.ArgumentParser) -> None:
     p.add_argument("--by", choices=("object", "type"), default="object")
 
 
-@command("top", "dominator tree: biggest retainers by retained size, per object or type",
-         _configure_top)  # fmt: skip
+@command(
+    "top", "dominator tree: biggest retainers by retained size, per object or type", _configure_top
+)
 def run_top(proc: GoProcess, args: argparse.Namespace) -> Doc:
     return top_retainers(proc, args.n, by_type=args.by == "type")
 
@@ -73,15 +83,18 @@ def render_top(d: Doc, args: argparse.Namespace) -> str:
         out.append(c.title(f"{'COUNT':>9} {'SHALLOW':>11} {'RETAINED':>11}  TYPE"))
         for r in reversed(d["rows"]):
             kept = c.number(human_bytes(r["retained"]))
-            out.append(f"{r['count']:>9} {human_bytes(r['shallow']):>11} {kept:>11}  "
-                       f"{c.name(r['type'])}")  # fmt: skip
+            out.append(
+                f"{r['count']:>9} {human_bytes(r['shallow']):>11} {kept:>11}  {c.name(r['type'])}"
+            )
         out.append(c.hint(d["note"]))
     else:
         out.append(c.title(f"{'RETAINED':>11} {'SHARE':>6} {'SHALLOW':>9}  OBJECT / ROOT"))
         for r in reversed(d["rows"]):
-            out.append(f"{c.number(human_bytes(r['retained'])):>11} {100 * r['share']:5.1f}% "
-                       f"{human_bytes(r['shallow']):>9}  {c.address(r['addr'])} {c.name(r['type'])}"
-                       f"  {c.hint('<-')} {_root_text(r['root'])}")  # fmt: skip
+            out.append(
+                f"{c.number(human_bytes(r['retained'])):>11} {100 * r['share']:5.1f}% "
+                f"{human_bytes(r['shallow']):>9}  {c.address(r['addr'])} {c.name(r['type'])}"
+                f"  {c.hint('<-')} {_root_text(r['root'])}"
+            )
         if d.get("roots"):
             out.append(c.title("retained by root (objects only that root keeps):"))
             for r in reversed(d["roots"]):
@@ -105,8 +118,10 @@ def render_suspects(d: Doc, args: argparse.Namespace) -> str:
         if s.get("root"):
             out.append(f"  root: {_root_text(s['root'])}")
         for st in s.get("path") or []:
-            out.append(f"    -> {c.address(st['addr'])} {c.name(st['type'])} "
-                       f"{c.hint('via')} {st['via']}")  # fmt: skip
-    out.append(c.title(f"{len(d['suspects'])} suspect(s); live heap "
-                       f"{human_bytes(d['live_bytes'])}"))  # fmt: skip
+            out.append(
+                f"    -> {c.address(st['addr'])} {c.name(st['type'])} {c.hint('via')} {st['via']}"
+            )
+    out.append(
+        c.title(f"{len(d['suspects'])} suspect(s); live heap {human_bytes(d['live_bytes'])}")
+    )
     return "\n".join(out)

@@ -10,8 +10,16 @@ from gdb_gomem.commands.registry import Doc, command
 from gdb_gomem.reports.info import collect_info
 from gdb_gomem.target.process import GoProcess
 
-_BYTES = {"HeapAlloc", "HeapInuse", "HeapSys", "HeapIdle", "HeapReleased", "TotalAlloc",
-          "StackInuse", "Sys"}  # fmt: skip
+_BYTES = {
+    "HeapAlloc",
+    "HeapInuse",
+    "HeapSys",
+    "HeapIdle",
+    "HeapReleased",
+    "TotalAlloc",
+    "StackInuse",
+    "Sys",
+}
 
 
 @command("info", "Go version, build, threads, crash signal and goroutine, heap, MemStats")

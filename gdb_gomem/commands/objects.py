@@ -54,20 +54,29 @@ def _configure_histogram(p: argparse.ArgumentParser) -> None:
 
 @command("histogram", "heap objects per type (count, bytes), largest last", _configure_histogram)
 def run_histogram(proc: GoProcess, args: argparse.Namespace) -> Doc:
-    return types_docs.histogram_doc(proc, _which(args), args.type, args.min, args.max,
-                                    args.top, args.by)  # fmt: skip
+    return types_docs.histogram_doc(
+        proc, _which(args), args.type, args.min, args.max, args.top, args.by
+    )
 
 
 @run_histogram.renderer
 def render_histogram(d: Doc, args: argparse.Namespace) -> str:
     head = {"type": "TYPE", "size": "SIZE", "class": "SIZE CLASS", "package": "PACKAGE"}[d["by"]]
-    rows = [[c.number(str(r["count"])), c.number(str(r["bytes"])),
-             r["type"] if not r["type"].startswith("<unknown") else c.warn(r["type"])]
-            for r in d["rows"]]  # fmt: skip
+    rows = [
+        [
+            c.number(str(r["count"])),
+            c.number(str(r["bytes"])),
+            r["type"] if not r["type"].startswith("<unknown") else c.warn(r["type"]),
+        ]
+        for r in d["rows"]
+    ]
     out = _table(["COUNT", "BYTES", head], rows, {0, 1})
     t = d["total"]
-    shown = f"{len(d['rows'])} of {d['rows_total']} rows" if len(d["rows"]) < d["rows_total"] \
-        else f"{d['rows_total']} rows"  # fmt: skip
+    shown = (
+        f"{len(d['rows'])} of {d['rows_total']} rows"
+        if len(d["rows"]) < d["rows_total"]
+        else f"{d['rows_total']} rows"
+    )
     ty = d["typed"]
     out.append(
         f"Total {c.number(str(t['count']))} objects, {c.number(str(t['bytes']))} bytes "
@@ -78,8 +87,9 @@ def render_histogram(d: Doc, args: argparse.Namespace) -> str:
 
 
 def _configure_objects(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--type", metavar="REGEX", required=True,
-                   help="objects whose type name matches (re.search)")  # fmt: skip
+    p.add_argument(
+        "--type", metavar="REGEX", required=True, help="objects whose type name matches (re.search)"
+    )
     p.add_argument("--limit", type=int, default=100, metavar="N", help="list at most N")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--live", dest="which", action="store_const", const="live")
@@ -111,8 +121,11 @@ def _configure_obj(p: argparse.ArgumentParser) -> None:
     p.add_argument("--depth", type=int, default=2, help="levels of fields to decode (default 2)")
 
 
-@command("obj", "the heap object holding an address: span, type, fields, allocation stack",
-         _configure_obj)  # fmt: skip
+@command(
+    "obj",
+    "the heap object holding an address: span, type, fields, allocation stack",
+    _configure_obj,
+)
 def run_obj(proc: GoProcess, args: argparse.Namespace) -> Doc:
     return types_docs.obj_doc(proc, args.addr, max(0, min(args.depth, 8)))
 
@@ -141,7 +154,8 @@ def _render_value(name: str, v: dict[str, Any], indent: int, out: list[str]) -> 
         text += f" -> {c.address(v['addr'])} (not a heap object)"
     if v.get("dynamic_type"):
         text = f"({v['dynamic_type']}) {v.get('value')}" + (
-            f" -> {c.address(v['data']['addr'])}" if v.get("data") else "")  # fmt: skip
+            f" -> {c.address(v['data']['addr'])}" if v.get("data") else ""
+        )
     if v.get("func"):
         text += f" {v['func']}"
     if v.get("error"):
@@ -163,15 +177,24 @@ def render_obj(d: Doc, args: argparse.Namespace) -> str:
     sp = d.get("span")
     if sp:
         cls = "large" if sp["sizeclass"] == 0 else f"class {sp['sizeclass']}"
-        out.append(kv("Span", f"{c.address(sp['base'])}-{c.address(sp['end'])}  {sp['kind']}, "
-                              f"{cls}{' noscan' if sp['noscan'] else ''}, "
-                              f"elemsize {sp['elemsize']}"))  # fmt: skip
+        out.append(
+            kv(
+                "Span",
+                f"{c.address(sp['base'])}-{c.address(sp['end'])}  {sp['kind']}, "
+                f"{cls}{' noscan' if sp['noscan'] else ''}, "
+                f"elemsize {sp['elemsize']}",
+            )
+        )
     if not o:
         out.append(kv("Object", f"none at {d['addr']}"))
         return "\n".join(out + _trailer(d))
     live = "" if o["live"] is None else (", live" if o["live"] else ", garbage")
-    out.append(kv("Object", f"{c.address(o['base'])}  {o['size']} B  (+{o['offset']} is "
-                            f"{d['addr']}){live}"))  # fmt: skip
+    out.append(
+        kv(
+            "Object",
+            f"{c.address(o['base'])}  {o['size']} B  (+{o['offset']} is {d['addr']}){live}",
+        )
+    )
     out.append(kv("Type", f"{c.title(o['type'])}  (typed by {o['source']})"))
     if "value" in o:
         _render_value("value", o["value"], 0, out)

@@ -45,8 +45,11 @@ class _Problems:
             self.items.append({"kind": kind, "addr": f"{addr:#x}", "detail": detail})
 
 
-def _classify_targets(objs: ObjectTable, vals: np.ndarray, arena_ok: np.ndarray,
-                      ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def _classify_targets(
+    objs: ObjectTable,
+    vals: np.ndarray,
+    arena_ok: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """(into free slot, onto a page of no span) masks for pointer values inside heap arenas."""
     walk = objs.walk
     sp = objs.span_index(vals)
@@ -105,8 +108,12 @@ def verify_doc(proc: GoProcess) -> Doc:
     in_use = walk.in_use()
     for i, s in enumerate(walk.spans):
         if s.state == 1 and s.error is None and int(counts[i]) != s.alloc_count:
-            probs.add("alloc count", s.base, f"allocCount {s.alloc_count}, bitmaps say "
-                      f"{int(counts[i])} (freeindex {s.freeindex}, nelems {s.nelems})")  # fmt: skip
+            probs.add(
+                "alloc count",
+                s.base,
+                f"allocCount {s.alloc_count}, bitmaps say "
+                f"{int(counts[i])} (freeindex {s.freeindex}, nelems {s.nelems})",
+            )
     for s in walk.spans:
         if s.error is not None:
             probs.add("span", s.base, s.error)
@@ -131,8 +138,9 @@ def verify_doc(proc: GoProcess) -> Doc:
             if not ha:
                 probs.add("arena map", geo.arena_start(aid), "allArenas lists an unmapped arena")
                 continue
-            spanmap[aid] = np.frombuffer(proc.mem.read(ha + spans_off, 8 * geo.pages_per_arena),
-                                         np.uint64)  # fmt: skip
+            spanmap[aid] = np.frombuffer(
+                proc.mem.read(ha + spans_off, 8 * geo.pages_per_arena), np.uint64
+            )
         except (UnreadableMemory, GomemError, IndexError) as exc:
             probs.add("memory", geo.arena_start(aid), f"heapArena unreadable: {exc}")
     pages = 0
@@ -146,8 +154,11 @@ def verify_doc(proc: GoProcess) -> Doc:
                 break
             got = int(m[(a // geo.page_size) % geo.pages_per_arena])
             if got != s.addr:
-                probs.add("arena map", a, f"page maps to mspan {got:#x}, not to its span's "
-                          f"descriptor {s.addr:#x}")  # fmt: skip
+                probs.add(
+                    "arena map",
+                    a,
+                    f"page maps to mspan {got:#x}, not to its span's descriptor {s.addr:#x}",
+                )
                 break
     check("arena map", pages, before)
 
@@ -169,10 +180,18 @@ def verify_doc(proc: GoProcess) -> Doc:
         checked += len(vals)
         ina = _in_arenas(objs, vals, arena_ids)
         free_slot, nospan = _classify_targets(objs, vals, ina)
-        for w, v, o in zip(waddr[free_slot].tolist(), vals[free_slot].tolist(),
-                           src[free_slot].tolist(), strict=True):  # fmt: skip
-            probs.add("dangling pointer", w, f"object {int(objs.addr[o]):#x}+"
-                      f"{w - int(objs.addr[o]):#x} points to {v:#x}, a free slot")  # fmt: skip
+        for w, v, o in zip(
+            waddr[free_slot].tolist(),
+            vals[free_slot].tolist(),
+            src[free_slot].tolist(),
+            strict=True,
+        ):
+            probs.add(
+                "dangling pointer",
+                w,
+                f"object {int(objs.addr[o]):#x}+"
+                f"{w - int(objs.addr[o]):#x} points to {v:#x}, a free slot",
+            )
         for w, v in zip(waddr[nospan].tolist(), vals[nospan].tolist(), strict=True):
             probs.add("wild pointer", w, f"points to {v:#x}, a heap page no span owns")
     if unreadable:
@@ -201,8 +220,7 @@ def verify_doc(proc: GoProcess) -> Doc:
         if "unreadable" in e:
             probs.add("memory", 0, e)
     check("memory", len(objs), before)
-    return {"checks": checks, "objects": len(objs), "errors": probs.count,
-            "problems": probs.items}  # fmt: skip
+    return {"checks": checks, "objects": len(objs), "errors": probs.count, "problems": probs.items}
 
 
 @command("verify", "heap consistency: allocCount vs bitmaps, arena map, dangling pointers")

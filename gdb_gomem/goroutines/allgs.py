@@ -32,10 +32,25 @@ MAX_GS = 50_000_000
 MAX_LABELS = 4096
 
 G_FIELDS = (
-    "goid", "atomicstatus", "waitreason", "waitsince", "gopc", "startpc", "lockedm", "m",
-    "stack.lo", "stack.hi", "sched.pc", "sched.sp", "sched.bp", "syscallsp", "syscallpc",
-    "_defer", "_panic", "labels",
-)  # fmt: skip
+    "goid",
+    "atomicstatus",
+    "waitreason",
+    "waitsince",
+    "gopc",
+    "startpc",
+    "lockedm",
+    "m",
+    "stack.lo",
+    "stack.hi",
+    "sched.pc",
+    "sched.sp",
+    "sched.bp",
+    "syscallsp",
+    "syscallpc",
+    "_defer",
+    "_panic",
+    "labels",
+)
 G_OPTIONAL = ("parentGoid",)
 
 G_WAITING = 4

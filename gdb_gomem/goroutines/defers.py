@@ -75,9 +75,15 @@ _D_OPTIONAL = ("started", "openDefer", "_panic", "fd", "varp", "framepc", "range
 
 #: Runtime helpers a defer wrapper calls besides the deferred function.
 _HELPER_PREFIXES = (
-    "runtime.morestack", "runtime.gcWriteBarrier", "runtime.panic", "runtime.goPanic",
-    "runtime.wbZero", "runtime.wbMove", "runtime.racefunc", "runtime.duff",
-)  # fmt: skip
+    "runtime.morestack",
+    "runtime.gcWriteBarrier",
+    "runtime.panic",
+    "runtime.goPanic",
+    "runtime.wbZero",
+    "runtime.wbMove",
+    "runtime.racefunc",
+    "runtime.duff",
+)
 
 
 def read_varint(mem: Memory, addr: int, limit: int = 5) -> tuple[int, int]:
@@ -110,8 +116,12 @@ class HeapLookup:
         c = dw.constants
         self.geo = heap_geometry(dw)
         self.spans_off = dw.offset("runtime.heapArena", "spans")
-        self.span = Layout(dw, "runtime.mspan", ("startAddr", "npages", "elemsize", "limit"),
-                           ("state.s", "state", "spanclass", "nelems"))  # fmt: skip
+        self.span = Layout(
+            dw,
+            "runtime.mspan",
+            ("startAddr", "npages", "elemsize", "limit"),
+            ("state.s", "state", "spanclass", "nelems"),
+        )
         self.in_use = c.get("runtime.mSpanInUse", 1)
         mh = proc.global_("runtime.mheap_")
         self.arenas_addr = mh["arenas"].addr
@@ -154,8 +164,12 @@ class HeapLookup:
                 lay = self.span
                 state = lay.get(raw, "state.s", lay.get(raw, "state", self.in_use))
                 if state == self.in_use:
-                    info = (s, lay.get(raw, "startAddr"), lay.get(raw, "elemsize"),
-                            lay.get(raw, "limit"))  # fmt: skip
+                    info = (
+                        s,
+                        lay.get(raw, "startAddr"),
+                        lay.get(raw, "elemsize"),
+                        lay.get(raw, "limit"),
+                    )
             except UnreadableMemory:
                 info = None
             self._spans[s] = info
@@ -199,8 +213,12 @@ class Pointee:
     what: str = ""  # e.g. the function of a code pointer, the frame of a stack address
 
     def as_json(self) -> dict[str, Any]:
-        return {"where": self.where, "base": f"{self.base:#x}" if self.base else None,
-                "size": self.size, "what": self.what or None}  # fmt: skip
+        return {
+            "where": self.where,
+            "base": f"{self.base:#x}" if self.base else None,
+            "size": self.size,
+            "what": self.what or None,
+        }
 
 
 @dataclass
@@ -210,8 +228,11 @@ class Capture:
     points_to: Pointee | None
 
     def as_json(self) -> dict[str, Any]:
-        return {"offset": self.offset, "word": f"{self.word:#x}",
-                "points_to": self.points_to.as_json() if self.points_to else None}  # fmt: skip
+        return {
+            "offset": self.offset,
+            "word": f"{self.word:#x}",
+            "points_to": self.points_to.as_json() if self.points_to else None,
+        }
 
 
 @dataclass
@@ -386,18 +407,24 @@ class GoroutineDefers:
         for f in self.open_frames:
             # Within a frame the runtime runs the highest set bit first.
             for s in sorted(f.pending, key=lambda s: -s.index):
-                items.append((f.sp, -1 - s.index, {
-                    "kind": "open",
-                    "frame": f.func,
-                    "file": f.file,
-                    "line": f.line,
-                    "sp": f"{f.sp:#x}",
-                    "slot": s.index,
-                    "slot_addr": f"{s.addr:#x}",
-                    "func": s.closure.func if s.closure else None,
-                    "deferred": s.closure.deferred if s.closure else None,
-                    "closure": s.closure.as_json() if s.closure else None,
-                }))  # fmt: skip
+                items.append(
+                    (
+                        f.sp,
+                        -1 - s.index,
+                        {
+                            "kind": "open",
+                            "frame": f.func,
+                            "file": f.file,
+                            "line": f.line,
+                            "sp": f"{f.sp:#x}",
+                            "slot": s.index,
+                            "slot_addr": f"{s.addr:#x}",
+                            "func": s.closure.func if s.closure else None,
+                            "deferred": s.closure.deferred if s.closure else None,
+                            "closure": s.closure.as_json() if s.closure else None,
+                        },
+                    )
+                )
         items.sort(key=lambda t: (t[0], t[1]))
         return [d for _sp, _i, d in items]
 
@@ -409,8 +436,16 @@ class GoroutineDefers:
             if out and out[-1]["_key"] == key:
                 out[-1]["count"] += 1
                 continue
-            out.append({"_key": key, "func": d["frame"], "kind": d["kind"], "count": 1,
-                        "deferred": d["deferred"], "sp": d["sp"]})  # fmt: skip
+            out.append(
+                {
+                    "_key": key,
+                    "func": d["frame"],
+                    "kind": d["kind"],
+                    "count": 1,
+                    "deferred": d["deferred"],
+                    "sp": d["sp"],
+                }
+            )
         for o in out:
             del o["_key"]
         return out
@@ -442,9 +477,15 @@ class DeferReader:
         self.v121 = self.layout.has("openDefer")  # Go 1.21's layout (the 1.21 info format)
         so = proc.dw.find("runtime.stackObjectRecord")
         self.so_layout = (
-            Layout(proc.dw, "runtime.stackObjectRecord", ("off", "size", "gcdataoff"),
-                   ("ptrBytes", "_ptrdata")) if so else None
-        )  # fmt: skip
+            Layout(
+                proc.dw,
+                "runtime.stackObjectRecord",
+                ("off", "size", "gcdataoff"),
+                ("ptrBytes", "_ptrdata"),
+            )
+            if so
+            else None
+        )
         md = proc.global_("runtime.firstmoduledata")
         self.rodata = md["rodata"].ptr() if md.has("rodata") else 0
         self._calls: dict[int, str | None] = {}
@@ -521,8 +562,9 @@ class DeferReader:
                 for i in range(len(code) - 4):
                     if code[i] != 0xE8:
                         continue
-                    tgt = f.entry + i + 5 + int.from_bytes(code[i + 1 : i + 5], "little",
-                                                           signed=True)  # fmt: skip
+                    tgt = (
+                        f.entry + i + 5 + int.from_bytes(code[i + 1 : i + 5], "little", signed=True)
+                    )
                     g = self.func_at(tgt)
                     if g is None or g.entry != tgt or g.name.startswith(_HELPER_PREFIXES):
                         continue
@@ -711,11 +753,14 @@ class DeferReader:
             d = self.layout.get(raw, "link")
         return out
 
-    def _read_record(self, d: int, g: Goroutine, seen: set[int], n: int,
-                     errors: list[str]) -> bytes | None:  # fmt: skip
+    def _read_record(
+        self, d: int, g: Goroutine, seen: set[int], n: int, errors: list[str]
+    ) -> bytes | None:
         if d in seen:
-            errors.append(f"_defer list of goroutine {g.goid} loops back to {d:#x} after "
-                          f"{n} record(s); walk stopped")  # fmt: skip
+            errors.append(
+                f"_defer list of goroutine {g.goid} loops back to {d:#x} after "
+                f"{n} record(s); walk stopped"
+            )
             return None
         if n >= MAX_DEFERS:
             errors.append(f"more than {MAX_DEFERS} _defer records; walk stopped")
@@ -727,8 +772,15 @@ class DeferReader:
             errors.append(f"_defer record {d:#x} unreadable: {exc}")
             return None
 
-    def _queued(self, head: DeferRecord, g: Goroutine, frames: list[Frame], seen: set[int],
-                out: list[DeferRecord], errors: list[str]) -> None:  # fmt: skip
+    def _queued(
+        self,
+        head: DeferRecord,
+        g: Goroutine,
+        frames: list[Frame],
+        seen: set[int],
+        out: list[DeferRecord],
+        errors: list[str],
+    ) -> None:
         if not head.extra["head"] or self.head_v_off is None:
             return
         try:
@@ -809,8 +861,7 @@ class DeferReader:
             except (GomemError, UnreadableMemory) as exc:
                 errors.append(f"open-coded defers of {f.name} (sp {fr.sp:#x}): {exc}")
                 continue
-            of = OpenFrame(f.name, fr.file, fr.line, fr.sp, fr.fp, varp, bits_addr, bits,
-                           ndefers)  # fmt: skip
+            of = OpenFrame(f.name, fr.file, fr.line, fr.sp, fr.fp, varp, bits_addr, bits, ndefers)
             top = bits.bit_length()  # slots below the highest set bit are defer slots
             for i, sa in enumerate(slot_addrs):
                 pending = bool(bits >> i & 1)
@@ -878,8 +929,10 @@ class DeferReader:
         if bt.error and frames and res.open_frames is not None:
             # Open-coded defers in frames past the point the unwinder reached are unseen.
             outer = frames[-1].func
-            res.errors.append(f"stack walk stopped after {outer} ({bt.error}); open-coded "
-                              "defers of outer frames not read")  # fmt: skip
+            res.errors.append(
+                f"stack walk stopped after {outer} ({bt.error}); open-coded "
+                "defers of outer frames not read"
+            )
         return res
 
 

@@ -79,8 +79,13 @@ class FrameVars:
         if tref is not None:
             tid = int(tref.value) + (0 if tref.form == "DW_FORM_ref_addr" else c.cu.cu_offset)
         size = self.proc.dw.resolve(tid).size if tid in self.proc.dw.types else 8
-        if loc.form in ("DW_FORM_block1", "DW_FORM_block2", "DW_FORM_block4", "DW_FORM_block",
-                        "DW_FORM_exprloc"):  # fmt: skip
+        if loc.form in (
+            "DW_FORM_block1",
+            "DW_FORM_block2",
+            "DW_FORM_block4",
+            "DW_FORM_block",
+            "DW_FORM_exprloc",
+        ):
             # An expression, whatever the DWARF version: Go 1.25+ writes DWARF 5 but keeps
             # block forms, which pyelftools only reads as expressions before DWARF 4.
             if loc.value:
@@ -100,8 +105,16 @@ class FrameVars:
         else:
             self._expr(parsed.loc_expr, 0, 0, name, size, tid, out)
 
-    def _expr(self, raw: list[int], lo: int, hi: int, name: str, size: int,
-              tid: int | None, out: list[Slot]) -> None:  # fmt: skip
+    def _expr(
+        self,
+        raw: list[int],
+        lo: int,
+        hi: int,
+        name: str,
+        size: int,
+        tid: int | None,
+        out: list[Slot],
+    ) -> None:
         ops = self.expr.parse_expr(raw)
         cur: int | None = None
         piece_off = 0

@@ -40,8 +40,19 @@ from gdb_gomem.target.typed import Layout
 MAX_PANICS = 10_000
 
 _FLAGS = ("recovered", "aborted", "goexit", "repanicked", "deferreturn")
-_PTRS = ("argp", "pc", "sp", "startPC", "startSP", "lr", "fp", "retpc", "deferBitsPtr",
-         "slotsPtr", "gopanicFP")  # fmt: skip
+_PTRS = (
+    "argp",
+    "pc",
+    "sp",
+    "startPC",
+    "startSP",
+    "lr",
+    "fp",
+    "retpc",
+    "deferBitsPtr",
+    "slotsPtr",
+    "gopanicFP",
+)
 
 
 @dataclass
@@ -61,8 +72,13 @@ class PanicRecord:
         def fr(f: Frame | None) -> dict[str, Any] | None:
             if f is None:
                 return None
-            return {"func": f.func, "file": f.file, "line": f.line, "pc": f"{f.pc:#x}",
-                    "sp": f"{f.sp:#x}"}  # fmt: skip
+            return {
+                "func": f.func,
+                "file": f.file,
+                "line": f.line,
+                "pc": f"{f.pc:#x}",
+                "sp": f"{f.sp:#x}",
+            }
 
         d: dict[str, Any] = {
             "addr": f"{self.addr:#x}",
@@ -88,8 +104,11 @@ class GoroutinePanics:
     errors: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
-        return {"goroutine": self.goid, "panics": [p.as_json() for p in self.panics],
-                "errors": self.errors}  # fmt: skip
+        return {
+            "goroutine": self.goid,
+            "panics": [p.as_json() for p in self.panics],
+            "errors": self.errors,
+        }
 
 
 class PanicReader:
@@ -109,8 +128,10 @@ class PanicReader:
         p = g.panic_ptr
         while p:
             if p in seen:
-                res.errors.append(f"_panic chain of goroutine {g.goid} loops back to {p:#x} "
-                                  f"after {len(res.panics)} record(s); walk stopped")  # fmt: skip
+                res.errors.append(
+                    f"_panic chain of goroutine {g.goid} loops back to {p:#x} "
+                    f"after {len(res.panics)} record(s); walk stopped"
+                )
                 break
             if len(seen) >= MAX_PANICS:
                 res.errors.append(f"more than {MAX_PANICS} _panic records; walk stopped")
@@ -123,8 +144,7 @@ class PanicReader:
                 break
             flags = {k: lay.get(raw, k) != 0 for k in _FLAGS if lay.has(k)}
             regs = {k: lay.get(raw, k) for k in _PTRS if lay.has(k)}
-            rec = PanicRecord(p, tr.read_eface(p + self.arg_off), flags, regs,
-                              lay.get(raw, "link"))  # fmt: skip
+            rec = PanicRecord(p, tr.read_eface(p + self.arg_off), flags, regs, lay.get(raw, "link"))
             res.panics.append(rec)
             p = rec.link
         if res.panics:
@@ -187,10 +207,15 @@ class PanicReader:
                     continue
                 for s in of.slots:
                     if s.state == "ran" and s.closure is not None:
-                        rec.ran_defers.append({"frame": of.func, "slot": s.index,
-                                               "func": s.closure.func,
-                                               "deferred": s.closure.deferred,
-                                               "inferred_slot": s.inferred})  # fmt: skip
+                        rec.ran_defers.append(
+                            {
+                                "frame": of.func,
+                                "slot": s.index,
+                                "func": s.closure.func,
+                                "deferred": s.closure.deferred,
+                                "inferred_slot": s.inferred,
+                            }
+                        )
 
 
 PANIC_READER: Lazy[PanicReader] = Lazy("panic reader", PanicReader)

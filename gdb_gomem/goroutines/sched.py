@@ -18,9 +18,18 @@ MAX_MS = 100_000
 
 #: runtime2.go _Gidle.._Gpreempted (1.26 adds _Gleaked = 10); _Gscan = 0x1000 is or-ed in.
 G_STATUS = {
-    0: "idle", 1: "runnable", 2: "running", 3: "syscall", 4: "waiting", 5: "moribund_unused",
-    6: "dead", 7: "enqueue_unused", 8: "copystack", 9: "preempted", 10: "leaked",
-}  # fmt: skip
+    0: "idle",
+    1: "runnable",
+    2: "running",
+    3: "syscall",
+    4: "waiting",
+    5: "moribund_unused",
+    6: "dead",
+    7: "enqueue_unused",
+    8: "copystack",
+    9: "preempted",
+    10: "leaked",
+}
 
 
 def g_status_name(status: int) -> str:

@@ -90,9 +90,11 @@ class Unwinder:
         self.version = proc.go_version
         lay = proc.dw.find("runtime.inlinedCall")
         self._inl_size = proc.dw.resolve(lay.id).size if lay else 16
-        self._inl = {
-            n: proc.dw.offset("runtime.inlinedCall", n) for n in ("funcID", "nameOff", "parentPc")
-        } if lay else {"funcID": 0, "nameOff": 4, "parentPc": 8}  # fmt: skip
+        self._inl = (
+            {n: proc.dw.offset("runtime.inlinedCall", n) for n in ("funcID", "nameOff", "parentPc")}
+            if lay
+            else {"funcID": 0, "nameOff": 4, "parentPc": 8}
+        )
 
         # Per (pc, exact) decoding, shared by every goroutine parked at the same place: a
         # goroutine leak is thousands of identical stacks.
@@ -136,17 +138,25 @@ class Unwinder:
                 name_off = int.from_bytes(raw[self._inl["nameOff"] :][:4], "little", signed=True)
                 parent = int.from_bytes(raw[self._inl["parentPc"] :][:4], "little", signed=True)
                 file, line = self.tab.line(f, cur)
-                out.append(Frame(self.tab.name_at(name_off), file, line, pc, sp, fp, f.entry,
-                                 inlined=True))  # fmt: skip
+                out.append(
+                    Frame(self.tab.name_at(name_off), file, line, pc, sp, fp, f.entry, inlined=True)
+                )
                 cur = f.entry + parent
         file, line = self.tab.line(f, cur)
         out.append(Frame(f.name, file, line, pc, sp, fp, f.entry, func_id=self.func_id(f)))
         return out
 
     def unwind(
-        self, pc: int, sp: int, lo: int = 0, hi: int = 1 << 64, *, trap: bool = False,
-        max_frames: int = MAX_FRAMES, jump: Callable[[], tuple[int, int] | None] | None = None,
-    ) -> Backtrace:  # fmt: skip
+        self,
+        pc: int,
+        sp: int,
+        lo: int = 0,
+        hi: int = 1 << 64,
+        *,
+        trap: bool = False,
+        max_frames: int = MAX_FRAMES,
+        jump: Callable[[], tuple[int, int] | None] | None = None,
+    ) -> Backtrace:
         """Walk from (pc, sp) to the top of the stack; ``trap``: pc is exact, not a return.
 
         ``jump`` gives the (pc, sp) where a g0 stack continues when the walk reaches

@@ -107,8 +107,11 @@ def _build_streamed(proc: GoProcess, objs: ObjectTable, scan: PointerScan) -> He
     if parts:
         bs = np.concatenate([p[0] for p in parts])
         order = np.argsort(bs, kind="stable")
-        bs, bd, bo = bs[order], np.concatenate([p[1] for p in parts])[order], np.concatenate(
-            [p[2] for p in parts])[order]  # fmt: skip
+        bs, bd, bo = (
+            bs[order],
+            np.concatenate([p[1] for p in parts])[order],
+            np.concatenate([p[2] for p in parts])[order],
+        )
     else:
         bs = bd = np.zeros(0, np.int32)
         bo = np.zeros(0, np.uint32)
@@ -121,12 +124,22 @@ def _build_streamed(proc: GoProcess, objs: ObjectTable, scan: PointerScan) -> He
         if len(grp.base):
             image.release(int(grp.base[0]), int(grp.base[-1]) + int(grp.nw[-1]) * 512)
     indptr, dst, offset, words, nbad = writer.finish()
-    return HeapGraph(indptr=indptr, dst=dst, offset=offset, pointer_words=total + words,
-                     bad_words=bad + nbad, scan=scan)  # fmt: skip
+    return HeapGraph(
+        indptr=indptr,
+        dst=dst,
+        offset=offset,
+        pointer_words=total + words,
+        bad_words=bad + nbad,
+        scan=scan,
+    )
 
 
-def _edge_chunks(proc: GoProcess, objs: ObjectTable, scan: PointerScan, odt: type,
-                 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, int, int]]:  # fmt: skip
+def _edge_chunks(
+    proc: GoProcess,
+    objs: ObjectTable,
+    scan: PointerScan,
+    odt: type,
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, int, int]]:
     """(sources, targets, offsets, pointer words read, unreadable words) per chunk.
 
     The path for what :func:`_build_streamed` does not cover (Go 1.21's arena bitmap, a
@@ -206,5 +219,6 @@ def build_graph(proc: GoProcess, objs: ObjectTable) -> HeapGraph:
         offset[pos] = off
         fill[usrc] += lens
         del usrc, d, off, pos, starts, lens
-    return HeapGraph(indptr=indptr, dst=dst, offset=offset, pointer_words=total,
-                     bad_words=bad, scan=scan)  # fmt: skip
+    return HeapGraph(
+        indptr=indptr, dst=dst, offset=offset, pointer_words=total, bad_words=bad, scan=scan
+    )

@@ -122,8 +122,12 @@ def dominators_py(
     f_ptr = array("q", np.concatenate([indptr, [indptr[-1] + len(root_arr)]]).tolist())
     f_dst = array("q", np.concatenate([dst, root_arr]).tolist())
     # Reverse CSR (predecessors), the super-root included.
-    src_all = np.concatenate([np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr)),
-                              np.full(len(root_arr), n, dtype=np.int64)])  # fmt: skip
+    src_all = np.concatenate(
+        [
+            np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr)),
+            np.full(len(root_arr), n, dtype=np.int64),
+        ]
+    )
     dst_all = np.concatenate([dst, root_arr])
     order_e = np.argsort(dst_all, kind="stable")
     r_ptr_np = np.zeros(N + 1, dtype=np.int64)

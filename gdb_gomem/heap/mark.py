@@ -60,8 +60,12 @@ def mark_np(graph: HeapGraph, roots: np.ndarray, nobjects: int) -> np.ndarray:
     return live
 
 
-def _scalar_walk(stack: list[int], indptr: np.ndarray, dst: np.ndarray, live: np.ndarray,
-                 ) -> np.ndarray:  # fmt: skip
+def _scalar_walk(
+    stack: list[int],
+    indptr: np.ndarray,
+    dst: np.ndarray,
+    live: np.ndarray,
+) -> np.ndarray:
     """Depth-first expansion for at most SCALAR_BUDGET nodes; returns what is still pending."""
     steps = 0
     while stack and steps < SCALAR_BUDGET:

@@ -328,9 +328,15 @@ def _bit_table(
     return np.unpackbits(buf, bitorder="little").astype(bool), start * 8, ok
 
 
-def _allocated_np(abits: np.ndarray, astart: np.ndarray, aok: np.ndarray, base: np.ndarray,
-                  nelems: np.ndarray, elem: np.ndarray, freeidx: np.ndarray,
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+def _allocated_np(
+    abits: np.ndarray,
+    astart: np.ndarray,
+    aok: np.ndarray,
+    base: np.ndarray,
+    nelems: np.ndarray,
+    elem: np.ndarray,
+    freeidx: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(slot -> object, object addresses, sizes, span of each) in numpy; see
     ``gomem_alloc_objects`` for the compiled version of the same rule."""
     n = len(base)
@@ -372,8 +378,9 @@ def build_objects(proc: GoProcess, walk: SpanWalk | None = None) -> ObjectTable:
     elem = np.array([s.elemsize for s in spans], dtype=np.int64)
     freeidx = np.array([s.freeindex for s in spans], dtype=np.int64)
     spc = np.array([s.spanclass for s in spans], dtype=np.int64)
-    d = np.array([((s.sweepgen - sg + (1 << 31)) & 0xFFFFFFFF) - (1 << 31) for s in spans],
-                 dtype=np.int64)  # fmt: skip
+    d = np.array(
+        [((s.sweepgen - sg + (1 << 31)) & 0xFFFFFFFF) - (1 << 31) for s in spans], dtype=np.int64
+    )
     unswept = (d == -2) | (d == 1)
 
     packed, abyte, aok = _packed_bits(proc, [s.alloc_bits for s in spans], nelems)
@@ -386,8 +393,9 @@ def build_objects(proc: GoProcess, walk: SpanWalk | None = None) -> ObjectTable:
 
     from gdb_gomem.heap import native
 
-    got = native.alloc_objects(base, nelems, elem, freeidx, abyte, aok, packed,
-                               sum(s.allocated or 0 for s in spans))  # fmt: skip
+    got = native.alloc_objects(
+        base, nelems, elem, freeidx, abyte, aok, packed, sum(s.allocated or 0 for s in spans)
+    )
     if got is None:
         abits = np.unpackbits(packed, bitorder="little").astype(bool)
         got = _allocated_np(abits, abyte * 8, aok, base, nelems, elem, freeidx)
@@ -470,11 +478,23 @@ def build_objects(proc: GoProcess, walk: SpanWalk | None = None) -> ObjectTable:
         page_span[row * ppa + (page_addr // geo.page_size) % ppa] = np.repeat(sidx, npages)
     ospan = sidx[ospan_local]
     table = ObjectTable(
-        walk=walk, addr=addr, size=size, span=ospan, flags=flags, errors=errors,
-        _arena_ids=arena_ids, _page_span=page_span, _span_base=sb, _span_elem=se,
-        _span_nelems=sn, _span_slot0=s0, _slot_obj=slot_obj, _page_shift=shift, _gp0=gp0,
+        walk=walk,
+        addr=addr,
+        size=size,
+        span=ospan,
+        flags=flags,
+        errors=errors,
+        _arena_ids=arena_ids,
+        _page_span=page_span,
+        _span_base=sb,
+        _span_elem=se,
+        _span_nelems=sn,
+        _span_slot0=s0,
+        _slot_obj=slot_obj,
+        _page_shift=shift,
+        _gp0=gp0,
         _dense=dense,
-    )  # fmt: skip
+    )
     table.image = heap_image(proc, [(s.base, s.end) for s in spans])
     return table
 

@@ -60,8 +60,13 @@ class PointerScan:
     types: dict[int, TypeMask | None] = field(default_factory=dict)
 
 
-def _type_mask(proc: GoProcess, lay: Layout, on_demand: int | None, tptr: int,
-               cache: dict[int, TypeMask | None]) -> TypeMask | None:  # fmt: skip
+def _type_mask(
+    proc: GoProcess,
+    lay: Layout,
+    on_demand: int | None,
+    tptr: int,
+    cache: dict[int, TypeMask | None],
+) -> TypeMask | None:
     """Decode one ``*abi.Type`` (cached): Size_, PtrBytes and the GCData mask."""
     if tptr in cache:
         return cache[tptr]
@@ -93,8 +98,11 @@ def _type_mask(proc: GoProcess, lay: Layout, on_demand: int | None, tptr: int,
     return out
 
 
-def _bitmap_words(packed: np.ndarray, byte_start: np.ndarray, word0: np.ndarray,
-                  ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def _bitmap_words(
+    packed: np.ndarray,
+    byte_start: np.ndarray,
+    word0: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """Set bits -> (group index, word address) for concatenated per-group bitmaps (packed,
     little-endian bit order; group ``k`` starts at byte ``byte_start[k]``)."""
     bits = np.unpackbits(packed, bitorder="little")
@@ -112,8 +120,11 @@ def _bitmap_words(packed: np.ndarray, byte_start: np.ndarray, word0: np.ndarray,
     return g, (word0[g] + (pos - byte_start[g] * 8) * 8).astype(np.uint64)
 
 
-def _emit(objs: ObjectTable, waddr: np.ndarray, allowed: np.ndarray,
-          ) -> Iterator[tuple[np.ndarray, np.ndarray]]:  # fmt: skip
+def _emit(
+    objs: ObjectTable,
+    waddr: np.ndarray,
+    allowed: np.ndarray,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Keep the words that lie in allocated objects the bitmap is valid for."""
     for lo in range(0, len(waddr), CHUNK_WORDS):
         w = waddr[lo : lo + CHUNK_WORDS]
@@ -123,8 +134,11 @@ def _emit(objs: ObjectTable, waddr: np.ndarray, allowed: np.ndarray,
         yield o[keep], w[keep]
 
 
-def _arena_bitmap_words(proc: GoProcess, objs: ObjectTable, scan: PointerScan,
-                        ) -> Iterator[tuple[np.ndarray, np.ndarray]]:  # fmt: skip
+def _arena_bitmap_words(
+    proc: GoProcess,
+    objs: ObjectTable,
+    scan: PointerScan,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Go 1.21: heapArena.bitmap of every arena holding scan objects."""
     geo = objs.walk.geometry
     off = proc.dw.offset("runtime.heapArena", "bitmap")
@@ -164,8 +178,11 @@ class BitmapGroup:
     nw: np.ndarray  # int64
 
 
-def span_bitmap_groups(proc: GoProcess, objs: ObjectTable, scan: PointerScan,
-                       ) -> Iterator[BitmapGroup]:  # fmt: skip
+def span_bitmap_groups(
+    proc: GoProcess,
+    objs: ObjectTable,
+    scan: PointerScan,
+) -> Iterator[BitmapGroup]:
     """Go 1.22+: the bitmap at the end of each small scan span of <= 512-byte objects, by
     groups of spans in address order (so sources come out sorted: the CSR build relies on
     runs). Every bitmap word of a group is one gather over the heap image (the bitmaps lie
@@ -203,8 +220,11 @@ def span_bitmap_groups(proc: GoProcess, objs: ObjectTable, scan: PointerScan,
         yield BitmapGroup(base, widx, words, wstart, nw)
 
 
-def _span_bitmap_words(proc: GoProcess, objs: ObjectTable, scan: PointerScan,
-                       ) -> Iterator[tuple[np.ndarray, np.ndarray]]:  # fmt: skip
+def _span_bitmap_words(
+    proc: GoProcess,
+    objs: ObjectTable,
+    scan: PointerScan,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """(source object, pointer word address) from :func:`span_bitmap_groups`. The span of
     every set bit is known, so the slot is computed directly, not looked up."""
     for grp in span_bitmap_groups(proc, objs, scan):
@@ -219,8 +239,11 @@ def _span_bitmap_words(proc: GoProcess, objs: ObjectTable, scan: PointerScan,
         yield o[keep], waddr[keep]
 
 
-def typed_words(proc: GoProcess, objs: ObjectTable, scan: PointerScan,
-                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:  # fmt: skip
+def typed_words(
+    proc: GoProcess,
+    objs: ObjectTable,
+    scan: PointerScan,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Go 1.22+: objects with a malloc header (> 512 B, small) and large objects."""
     dw = proc.dw
     maxsz = dw.constants.get(
@@ -288,8 +311,11 @@ def typed_words(proc: GoProcess, objs: ObjectTable, scan: PointerScan,
         )
 
 
-def pointer_words(proc: GoProcess, objs: ObjectTable, scan: PointerScan | None = None,
-                  ) -> Iterator[tuple[np.ndarray, np.ndarray]]:  # fmt: skip
+def pointer_words(
+    proc: GoProcess,
+    objs: ObjectTable,
+    scan: PointerScan | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Chunks of (source object index int32, pointer word address uint64) for every scan
     object, in the representation this Go version's GC uses."""
     scan = scan if scan is not None else PointerScan()

@@ -166,13 +166,18 @@ def root_paths(proc: GoProcess, addr: int, max_paths: int = 1) -> Doc:
     model = _model_and_types(proc)
     target = model.objects.find_one(addr)
     if target < 0:
-        return {"addr": _hex(addr), "object": None, "paths": [],
-                "error": "the address is not inside an allocated heap object"}  # fmt: skip
+        return {
+            "addr": _hex(addr),
+            "object": None,
+            "paths": [],
+            "error": "the address is not inside an allocated heap object",
+        }
     types = object_types(proc, model)
     rptr, rsrc = _reverse(proc, model)
     is_root = _ROOT_MASK(proc)
-    chains = shortest_root_path(len(model.objects), rptr, rsrc, None, is_root, target,
-                                max_paths=max_paths)  # fmt: skip
+    chains = shortest_root_path(
+        len(model.objects), rptr, rsrc, None, is_root, target, max_paths=max_paths
+    )
     paths = []
     for chain in chains:
         first = chain[0][0]
@@ -180,15 +185,25 @@ def root_paths(proc: GoProcess, addr: int, max_paths: int = 1) -> Doc:
         r = model.roots.row(rows[0]) if rows else None
         root = None
         if r is not None:
-            root = {"kind": r["kind"], "name": r["name"], "goroutine": r["goid"],
-                    "holder": _hex(int(r["holder"]))}  # fmt: skip
+            root = {
+                "kind": r["kind"],
+                "name": r["name"],
+                "goroutine": r["goid"],
+                "holder": _hex(int(r["holder"])),
+            }
         steps = []
         prev = -1
         for obj, _ in chain:
             off = model.graph.edge_offset(prev, obj) if prev >= 0 else -1
             via = root["name"] if prev < 0 and root else _via(proc, types, prev, off)
-            steps.append({"addr": _hex(int(model.objects.addr[obj])), "type": types.name(obj),
-                          "size": int(model.objects.size[obj]), "via": via})  # fmt: skip
+            steps.append(
+                {
+                    "addr": _hex(int(model.objects.addr[obj])),
+                    "type": types.name(obj),
+                    "size": int(model.objects.size[obj]),
+                    "via": via,
+                }
+            )
             prev = obj
         paths.append({"root": root, "other_roots": len(rows) - 1 if rows else 0, "steps": steps})
     return {
@@ -255,24 +270,41 @@ def top_retainers(proc: GoProcess, n: int = 20, by_type: bool = False) -> Doc:
             row[0] += 1
             row[1] += s
             row[2] += r
-        out = [{"type": types.entries[t].name if t >= 0 else "<untyped>", "count": c,
-                "shallow": s, "retained": r} for t, (c, s, r) in rows.items()]  # fmt: skip
+        out = [
+            {
+                "type": types.entries[t].name if t >= 0 else "<untyped>",
+                "count": c,
+                "shallow": s,
+                "retained": r,
+            }
+            for t, (c, s, r) in rows.items()
+        ]
         out.sort(key=lambda x: -x["retained"])
-        return {"by": "type", "rows": out[:n], "live_bytes": live_bytes,
-                "note": "retained per type sums the objects whose immediate dominator is of "
-                        "another type (a chain of one type counts at its head)"}  # fmt: skip
+        return {
+            "by": "type",
+            "rows": out[:n],
+            "live_bytes": live_bytes,
+            "note": "retained per type sums the objects whose immediate dominator is of "
+            "another type (a chain of one type counts at its head)",
+        }
     best = _largest(dt.retained, reached, n)
     rows_o = []
     for o in best.tolist():
         top = int(dt.top[o])
         root_rows = _root_rows_for(model, top) if top >= 0 else []
         r = model.roots.row(root_rows[0]) if root_rows else None
-        rows_o.append({
-            "addr": _hex(int(model.objects.addr[o])), "type": types.name(o),
-            "shallow": int(size[o]), "retained": int(dt.retained[o]),
-            "share": round(int(dt.retained[o]) / live_bytes, 4) if live_bytes else 0.0,
-            "root": {"kind": r["kind"], "name": r["name"], "goroutine": r["goid"]} if r else None,
-        })  # fmt: skip
+        rows_o.append(
+            {
+                "addr": _hex(int(model.objects.addr[o])),
+                "type": types.name(o),
+                "shallow": int(size[o]),
+                "retained": int(dt.retained[o]),
+                "share": round(int(dt.retained[o]) / live_bytes, 4) if live_bytes else 0.0,
+                "root": {"kind": r["kind"], "name": r["name"], "goroutine": r["goid"]}
+                if r
+                else None,
+            }
+        )
     per_root: dict[str, int] = {}
     for i in range(len(model.roots)):
         o = int(model.roots.obj[i])
@@ -280,8 +312,12 @@ def top_retainers(proc: GoProcess, n: int = 20, by_type: bool = False) -> Doc:
             key = f"{model.roots.kind[i]} {model.roots.name[i]}"
             per_root[key] = max(per_root.get(key, 0), int(dt.retained[o]))
     roots_sorted = sorted(per_root.items(), key=lambda kv: -kv[1])[:n]
-    return {"by": "object", "rows": rows_o, "live_bytes": live_bytes,
-            "roots": [{"root": k, "retained": v} for k, v in roots_sorted]}  # fmt: skip
+    return {
+        "by": "object",
+        "rows": rows_o,
+        "live_bytes": live_bytes,
+        "roots": [{"root": k, "retained": v} for k, v in roots_sorted],
+    }
 
 
 # --------------------------------------------------------------------------- suspects
@@ -324,26 +360,44 @@ def suspects(proc: GoProcess) -> Doc:
             if dominated_by_big:
                 continue
             a = int(model.objects.addr[o])
-            out.append({"kind": "big retainer", "type": types.name(o), "addr": _hex(a),
-                        "bytes": int(dt.retained[o]),
-                        "detail": f"retains {100 * int(dt.retained[o]) / live_bytes:.0f}% of the "
-                                  "live heap", "root": root_of(o),
-                        "path": _path_text(proc, a)})  # fmt: skip
+            out.append(
+                {
+                    "kind": "big retainer",
+                    "type": types.name(o),
+                    "addr": _hex(a),
+                    "bytes": int(dt.retained[o]),
+                    "detail": f"retains {100 * int(dt.retained[o]) / live_bytes:.0f}% of the "
+                    "live heap",
+                    "root": root_of(o),
+                    "path": _path_text(proc, a),
+                }
+            )
     # 2. Many objects of one type under one root-held object.
     for top, t, c, b in _many_per_root(model, dt, types):
         a = int(model.objects.addr[top])
         tname = types.entries[t].name if t >= 0 else "<untyped>"
-        out.append({"kind": "many objects", "type": tname,
-                    "count": c, "bytes": b, "addr": _hex(a),
-                    "detail": f"{c} {tname} objects held under one root",
-                    "root": root_of(top), "path": _path_text(proc, a)})  # fmt: skip
+        out.append(
+            {
+                "kind": "many objects",
+                "type": tname,
+                "count": c,
+                "bytes": b,
+                "addr": _hex(a),
+                "detail": f"{c} {tname} objects held under one root",
+                "root": root_of(top),
+                "path": _path_text(proc, a),
+            }
+        )
     out.extend(_go_suspects(proc, model, types, root_of))
     out.sort(key=lambda s: -int(s.get("bytes") or 0))
     return {"suspects": out, "live_bytes": live_bytes}
 
 
-def _many_per_root(model: HeapModel, dt: DominatorTree, types: ObjectTypes,
-                   ) -> list[tuple[int, int, int, int]]:  # fmt: skip
+def _many_per_root(
+    model: HeapModel,
+    dt: DominatorTree,
+    types: ObjectTypes,
+) -> list[tuple[int, int, int, int]]:
     """(root-held object, type entry or -1, count, bytes) for every type with at least
     MANY_OBJECTS live objects under one root-held object (``dt.top``), in order of object
     then type.
@@ -424,11 +478,18 @@ def _go_suspects(proc: GoProcess, model: HeapModel, types: ObjectTypes, root_of:
         used = max(ln * max(elem, 1), 1)
         osize = int(model.objects.size[o])
         if osize >= 64 << 10 and osize >= PIN_RATIO * used:
-            out.append({"kind": "pinned array", "type": types.name(o), "addr": _hex(arr),
-                        "bytes": osize, "root": {"kind": "global", "name": name, "goroutine": None},
-                        "detail": f"{name} has len {ln} (cap {cap}) but keeps a {osize}-byte "
-                                  "backing array alive",
-                        "path": _path_text(proc, arr)})  # fmt: skip
+            out.append(
+                {
+                    "kind": "pinned array",
+                    "type": types.name(o),
+                    "addr": _hex(arr),
+                    "bytes": osize,
+                    "root": {"kind": "global", "name": name, "goroutine": None},
+                    "detail": f"{name} has len {ln} (cap {cap}) but keeps a {osize}-byte "
+                    "backing array alive",
+                    "path": _path_text(proc, arr),
+                }
+            )
     # Maps with very many entries, held by globals (the map header's own count: hmap.count up
     # to Go 1.23, internal/runtime/maps.Map.used from 1.24).
     for name, var in dw.globals.items():
@@ -455,11 +516,18 @@ def _go_suspects(proc: GoProcess, model: HeapModel, types: ObjectTypes, root_of:
             retained = 0
             if o >= 0:
                 retained = int(dominator_tree(proc).retained[o])
-            out.append({"kind": "big map", "type": t.name, "count": entries, "bytes": retained,
-                        "addr": _hex(hdr.addr),
-                        "root": {"kind": "global", "name": name, "goroutine": None},
-                        "detail": f"{name} holds {entries} entries",
-                        "path": _path_text(proc, hdr.addr) if o >= 0 else []})  # fmt: skip
+            out.append(
+                {
+                    "kind": "big map",
+                    "type": t.name,
+                    "count": entries,
+                    "bytes": retained,
+                    "addr": _hex(hdr.addr),
+                    "root": {"kind": "global", "name": name, "goroutine": None},
+                    "detail": f"{name} holds {entries} entries",
+                    "path": _path_text(proc, hdr.addr) if o >= 0 else [],
+                }
+            )
     # Goroutines blocked in the same place.
     from gdb_gomem.goroutines.allgs import goroutines
     from gdb_gomem.reports.goroutines import group_goroutines
@@ -467,12 +535,20 @@ def _go_suspects(proc: GoProcess, model: HeapModel, types: ObjectTypes, root_of:
     groups = group_goroutines(proc, goroutines(proc).all, "stack")["groups"]
     for g in groups:
         if g["count"] >= GOROUTINE_GROUP and g["status"] in ("waiting", "mixed"):
-            where = next((f["func"] for f in g["frames"]
-                          if not f["func"].startswith("runtime.")), "?")  # fmt: skip
-            out.append({"kind": "goroutine group", "type": where, "count": g["count"],
-                        "bytes": None, "root": None, "path": [],
-                        "detail": f"{g['count']} goroutines blocked in {where} "
-                                  f"({g['wait_reason']})"})  # fmt: skip
+            where = next(
+                (f["func"] for f in g["frames"] if not f["func"].startswith("runtime.")), "?"
+            )
+            out.append(
+                {
+                    "kind": "goroutine group",
+                    "type": where,
+                    "count": g["count"],
+                    "bytes": None,
+                    "root": None,
+                    "path": [],
+                    "detail": f"{g['count']} goroutines blocked in {where} ({g['wait_reason']})",
+                }
+            )
     # Tickers and timers still referenced (never stopped tickers stay on a timer heap).
     tick = re.compile(r"^(\[\d+\])?time\.(Ticker|Timer)$")
     for t, e in enumerate(types.entries):
@@ -480,17 +556,32 @@ def _go_suspects(proc: GoProcess, model: HeapModel, types: ObjectTypes, root_of:
             objs = np.flatnonzero((types.type_id == t) & model.live)
             if len(objs):
                 a = int(model.objects.addr[objs[0]])
-                out.append({"kind": "timers", "type": e.name, "count": len(objs),
-                            "bytes": int(model.objects.size[objs].sum()), "addr": _hex(a),
-                            "root": root_of(int(objs[0])),
-                            "detail": f"{len(objs)} live {e.name} object(s); a ticker that is "
-                                      "never stopped stays on a timer heap",
-                            "path": _path_text(proc, a)})  # fmt: skip
+                out.append(
+                    {
+                        "kind": "timers",
+                        "type": e.name,
+                        "count": len(objs),
+                        "bytes": int(model.objects.size[objs].sum()),
+                        "addr": _hex(a),
+                        "root": root_of(int(objs[0])),
+                        "detail": f"{len(objs)} live {e.name} object(s); a ticker that is "
+                        "never stopped stays on a timer heap",
+                        "path": _path_text(proc, a),
+                    }
+                )
     # Finalizers: objects waiting for (or registered with) a finalizer.
     fin = [i for i in range(len(model.roots)) if model.roots.kind[i] == "finalizer"]
     if fin:
-        out.append({"kind": "finalizers", "type": "", "count": len(fin), "bytes": None,
-                    "root": None, "path": [],
-                    "detail": f"{len(fin)} finalizer special(s) or queued finalizers keep "
-                              "objects alive until the finalizer goroutine runs them"})  # fmt: skip
+        out.append(
+            {
+                "kind": "finalizers",
+                "type": "",
+                "count": len(fin),
+                "bytes": None,
+                "root": None,
+                "path": [],
+                "detail": f"{len(fin)} finalizer special(s) or queued finalizers keep "
+                "objects alive until the finalizer goroutine runs them",
+            }
+        )
     return out

@@ -44,9 +44,11 @@ def now_lower_bound(proc: GoProcess) -> tuple[int, str]:
         pass
     for name, getter in (
         ("sched.lastpoll", lambda: proc.global_("runtime.sched")["lastpoll"].int()),
-        ("memstats.last_gc_nanotime",
-         lambda: proc.global_("runtime.memstats")["last_gc_nanotime"].int()),
-    ):  # fmt: skip
+        (
+            "memstats.last_gc_nanotime",
+            lambda: proc.global_("runtime.memstats")["last_gc_nanotime"].int(),
+        ),
+    ):
         try:
             consider(getter(), name)
         except (LayoutError, UnreadableMemory):
@@ -151,8 +153,7 @@ def goroutines_doc(
     m_ids = {m.addr: m.id for m in ms}
     now, now_src = now_lower_bound(proc)
     tab = goroutines(proc)
-    docs = [goroutine_doc(proc, g, m_ids=m_ids, now=now, frames=frames, extras=extras)
-            for g in gs]  # fmt: skip
+    docs = [goroutine_doc(proc, g, m_ids=m_ids, now=now, frames=frames, extras=extras) for g in gs]
     notes = list(tab.errors)
     if merr:
         notes.append(merr)
@@ -161,8 +162,12 @@ def goroutines_doc(
             f"wait times are lower bounds: the runtime records waitsince at the first GC scan "
             f"after a goroutine parks; 'now' is at least the latest stamp ({now_src})"
         )
-    return {"goroutines": docs, "total": len(tab.all), "now_lower_bound": now or None,
-            "notes": notes}  # fmt: skip
+    return {
+        "goroutines": docs,
+        "total": len(tab.all),
+        "now_lower_bound": now or None,
+        "notes": notes,
+    }
 
 
 def group_goroutines(proc: GoProcess, gs: list[Goroutine], by: str) -> Doc:
@@ -188,10 +193,15 @@ def group_goroutines(proc: GoProcess, gs: list[Goroutine], by: str) -> Doc:
         if row is None:
             d = goroutine_doc(proc, g, m_ids=m_ids, now=now, frames=by == "stack", extras=False)
             rows[key] = row = {
-                "count": 0, "ids": [], "status": d["status"], "wait_reason": d["wait_reason"],
-                "created_by": d["created_by"], "start_func": d["start_func"],
-                "frames": d.get("frames", []), "max_waited_at_least_ns": None,
-            }  # fmt: skip
+                "count": 0,
+                "ids": [],
+                "status": d["status"],
+                "wait_reason": d["wait_reason"],
+                "created_by": d["created_by"],
+                "start_func": d["start_func"],
+                "frames": d.get("frames", []),
+                "max_waited_at_least_ns": None,
+            }
         row["count"] += 1
         row["ids"].append(g.goid)
         if (row["status"], row["wait_reason"]) != (g.status_name, g.wait_reason or None):
@@ -202,7 +212,13 @@ def group_goroutines(proc: GoProcess, gs: list[Goroutine], by: str) -> Doc:
                 row["max_waited_at_least_ns"] = w
     notes = list(goroutines(proc).errors) + ([merr] if merr else [])
     if now:
-        notes.append(f"wait times are lower bounds (waitsince is set at a GC scan; 'now' from "
-                     f"{now_src})")  # fmt: skip
-    return {"groups": sorted(rows.values(), key=lambda r: r["count"]), "group_by": by,
-            "selected": len(gs), "total": len(goroutines(proc).all), "notes": notes}  # fmt: skip
+        notes.append(
+            f"wait times are lower bounds (waitsince is set at a GC scan; 'now' from {now_src})"
+        )
+    return {
+        "groups": sorted(rows.values(), key=lambda r: r["count"]),
+        "group_by": by,
+        "selected": len(gs),
+        "total": len(goroutines(proc).all),
+        "notes": notes,
+    }

@@ -15,9 +15,21 @@ from gdb_gomem.runtime.memstats import read_memstats
 from gdb_gomem.target.process import GoProcess
 
 HEADLINE = (
-    "HeapAlloc", "HeapInuse", "HeapSys", "HeapIdle", "HeapReleased", "HeapObjects", "TotalAlloc",
-    "Mallocs", "Frees", "StackInuse", "Sys", "NumGC", "LastGC", "PauseTotalNs",
-)  # fmt: skip
+    "HeapAlloc",
+    "HeapInuse",
+    "HeapSys",
+    "HeapIdle",
+    "HeapReleased",
+    "HeapObjects",
+    "TotalAlloc",
+    "Mallocs",
+    "Frees",
+    "StackInuse",
+    "Sys",
+    "NumGC",
+    "LastGC",
+    "PauseTotalNs",
+)
 
 
 def hexaddr(addr: int | None) -> str | None:

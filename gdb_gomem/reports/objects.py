@@ -76,8 +76,9 @@ def _select(proc: GoProcess, ht: HeapTypes, which: str) -> tuple[np.ndarray, lis
         )
     if which == "default":
         if lm is None:
-            notes.append("reachability not available yet: showing every allocated object "
-                         "(live and garbage)")  # fmt: skip
+            notes.append(
+                "reachability not available yet: showing every allocated object (live and garbage)"
+            )
             which = "all"
         else:
             which = "live"
@@ -93,8 +94,10 @@ def _regex(text: str | None) -> re.Pattern[str] | None:
     try:
         return re.compile(text)
     except re.error as exc:
-        raise GomemError(f"bad --type regular expression {text!r}: {exc}", "use Python regex "
-                       "syntax, e.g. 'main\\.' or '^\\*?main\\.Order$'") from None  # fmt: skip
+        raise GomemError(
+            f"bad --type regular expression {text!r}: {exc}",
+            "use Python regex syntax, e.g. 'main\\.' or '^\\*?main\\.Order$'",
+        ) from None
 
 
 def _type_filter(ht: HeapTypes, rx: re.Pattern[str] | None) -> np.ndarray:
@@ -109,8 +112,15 @@ def _typed_doc(ht: HeapTypes, sel: np.ndarray) -> Doc:
     return {"bytes": tb, "of": ab, "percent": round(100.0 * tb / ab, 3) if ab else 100.0}
 
 
-def _histogram_by_type(proc: GoProcess, ht: HeapTypes, sel: np.ndarray, size: np.ndarray,
-                       notes: list[str], which: str, top: int | None) -> Doc:  # fmt: skip
+def _histogram_by_type(
+    proc: GoProcess,
+    ht: HeapTypes,
+    sel: np.ndarray,
+    size: np.ndarray,
+    notes: list[str],
+    which: str,
+    top: int | None,
+) -> Doc:
     """``--by type``: count and bytes per type-table entry over the selected objects (one
     compiled pass, or two bincounts), then entries of one name merged (typed by different
     sources) over the small table."""
@@ -138,8 +148,10 @@ def _histogram_by_type(proc: GoProcess, ht: HeapTypes, sel: np.ndarray, size: np
         row[0] += c
         row[1] += b
         sources.setdefault(e.name, set()).add(e.source)
-    rows: list[Doc] = [{"type": k, "count": c, "bytes": b, "source": ", ".join(sorted(sources[k]))}
-                       for k, (c, b) in merged.items()]  # fmt: skip
+    rows: list[Doc] = [
+        {"type": k, "count": c, "bytes": b, "source": ", ".join(sorted(sources[k]))}
+        for k, (c, b) in merged.items()
+    ]
     rows.sort(key=lambda r: (r["bytes"], r["count"], r["type"]))
     all_bytes = int(size.sum() - round(float(bytes_e[nt]))) if len(size) else 0
     shown = rows[-top:] if top else rows
@@ -150,17 +162,26 @@ def _histogram_by_type(proc: GoProcess, ht: HeapTypes, sel: np.ndarray, size: np
         "rows": shown,
         "total": {"count": selected, "bytes": all_bytes},
         "rows_total": len(rows),
-        "typed": {"bytes": typed_bytes, "of": all_bytes,
-                  "percent": round(100.0 * typed_bytes / all_bytes, 3) if all_bytes else 100.0},
+        "typed": {
+            "bytes": typed_bytes,
+            "of": all_bytes,
+            "percent": round(100.0 * typed_bytes / all_bytes, 3) if all_bytes else 100.0,
+        },
         "seconds": round(ht.seconds, 3),
         "errors": ht.errors,
         "notes": notes + ht.notes,
-    }  # fmt: skip
+    }
 
 
-def histogram_doc(proc: GoProcess, which: str = "default", type_rx: str | None = None,
-                  min_size: int | None = None, max_size: int | None = None,
-                  top: int | None = None, by: str = "type") -> Doc:  # fmt: skip
+def histogram_doc(
+    proc: GoProcess,
+    which: str = "default",
+    type_rx: str | None = None,
+    min_size: int | None = None,
+    max_size: int | None = None,
+    top: int | None = None,
+    by: str = "type",
+) -> Doc:
     """Rows of (key, count, bytes), smallest first so the largest end next to the prompt."""
     if which != "all":
         _start_model(proc)
@@ -235,8 +256,7 @@ def _class_label(spc: int, ht: HeapTypes, idx: np.ndarray, sc: np.ndarray) -> st
     return f"class {cls} ({int(sizes[0])} B){noscan}"
 
 
-def objects_doc(proc: GoProcess, type_rx: str | None, limit: int = 100,
-                which: str = "all") -> Doc:  # fmt: skip
+def objects_doc(proc: GoProcess, type_rx: str | None, limit: int = 100, which: str = "all") -> Doc:
     _start_model(proc)
     ht = heap_types(proc)
     sel, notes = _select(proc, ht, which)
@@ -246,14 +266,24 @@ def objects_doc(proc: GoProcess, type_rx: str | None, limit: int = 100,
     out = []
     for i in idx[:limit].tolist():
         e = ht.entry_of(i)
-        d: Doc = {"addr": f"{int(ht.addr[i]):#x}", "size": int(ht.size[i]), "type": e.name,
-                  "source": e.source}  # fmt: skip
+        d: Doc = {
+            "addr": f"{int(ht.addr[i]):#x}",
+            "size": int(ht.size[i]),
+            "type": e.name,
+            "source": e.source,
+        }
         if lm is not None:
             d["live"] = bool(lm[i])
         out.append(d)
-    return {"go_version": proc.go_version, "objects": out, "count": len(idx),
-            "bytes": int(ht.size[idx].astype(np.int64).sum()), "shown": len(out),
-            "errors": ht.errors, "notes": notes}  # fmt: skip
+    return {
+        "go_version": proc.go_version,
+        "objects": out,
+        "count": len(idx),
+        "bytes": int(ht.size[idx].astype(np.int64).sum()),
+        "shown": len(out),
+        "errors": ht.errors,
+        "notes": notes,
+    }
 
 
 # ---------------------------------------------------------------------------- obj
@@ -344,8 +374,11 @@ class _Decoder:
                     d["elems"] = [self.value(x, depth - 1) for x in v.slice_items(MAX_ELEMS)]
                 return d
             if names in (["_type", "data"], ["tab", "data"]):
-                gv = (self.tr.read_eface(v.addr) if names[0] == "_type"
-                      else self.tr.read_iface(v.addr))  # fmt: skip
+                gv = (
+                    self.tr.read_eface(v.addr)
+                    if names[0] == "_type"
+                    else self.tr.read_iface(v.addr)
+                )
                 d["dynamic_type"] = gv.type
                 d["value"] = gv.text
                 if gv.data and gv.type is not None:
@@ -354,10 +387,13 @@ class _Decoder:
             if depth <= 0:
                 return d
             d["fields"] = [
-                {"name": f.name, "offset": f.offset,
-                 **self.value(Val(v.mem, dw, v.addr + f.offset, dw.types[f.type]), depth - 1)}
+                {
+                    "name": f.name,
+                    "offset": f.offset,
+                    **self.value(Val(v.mem, dw, v.addr + f.offset, dw.types[f.type]), depth - 1),
+                }
                 for f in t.fields[:MAX_FIELDS]
-            ]  # fmt: skip
+            ]
         except (UnreadableMemory, LayoutError, MapError, GomemError, IndexError) as exc:
             d["error"] = str(exc)
         return d
@@ -403,13 +439,23 @@ def _alloc_stack(proc: GoProcess, span_base: int, specials: int, offset: int) ->
 def obj_doc(proc: GoProcess, addr: int, depth: int = 2) -> Doc:
     ht = heap_types(proc)
     look = span_of(proc, addr)
-    doc: Doc = {"go_version": proc.go_version, "addr": f"{addr:#x}", "errors": [],
-                "notes": list(look.notes)}  # fmt: skip
+    doc: Doc = {
+        "go_version": proc.go_version,
+        "addr": f"{addr:#x}",
+        "errors": [],
+        "notes": list(look.notes),
+    }
     s = look.span
     if s is not None and look.in_span:
-        doc["span"] = {"base": f"{s.base:#x}", "end": f"{s.end:#x}", "mspan": f"{s.addr:#x}",
-                       "sizeclass": s.sizeclass, "noscan": s.noscan, "elemsize": s.elemsize,
-                       "kind": s.kind}  # fmt: skip
+        doc["span"] = {
+            "base": f"{s.base:#x}",
+            "end": f"{s.end:#x}",
+            "mspan": f"{s.addr:#x}",
+            "sizeclass": s.sizeclass,
+            "noscan": s.noscan,
+            "elemsize": s.elemsize,
+            "kind": s.kind,
+        }
     i = ht.objects.index(addr)
     if i < 0:
         doc["object"] = None
@@ -419,22 +465,31 @@ def obj_doc(proc: GoProcess, addr: int, depth: int = 2) -> Doc:
     e = ht.entry_of(i)
     base = int(ht.addr[i])
     off = int(ht.data_off[i]) if len(ht.data_off) else 0
-    obj: Doc = {"base": f"{base:#x}", "size": int(ht.size[i]), "offset": addr - base,
-                "type": e.name, "source": e.source, "count": e.count,
-                "data_offset": off, "marked": look.marked}  # fmt: skip
+    obj: Doc = {
+        "base": f"{base:#x}",
+        "size": int(ht.size[i]),
+        "offset": addr - base,
+        "type": e.name,
+        "source": e.source,
+        "count": e.count,
+        "data_offset": off,
+        "marked": look.marked,
+    }
     lm = live_mask(proc, ht)
     obj["live"] = bool(lm[i]) if lm is not None else None
     if e.source == SRC_INFERRED:
-        doc["notes"].append("no type source reached this object; the name is its size and "
-                            "pointer-mask signature")  # fmt: skip
+        doc["notes"].append(
+            "no type source reached this object; the name is its size and pointer-mask signature"
+        )
     if e.dwarf is not None:
         dec = _Decoder(proc, ht)
         t = proc.dw.types[e.dwarf]
         v = Val(proc.mem, proc.dw, base + off, t)
         if e.count > 1:
             es = v.type.size
-            obj["elems"] = [dec.value(v.at(base + off + k * es), depth)
-                            for k in range(min(e.count, MAX_ELEMS))]  # fmt: skip
+            obj["elems"] = [
+                dec.value(v.at(base + off + k * es), depth) for k in range(min(e.count, MAX_ELEMS))
+            ]
         else:
             obj["value"] = dec.value(v, depth)
     elif e.name == "string data" or e.name.startswith("<unknown"):

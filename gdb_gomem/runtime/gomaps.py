@@ -180,13 +180,29 @@ def swiss_layout(hdr: Val) -> SwissLayout:
         slot = dw.resolve(arr.elem or 0)
         sf = {f.name: f for f in slot.fields}
         base = fields["slots"].offset
-        return SwissLayout(table, group, base + sf["key"].offset, slot.size, sf["key"].type,
-                           base + sf["elem"].offset, slot.size, sf["elem"].type)  # fmt: skip
+        return SwissLayout(
+            table,
+            group,
+            base + sf["key"].offset,
+            slot.size,
+            sf["key"].type,
+            base + sf["elem"].offset,
+            slot.size,
+            sf["elem"].type,
+        )
     if "keys" in fields and "elems" in fields:  # GOEXPERIMENT=mapsplitgroup
         ka, ea = dw.resolve(fields["keys"].type), dw.resolve(fields["elems"].type)
         kt, et = dw.resolve(ka.elem or 0), dw.resolve(ea.elem or 0)
-        return SwissLayout(table, group, fields["keys"].offset, kt.size, kt.id,
-                           fields["elems"].offset, et.size, et.id)  # fmt: skip
+        return SwissLayout(
+            table,
+            group,
+            fields["keys"].offset,
+            kt.size,
+            kt.id,
+            fields["elems"].offset,
+            et.size,
+            et.id,
+        )
     raise LayoutError(f"{group.name}: neither slots nor keys/elems", "")
 
 
@@ -247,8 +263,10 @@ def swiss_map_entries(hdr: Val, limit: int = MAX_ENTRIES) -> Iterator[tuple[Val,
             for i in range(GROUP_SLOTS):
                 if (ctrl >> (8 * i)) & 0x80:
                     continue  # empty or deleted
-                yield (Val(mem, dw, gaddr + lay.keys_off + i * lay.key_stride, kt),
-                       Val(mem, dw, gaddr + lay.elems_off + i * lay.elem_stride, et))  # fmt: skip
+                yield (
+                    Val(mem, dw, gaddr + lay.keys_off + i * lay.key_stride, kt),
+                    Val(mem, dw, gaddr + lay.elems_off + i * lay.elem_stride, et),
+                )
                 seen += 1
                 if seen >= limit:
                     return

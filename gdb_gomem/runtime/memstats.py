@@ -17,9 +17,18 @@ from gdb_gomem.target.typed import Val
 
 #: Fields of heapStatsDelta summed by consistentHeapStats.unsafeRead.
 _DELTA_SCALARS = (
-    "committed", "released", "inHeap", "inStacks", "inWorkBufs", "inPtrScalarBits",
-    "tinyAllocCount", "largeAlloc", "largeAllocCount", "largeFree", "largeFreeCount",
-)  # fmt: skip
+    "committed",
+    "released",
+    "inHeap",
+    "inStacks",
+    "inWorkBufs",
+    "inPtrScalarBits",
+    "tinyAllocCount",
+    "largeAlloc",
+    "largeAllocCount",
+    "largeFree",
+    "largeFreeCount",
+)
 
 #: Upper bound on GOMAXPROCS we are willing to walk (the runtime caps it at 2^16... be safe).
 MAX_PROCS = 1 << 14

@@ -120,8 +120,12 @@ class RType:
         return bool(self.tflag & TFLAG_NAMED)
 
     def as_json(self) -> dict[str, Any]:
-        return {"addr": f"{self.addr:#x}", "name": self.name, "kind": self.kind_name,
-                "size": self.size}  # fmt: skip
+        return {
+            "addr": f"{self.addr:#x}",
+            "name": self.name,
+            "kind": self.kind_name,
+            "size": self.size,
+        }
 
 
 @dataclass
@@ -166,8 +170,9 @@ class TypeReader:
         self.proc = proc
         self.mem = proc.mem
         dw = proc.dw
-        self.layout = Layout(dw, "internal/abi.Type",
-                             ("Size_", "PtrBytes", "TFlag", "Kind_", "GCData", "Str"))  # fmt: skip
+        self.layout = Layout(
+            dw, "internal/abi.Type", ("Size_", "PtrBytes", "TFlag", "Kind_", "GCData", "Str")
+        )
         md = proc.global_("runtime.firstmoduledata")
         self.types_lo = md["types"].ptr()
         self.types_hi = md["etypes"].ptr()
@@ -248,9 +253,17 @@ class TypeReader:
         if tflag & TFLAG_EXTRA_STAR and name.startswith("*"):
             name = name[1:]
         direct = bool(kind_raw & KIND_DIRECT_IFACE or tflag & TFLAG_DIRECT_IFACE)
-        return RType(addr, name or f"<{GO_KIND_NAMES.get(kind)}>", kind, size, ptrbytes, tflag,
-                     direct, lay.get(raw, "GCData"),
-                     self.types_lo <= addr < self.types_hi)  # fmt: skip
+        return RType(
+            addr,
+            name or f"<{GO_KIND_NAMES.get(kind)}>",
+            kind,
+            size,
+            ptrbytes,
+            tflag,
+            direct,
+            lay.get(raw, "GCData"),
+            self.types_lo <= addr < self.types_hi,
+        )
 
     def elem(self, t: RType) -> RType | None:
         """The element type of a pointer type (``abi.PtrType.Elem``)."""
@@ -276,8 +289,9 @@ class TypeReader:
         try:
             tw, dw_ = struct.unpack("<QQ", self.mem.read(addr, 16))
         except UnreadableMemory as exc:
-            return GoValue(None, "unreadable", f"<unreadable interface at {addr:#x}>",
-                           note=str(exc))  # fmt: skip
+            return GoValue(
+                None, "unreadable", f"<unreadable interface at {addr:#x}>", note=str(exc)
+            )
         return self.decode_eface(tw, dw_)
 
     def read_iface(self, addr: int) -> GoValue:
@@ -285,8 +299,9 @@ class TypeReader:
         try:
             tab, dw_ = struct.unpack("<QQ", self.mem.read(addr, 16))
         except UnreadableMemory as exc:
-            return GoValue(None, "unreadable", f"<unreadable interface at {addr:#x}>",
-                           note=str(exc))  # fmt: skip
+            return GoValue(
+                None, "unreadable", f"<unreadable interface at {addr:#x}>", note=str(exc)
+            )
         return self.decode_iface(tab, dw_)
 
     def decode_iface(self, tab: int, data: int, depth: int = 0) -> GoValue:
@@ -304,8 +319,9 @@ class TypeReader:
         try:
             t = self.type_at(type_word)
         except TypeError_ as exc:
-            return GoValue(None, "unknown", f"(?) {data:#x}", data=data, type_addr=type_word,
-                           note=str(exc))  # fmt: skip
+            return GoValue(
+                None, "unknown", f"(?) {data:#x}", data=data, type_addr=type_word, note=str(exc)
+            )
         return self.decode(t, data, depth)
 
     def decode(self, t: RType, data: int, depth: int = 0) -> GoValue:

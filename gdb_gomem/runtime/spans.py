@@ -56,10 +56,28 @@ SWEEP_STATES = {
 
 #: The mspan fields the walk reads (all present in 1.21-1.27).
 _FIELDS = (
-    "next", "prev", "list", "startAddr", "npages", "manualFreeList", "freeindex", "nelems",
-    "allocBits", "gcmarkBits", "pinnerBits", "sweepgen", "allocCount", "spanclass", "state.s",
-    "needzero", "isUserArenaChunk", "allocCountBeforeCache", "elemsize", "limit", "specials",
-)  # fmt: skip
+    "next",
+    "prev",
+    "list",
+    "startAddr",
+    "npages",
+    "manualFreeList",
+    "freeindex",
+    "nelems",
+    "allocBits",
+    "gcmarkBits",
+    "pinnerBits",
+    "sweepgen",
+    "allocCount",
+    "spanclass",
+    "state.s",
+    "needzero",
+    "isUserArenaChunk",
+    "allocCountBeforeCache",
+    "elemsize",
+    "limit",
+    "specials",
+)
 #: Fields some versions lack: largeType appears in 1.22; freeIndexForScan is in all of them.
 _OPTIONAL = ("largeType", "freeIndexForScan")
 
@@ -232,17 +250,59 @@ class MSpanLayout:
                 manual_free_list=mf,
                 freeindex_for_scan=fs,
             )
-            for (a, b, np_, st, spc, es, ne, fi, ac, acb, ab, gb, pb, sg, lim, nz, ua, sp, lt,
-                 nx, pv, ls, mf, fs) in zip(
-                addrs, base, npages, col("state.s"), col("spanclass"), col("elemsize"),
-                col("nelems"), col("freeindex"), col("allocCount"),
-                col("allocCountBeforeCache"), col("allocBits"), col("gcmarkBits"),
-                col("pinnerBits"), col("sweepgen"), col("limit"), col("needzero"),
-                col("isUserArenaChunk"), col("specials"), col("largeType"), col("next"),
-                col("prev"), col("list"), col("manualFreeList"), col("freeIndexForScan"),
+            for (
+                a,
+                b,
+                np_,
+                st,
+                spc,
+                es,
+                ne,
+                fi,
+                ac,
+                acb,
+                ab,
+                gb,
+                pb,
+                sg,
+                lim,
+                nz,
+                ua,
+                sp,
+                lt,
+                nx,
+                pv,
+                ls,
+                mf,
+                fs,
+            ) in zip(
+                addrs,
+                base,
+                npages,
+                col("state.s"),
+                col("spanclass"),
+                col("elemsize"),
+                col("nelems"),
+                col("freeindex"),
+                col("allocCount"),
+                col("allocCountBeforeCache"),
+                col("allocBits"),
+                col("gcmarkBits"),
+                col("pinnerBits"),
+                col("sweepgen"),
+                col("limit"),
+                col("needzero"),
+                col("isUserArenaChunk"),
+                col("specials"),
+                col("largeType"),
+                col("next"),
+                col("prev"),
+                col("list"),
+                col("manualFreeList"),
+                col("freeIndexForScan"),
                 strict=True,
             )
-        ]  # fmt: skip
+        ]
 
 
 #: One layout per DWARF table (keyed by identity; the table is kept so the id stays unique).
@@ -538,12 +598,12 @@ def _classify(proc: GoProcess, walk: SpanWalk) -> None:
             s.kind = "invalid"
 
 
-def _bit_counts(raws: list[bytes | None], nbytes: np.ndarray, lo: np.ndarray,
-                hi: np.ndarray) -> np.ndarray:
+def _bit_counts(
+    raws: list[bytes | None], nbytes: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> np.ndarray:
     """Per bitmap ``j``: set bits among bits ``[lo[j], hi[j])`` of ``raws[j]`` (missing
     bitmaps count 0). One unpack and one running sum over all bitmaps, no loop per span."""
-    buf = b"".join(r if r is not None else bytes(int(n)) for r, n in zip(raws, nbytes,
-                                                                       strict=True))
+    buf = b"".join(r if r is not None else bytes(int(n)) for r, n in zip(raws, nbytes, strict=True))
     bits = np.unpackbits(np.frombuffer(buf, dtype=np.uint8), bitorder="little")
     # int32 running sums are several times faster than int64 ones (half the memory).
     run = np.zeros(len(bits) + 1, dtype=np.int32 if len(bits) < 1 << 31 else np.int64)
@@ -562,8 +622,7 @@ def _count_allocated(proc: GoProcess, walk: SpanWalk) -> None:
     spans = [s for s in walk.spans if s.state == 1 and s.error is None]
     nel = np.array([s.nelems for s in spans], dtype=np.int64)
     nbytes = (nel + 7) // 8
-    raws = read_many(proc.mem, [(s.alloc_bits, int(n)) for s, n in zip(spans, nbytes,
-                                                                       strict=True)])
+    raws = read_many(proc.mem, [(s.alloc_bits, int(n)) for s, n in zip(spans, nbytes, strict=True)])
     fidx = np.minimum(np.array([s.freeindex for s in spans], dtype=np.int64), nel)
     counts = (fidx + _bit_counts(raws, nbytes, fidx, nel)).tolist()
     bad = 0
@@ -583,8 +642,10 @@ def _count_allocated(proc: GoProcess, walk: SpanWalk) -> None:
     raws = read_many(proc.mem, [(s.base + page - im.size, im.size) for s in gt])
     gnel = np.array([s.nelems for s in gt], dtype=np.int64)
     gbytes = np.minimum((gnel + 7) // 8, im.marks_len)  # only the bytes of real slots
-    marks = [r[im.marks_off : im.marks_off + n] if r is not None else None
-             for r, n in zip(raws, gbytes.tolist(), strict=True)]  # fmt: skip
+    marks = [
+        r[im.marks_off : im.marks_off + n] if r is not None else None
+        for r, n in zip(raws, gbytes.tolist(), strict=True)
+    ]
     inl = _bit_counts(marks, gbytes, np.zeros(len(gt), np.int64), gnel).tolist()
     for s, raw, c in zip(gt, raws, inl, strict=True):
         if raw is None:

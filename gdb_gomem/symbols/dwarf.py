@@ -31,11 +31,33 @@ DW_OP_addr = 0x03
 
 #: reflect.Kind numbers as written in DW_AT_go_kind.
 GO_KIND_NAMES = {
-    1: "bool", 2: "int", 3: "int8", 4: "int16", 5: "int32", 6: "int64", 7: "uint", 8: "uint8",
-    9: "uint16", 10: "uint32", 11: "uint64", 12: "uintptr", 13: "float32", 14: "float64",
-    15: "complex64", 16: "complex128", 17: "array", 18: "chan", 19: "func", 20: "interface",
-    21: "map", 22: "ptr", 23: "slice", 24: "string", 25: "struct", 26: "unsafe.Pointer",
-}  # fmt: skip
+    1: "bool",
+    2: "int",
+    3: "int8",
+    4: "int16",
+    5: "int32",
+    6: "int64",
+    7: "uint",
+    8: "uint8",
+    9: "uint16",
+    10: "uint32",
+    11: "uint64",
+    12: "uintptr",
+    13: "float32",
+    14: "float64",
+    15: "complex64",
+    16: "complex128",
+    17: "array",
+    18: "chan",
+    19: "func",
+    20: "interface",
+    21: "map",
+    22: "ptr",
+    23: "slice",
+    24: "string",
+    25: "struct",
+    26: "unsafe.Pointer",
+}
 
 _TAGS = {
     "DW_TAG_base_type": "base",

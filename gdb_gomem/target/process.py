@@ -33,8 +33,12 @@ def load_pclntab(binary: GoBinary, dw: DwarfTables) -> Pclntab:
     ``moduledata.text`` and ``.gofunc`` are static data of the executable; Go 1.26 stopped
     storing the text start in the pclntab header, so it must come from here.
     """
-    md = Val(_StaticMemory(binary), dw, dw.variable("runtime.firstmoduledata").addr,
-             dw.types[dw.variable("runtime.firstmoduledata").type])  # fmt: skip
+    md = Val(
+        _StaticMemory(binary),
+        dw,
+        dw.variable("runtime.firstmoduledata").addr,
+        dw.types[dw.variable("runtime.firstmoduledata").type],
+    )
     header = md["pcHeader"].ptr()
     sec = binary.sections.get(".gopclntab")
     if sec is None or not sec.addr <= header < sec.addr + sec.size:

@@ -167,8 +167,13 @@ class Layout:
     with :meth:`get`, instead of building a :class:`Val` per field.
     """
 
-    def __init__(self, dw: DwarfTables, struct_name: str, paths: list[str] | tuple[str, ...],
-                 optional: tuple[str, ...] = ()) -> None:  # fmt: skip
+    def __init__(
+        self,
+        dw: DwarfTables,
+        struct_name: str,
+        paths: list[str] | tuple[str, ...],
+        optional: tuple[str, ...] = (),
+    ) -> None:
         self.name = struct_name
         self.size = dw.size(struct_name)
         self.fields: dict[str, tuple[int, int, bool]] = {}

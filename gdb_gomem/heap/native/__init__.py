@@ -48,8 +48,19 @@ _U16P = np.ctypeslib.ndpointer(dtype=np.uint16, flags="C_CONTIGUOUS")
 _I8P = np.ctypeslib.ndpointer(dtype=np.int8, flags="C_CONTIGUOUS")
 _I64R = ctypes.POINTER(ctypes.c_int64)
 #: The arguments of _find_args (the page-table lookup) and _image_args (a HeapImage).
-_FIND_T = [ctypes.c_uint64, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64, _I32P, _I64P,
-           _I64P, _I64P, _I64P, ctypes.c_int64, _I32P]  # fmt: skip
+_FIND_T = [
+    ctypes.c_uint64,
+    ctypes.c_int64,
+    ctypes.c_int64,
+    ctypes.c_int64,
+    _I32P,
+    _I64P,
+    _I64P,
+    _I64P,
+    _I64P,
+    ctypes.c_int64,
+    _I32P,
+]
 _IMAGE_T = [ctypes.c_int64, _I64P, _I64P, _I64P, _U64P, ctypes.c_int64]
 
 
@@ -76,8 +87,11 @@ def _build() -> Path:
     try:
         res = subprocess.run(
             [cc, "-O2", "-shared", "-fPIC", "-o", tmp, str(SOURCE)],
-            capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         if res.returncode != 0:
             raise OSError(f"{cc} failed: {res.stderr.strip()[:300]}")
         os.replace(tmp, out)  # atomic: concurrent builders each install a whole file
@@ -113,80 +127,207 @@ def kernels() -> ctypes.CDLL | None:
 def _declare(lib: ctypes.CDLL) -> None:
     """Argument and result types of every kernel (ctypes checks arrays against them)."""
     lib.gomem_dominators.restype = ctypes.c_int64
-    lib.gomem_dominators.argtypes = [ctypes.c_int64, _I64P, _I32P, ctypes.c_int64, _I64P,
-                                     _I32P, _I32P]  # fmt: skip
+    lib.gomem_dominators.argtypes = [
+        ctypes.c_int64,
+        _I64P,
+        _I32P,
+        ctypes.c_int64,
+        _I64P,
+        _I32P,
+        _I32P,
+    ]
     lib.gomem_retained.restype = None
     lib.gomem_retained.argtypes = [ctypes.c_int64, _I32P, _I32P, ctypes.c_int64, _I64P]
     lib.gomem_find.restype = None
     lib.gomem_find.argtypes = [ctypes.c_int64, _U64P, *_FIND_T, _I32P]
     lib.gomem_words_multi.restype = None
-    lib.gomem_words_multi.argtypes = [ctypes.c_int64, _U64P, ctypes.c_int64, _I64P, *_IMAGE_T,
-                                      _U64P, _U8P]  # fmt: skip
+    lib.gomem_words_multi.argtypes = [
+        ctypes.c_int64,
+        _U64P,
+        ctypes.c_int64,
+        _I64P,
+        *_IMAGE_T,
+        _U64P,
+        _U8P,
+    ]
     lib.gomem_edges.restype = ctypes.c_int64
-    lib.gomem_edges.argtypes = [ctypes.c_int64, _I32P, _U64P, *_IMAGE_T, *_FIND_T, _U64P,
-                                _I32P, _I32P, _U32P, _I64R]  # fmt: skip
+    lib.gomem_edges.argtypes = [
+        ctypes.c_int64,
+        _I32P,
+        _U64P,
+        *_IMAGE_T,
+        *_FIND_T,
+        _U64P,
+        _I32P,
+        _I32P,
+        _U32P,
+        _I64R,
+    ]
     lib.gomem_mark.restype = ctypes.c_int64
     lib.gomem_mark.argtypes = [ctypes.c_int64, _I64P, _I32P, ctypes.c_int64, _I64P, _U8P]
     lib.gomem_alloc_objects.restype = ctypes.c_int64
-    lib.gomem_alloc_objects.argtypes = [ctypes.c_int64, _I64P, _I64P, _I64P, _I64P, _I64P,
-                                        _I64P, _U8P, _U8P, ctypes.c_int64, _I32P, _U64P,
-                                        _U64P, _I32P]  # fmt: skip
+    lib.gomem_alloc_objects.argtypes = [
+        ctypes.c_int64,
+        _I64P,
+        _I64P,
+        _I64P,
+        _I64P,
+        _I64P,
+        _I64P,
+        _U8P,
+        _U8P,
+        ctypes.c_int64,
+        _I32P,
+        _U64P,
+        _U64P,
+        _I32P,
+    ]
     lib.gomem_fresh.restype = ctypes.c_int64
-    lib.gomem_fresh.argtypes = [ctypes.c_int64, _U64P, ctypes.c_int32, *_FIND_T, _U8P, _U8P,
-                                _I32P, _U64P, _U64P, _I64R]  # fmt: skip
+    lib.gomem_fresh.argtypes = [
+        ctypes.c_int64,
+        _U64P,
+        ctypes.c_int32,
+        *_FIND_T,
+        _U8P,
+        _U8P,
+        _I32P,
+        _U64P,
+        _U64P,
+        _I64R,
+    ]
     lib.gomem_reverse.restype = None
     lib.gomem_reverse.argtypes = [ctypes.c_int64, _I64P, _I32P, _I64P, _I32P]
     lib.gomem_span_edges_csr.restype = ctypes.c_int64
     lib.gomem_span_edges_csr.argtypes = [
-        ctypes.c_int64, _I64P, _I64P, _U64P, _I64P, _I64P, *_IMAGE_T, *_FIND_T, _U64P, _I32P,
-        _I32P, _U32P, ctypes.c_int64, _I64R, ctypes.c_int, ctypes.c_int64, _I32P, _U32P, _I32P,
-        _I64R, _I64R, _I64R,
-    ]  # fmt: skip
+        ctypes.c_int64,
+        _I64P,
+        _I64P,
+        _U64P,
+        _I64P,
+        _I64P,
+        *_IMAGE_T,
+        *_FIND_T,
+        _U64P,
+        _I32P,
+        _I32P,
+        _U32P,
+        ctypes.c_int64,
+        _I64R,
+        ctypes.c_int,
+        ctypes.c_int64,
+        _I32P,
+        _U32P,
+        _I32P,
+        _I64R,
+        _I64R,
+        _I64R,
+    ]
     lib.gomem_top.restype = None
     lib.gomem_top.argtypes = [ctypes.c_int64, _I32P, _I32P, ctypes.c_int64, _I32P]
     lib.gomem_histogram.restype = None
-    lib.gomem_histogram.argtypes = [ctypes.c_int64, _I32P, _U8P, _U64P, ctypes.c_int64, _I64P,
-                                    _U64P]  # fmt: skip
+    lib.gomem_histogram.argtypes = [
+        ctypes.c_int64,
+        _I32P,
+        _U8P,
+        _U64P,
+        ctypes.c_int64,
+        _I64P,
+        _U64P,
+    ]
     lib.gomem_ptr_batch.restype = None
     lib.gomem_ptr_batch.argtypes = [
-        ctypes.c_int64, _U64P, ctypes.c_int64, ctypes.c_int32, ctypes.c_int32, ctypes.c_int,
-        *_FIND_T, _I64P, _U16P, _U8P, _U8P, _I8P, _I32P, ctypes.c_int32, ctypes.c_int32,
-        ctypes.c_int8, ctypes.c_int8, _I32P, _U64P, _I64R, _U64P, _I64R, _U64P, _I64R,
-    ]  # fmt: skip
+        ctypes.c_int64,
+        _U64P,
+        ctypes.c_int64,
+        ctypes.c_int32,
+        ctypes.c_int32,
+        ctypes.c_int,
+        *_FIND_T,
+        _I64P,
+        _U16P,
+        _U8P,
+        _U8P,
+        _I8P,
+        _I32P,
+        ctypes.c_int32,
+        ctypes.c_int32,
+        ctypes.c_int8,
+        ctypes.c_int8,
+        _I32P,
+        _U64P,
+        _I64R,
+        _U64P,
+        _I64R,
+        _U64P,
+        _I64R,
+    ]
     lib.gomem_string_batch.restype = None
     lib.gomem_string_batch.argtypes = [
-        ctypes.c_int64, _U64P, _U64P, ctypes.c_int32, *_FIND_T, _U16P, _I8P, _I32P,
-        ctypes.c_int32, ctypes.c_int32, ctypes.c_int8, ctypes.c_int8, _I32P, _U8P,
-    ]  # fmt: skip
-
+        ctypes.c_int64,
+        _U64P,
+        _U64P,
+        ctypes.c_int32,
+        *_FIND_T,
+        _U16P,
+        _I8P,
+        _I32P,
+        ctypes.c_int32,
+        ctypes.c_int32,
+        ctypes.c_int8,
+        ctypes.c_int8,
+        _I32P,
+        _U8P,
+    ]
 
 
 def _find_args(t: Any) -> tuple[Any, ...]:
     """The dense page-table lookup's arguments (``find1`` in graphkern.c) of an
     :class:`..objects.ObjectTable`."""
     geo = t.walk.geometry
-    return (int(geo.arena_base) % (1 << 64), int(t._page_shift), int(t._gp0),
-            len(t._page_span), t._page_span, t._span_base, t._span_elem, t._span_nelems,
-            t._span_slot0, len(t._slot_obj), t._slot_obj)  # fmt: skip
+    return (
+        int(geo.arena_base) % (1 << 64),
+        int(t._page_shift),
+        int(t._gp0),
+        len(t._page_span),
+        t._page_span,
+        t._span_base,
+        t._span_elem,
+        t._span_nelems,
+        t._span_slot0,
+        len(t._slot_obj),
+        t._slot_obj,
+    )
 
 
 def _image_args(im: Any) -> tuple[Any, ...]:
     """A :class:`..objects.HeapImage`'s segments and buffer (``read_word`` in graphkern.c)."""
-    return (len(im.seg_vaddr), np.ascontiguousarray(im.seg_vaddr, np.int64),
-            np.ascontiguousarray(im.seg_off, np.int64),
-            np.ascontiguousarray(im.seg_len, np.int64), im.buf, len(im.buf))  # fmt: skip
+    return (
+        len(im.seg_vaddr),
+        np.ascontiguousarray(im.seg_vaddr, np.int64),
+        np.ascontiguousarray(im.seg_off, np.int64),
+        np.ascontiguousarray(im.seg_len, np.int64),
+        im.buf,
+        len(im.buf),
+    )
 
 
-def _csr_args(n: int, indptr: np.ndarray, dst: np.ndarray, roots: np.ndarray,
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+def _csr_args(
+    n: int,
+    indptr: np.ndarray,
+    dst: np.ndarray,
+    roots: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A CSR graph and its roots as the kernels take them, checked: the kernels trust
     indptr and index by edge targets and roots."""
     indptr = np.ascontiguousarray(indptr, dtype=np.int64)
     dst = np.ascontiguousarray(dst, dtype=np.int32)
     roots = np.asarray(roots, dtype=np.int64)
     roots = np.ascontiguousarray(roots[roots >= 0])  # -1: a root row that holds no object
-    if len(indptr) != n + 1 or int(indptr[-1]) > len(dst) or (
-            n and (indptr[1:] < indptr[:-1]).any()):  # fmt: skip
+    if (
+        len(indptr) != n + 1
+        or int(indptr[-1]) > len(dst)
+        or (n and (indptr[1:] < indptr[:-1]).any())
+    ):
         raise ValueError("inconsistent CSR")
     if len(dst) and (int(dst.min()) < 0 or int(dst.max()) >= n):
         raise ValueError("edge target out of range")
@@ -202,8 +343,7 @@ def _dense(t: Any) -> bool:
 def _per_span(t: Any, a: np.ndarray, dtype: Any) -> bool:
     """``a`` is a contiguous per-span column of table ``t`` (the kernels index it by the
     span the page table gives, so a short one would be read past its end)."""
-    return (a.dtype == dtype and a.flags.c_contiguous and a.ndim == 1
-            and len(a) >= len(t._span_base))  # fmt: skip
+    return a.dtype == dtype and a.flags.c_contiguous and a.ndim == 1 and len(a) >= len(t._span_base)
 
 
 def dominators(
@@ -277,9 +417,22 @@ def resolve_edges(
     out_d = np.empty(max(n, 1), np.int32)
     out_o = np.empty(max(n, 1), np.uint32)
     bad = ctypes.c_int64(0)
-    m = lib.gomem_edges(n, s, w, *_image_args(table.image), *_find_args(table),
-                        np.ascontiguousarray(table.addr, np.uint64), out_s, out_d, out_o,
-                        ctypes.byref(bad)) if n else 0  # fmt: skip
+    m = (
+        lib.gomem_edges(
+            n,
+            s,
+            w,
+            *_image_args(table.image),
+            *_find_args(table),
+            np.ascontiguousarray(table.addr, np.uint64),
+            out_s,
+            out_d,
+            out_o,
+            ctypes.byref(bad),
+        )
+        if n
+        else 0
+    )
     return out_s[:m].copy(), out_d[:m].copy(), out_o[:m].copy(), int(bad.value)
 
 
@@ -297,9 +450,15 @@ def mark(indptr: np.ndarray, dst: np.ndarray, roots: np.ndarray, n: int) -> np.n
 
 
 def alloc_objects(
-    base: np.ndarray, nelems: np.ndarray, elem: np.ndarray, freeidx: np.ndarray,
-    abyte: np.ndarray, aok: np.ndarray, packed: np.ndarray, expect: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:  # fmt: skip
+    base: np.ndarray,
+    nelems: np.ndarray,
+    elem: np.ndarray,
+    freeidx: np.ndarray,
+    abyte: np.ndarray,
+    aok: np.ndarray,
+    packed: np.ndarray,
+    expect: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """Allocated slots in one compiled pass (``gomem_alloc_objects``): (slot -> object,
     addresses, sizes, span of each object), or None when the kernels are unavailable or the
     span walk's counts (``expect``) disagree with the bitmaps (the numpy path then runs)."""
@@ -325,7 +484,7 @@ def alloc_objects(
 
 def image_words(
     image: Any, addrs: np.ndarray, offs: list[int]
-) -> tuple[np.ndarray, np.ndarray] | None:  # fmt: skip
+) -> tuple[np.ndarray, np.ndarray] | None:
     """:meth:`..objects.HeapImage.words_multi` in C: words at ``addrs + offs[k]`` as rows k
     of a (len(offs), len(addrs)) matrix (and readable flags), each value's words read
     together; None without the kernels."""
@@ -337,8 +496,9 @@ def image_words(
     out = np.empty((len(o), len(a)), dtype=np.uint64)
     ok = np.empty((len(o), len(a)), dtype=np.uint8)
     if len(a) and len(o):
-        lib.gomem_words_multi(len(a), a, len(o), o, *_image_args(image), out.reshape(-1),
-                              ok.reshape(-1))  # fmt: skip
+        lib.gomem_words_multi(
+            len(a), a, len(o), o, *_image_args(image), out.reshape(-1), ok.reshape(-1)
+        )
     return out, ok.view(bool)
 
 
@@ -359,16 +519,28 @@ class TypeState:
     def usable(self) -> bool:
         t = self.table
         n = len(t.addr)
-        return (_dense(t) and _per_span(t, self.span_osize, np.int64)
-                and _per_span(t, self.span_class, np.uint16)
-                and _per_span(t, self.span_hdr, np.uint8)
-                and all(a.flags.c_contiguous and a.dtype == d and len(a) == n for a, d in (
-                    (self.data_off, np.uint8), (self.prio, np.int8), (self.tid, np.int32),
-                    (self.arr_tid, np.int32))))  # fmt: skip
+        return (
+            _dense(t)
+            and _per_span(t, self.span_osize, np.int64)
+            and _per_span(t, self.span_class, np.uint16)
+            and _per_span(t, self.span_hdr, np.uint8)
+            and all(
+                a.flags.c_contiguous and a.dtype == d and len(a) == n
+                for a, d in (
+                    (self.data_off, np.uint8),
+                    (self.prio, np.int8),
+                    (self.tid, np.int32),
+                    (self.arr_tid, np.int32),
+                )
+            )
+        )
 
 
-def fresh_values(st: TypeState, cand: np.ndarray, tid: int,
-                 ) -> tuple[np.ndarray, np.ndarray] | None:  # fmt: skip
+def fresh_values(
+    st: TypeState,
+    cand: np.ndarray,
+    tid: int,
+) -> tuple[np.ndarray, np.ndarray] | None:
     """``gomem_fresh``: (new values at object data starts, the rest for the per-type set);
     marks the new ones in ``st.arr_tid``. None where the kernels are unavailable, ``st`` is
     not in their shape, or a type id does not fit the int32 marks."""
@@ -379,15 +551,33 @@ def fresh_values(st: TypeState, cand: np.ndarray, tid: int,
     out_new = np.empty(max(len(c), 1), np.uint64)
     out_rest = np.empty(max(len(c), 1), np.uint64)
     nrest = ctypes.c_int64(0)
-    m = lib.gomem_fresh(len(c), c, tid, *_find_args(st.table), st.span_hdr, st.data_off,
-                        st.arr_tid, out_new, out_rest, ctypes.byref(nrest))  # fmt: skip
+    m = lib.gomem_fresh(
+        len(c),
+        c,
+        tid,
+        *_find_args(st.table),
+        st.span_hdr,
+        st.data_off,
+        st.arr_tid,
+        out_new,
+        out_rest,
+        ctypes.byref(nrest),
+    )
     return out_new[:m].copy(), out_rest[: nrest.value].copy()
 
 
 def ptr_batch(
-    st: TypeState, w: np.ndarray, tsize: int, tiny_class: int, tid: int, follow: bool,
-    e_tiny: int, e_single: int, p_guess: int, p_dwarf: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:  # fmt: skip
+    st: TypeState,
+    w: np.ndarray,
+    tsize: int,
+    tiny_class: int,
+    tid: int,
+    follow: bool,
+    e_tiny: int,
+    e_single: int,
+    p_guess: int,
+    p_dwarf: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """``gomem_ptr_batch``: types what pointers ``w`` of static type ``*T`` address (in
     ``st.prio``/``st.tid``) and marks new values (``st.arr_tid``); returns (array guesses
     for the caller, new values of T, values for the exact per-type set), or None where the
@@ -399,18 +589,45 @@ def ptr_batch(
     k = max(len(a), 1)
     guess, new, rest = np.empty(k, np.uint64), np.empty(k, np.uint64), np.empty(k, np.uint64)
     ng, nn, nr = ctypes.c_int64(0), ctypes.c_int64(0), ctypes.c_int64(0)
-    lib.gomem_ptr_batch(len(a), a, int(tsize), int(tiny_class), int(tid), int(follow),
-                        *_find_args(st.table), st.span_osize, st.span_class, st.span_hdr,
-                        st.data_off, st.prio, st.tid, int(e_tiny), int(e_single), int(p_guess),
-                        int(p_dwarf), st.arr_tid, guess, ctypes.byref(ng), new, ctypes.byref(nn),
-                        rest, ctypes.byref(nr))  # fmt: skip
+    lib.gomem_ptr_batch(
+        len(a),
+        a,
+        int(tsize),
+        int(tiny_class),
+        int(tid),
+        int(follow),
+        *_find_args(st.table),
+        st.span_osize,
+        st.span_class,
+        st.span_hdr,
+        st.data_off,
+        st.prio,
+        st.tid,
+        int(e_tiny),
+        int(e_single),
+        int(p_guess),
+        int(p_dwarf),
+        st.arr_tid,
+        guess,
+        ctypes.byref(ng),
+        new,
+        ctypes.byref(nn),
+        rest,
+        ctypes.byref(nr),
+    )
     return guess[: ng.value].copy(), new[: nn.value].copy(), rest[: nr.value].copy()
 
 
 def string_batch(
-    st: TypeState, p: np.ndarray, n: np.ndarray, tiny_class: int, e_tiny: int, e_str: int,
-    p_guess: int, p_dwarf: int,
-) -> bool:  # fmt: skip
+    st: TypeState,
+    p: np.ndarray,
+    n: np.ndarray,
+    tiny_class: int,
+    e_tiny: int,
+    e_str: int,
+    p_guess: int,
+    p_dwarf: int,
+) -> bool:
     """``gomem_string_batch``: types the objects string headers (data ``p``, length ``n``)
     point into; False where the kernels are unavailable."""
     lib = kernels()
@@ -419,32 +636,62 @@ def string_batch(
     a = np.ascontiguousarray(p, np.uint64)
     ln = np.ascontiguousarray(n, np.uint64)
     k = max(len(a), 1)
-    lib.gomem_string_batch(len(a), a, ln, int(tiny_class), *_find_args(st.table),
-                           st.span_class, st.prio, st.tid, int(e_tiny), int(e_str),
-                           int(p_guess), int(p_dwarf), np.empty(k, np.int32),
-                           np.empty(k, np.uint8))  # fmt: skip
+    lib.gomem_string_batch(
+        len(a),
+        a,
+        ln,
+        int(tiny_class),
+        *_find_args(st.table),
+        st.span_class,
+        st.prio,
+        st.tid,
+        int(e_tiny),
+        int(e_str),
+        int(p_guess),
+        int(p_dwarf),
+        np.empty(k, np.int32),
+        np.empty(k, np.uint8),
+    )
     return True
 
 
-def histogram(key: np.ndarray, sel: np.ndarray, size: np.ndarray, nk: int,
-              ) -> tuple[np.ndarray, np.ndarray] | None:  # fmt: skip
+def histogram(
+    key: np.ndarray,
+    sel: np.ndarray,
+    size: np.ndarray,
+    nk: int,
+) -> tuple[np.ndarray, np.ndarray] | None:
     """``gomem_histogram``: (count, bytes) per key 0..nk-1 over the objects ``sel`` selects,
     bucket nk for the rest; None without the kernels or with other column types."""
     lib = kernels()
     n = len(key)
-    if (lib is None or key.dtype != np.int32 or sel.dtype != np.bool_ or len(sel) != n
-            or size.dtype not in (np.uint64, np.int64) or len(size) != n):  # fmt: skip
+    if (
+        lib is None
+        or key.dtype != np.int32
+        or sel.dtype != np.bool_
+        or len(sel) != n
+        or size.dtype not in (np.uint64, np.int64)
+        or len(size) != n
+    ):
         return None
     counts = np.empty(nk + 1, np.int64)
     nbytes = np.empty(nk + 1, np.uint64)
-    lib.gomem_histogram(n, np.ascontiguousarray(key), np.ascontiguousarray(sel).view(np.uint8),
-                        np.ascontiguousarray(size).view(np.uint64), nk, counts,
-                        nbytes)  # fmt: skip
+    lib.gomem_histogram(
+        n,
+        np.ascontiguousarray(key),
+        np.ascontiguousarray(sel).view(np.uint8),
+        np.ascontiguousarray(size).view(np.uint64),
+        nk,
+        counts,
+        nbytes,
+    )
     return counts, nbytes
 
 
-def predecessors(indptr: np.ndarray, dst: np.ndarray,
-                 ) -> tuple[np.ndarray, np.ndarray] | None:  # fmt: skip
+def predecessors(
+    indptr: np.ndarray,
+    dst: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray] | None:
     """:meth:`..heapgraph.HeapGraph.predecessors` by a compiled counting sort, or None (no
     kernels, or edge targets that are not int32)."""
     lib = kernels()
@@ -470,8 +717,15 @@ class CsrWriter:
 
     GROWTH = 1.25
 
-    def __init__(self, lib: ctypes.CDLL, table: Any, n: int, bsrc: np.ndarray,
-                 bdst: np.ndarray, boff: np.ndarray) -> None:  # fmt: skip
+    def __init__(
+        self,
+        lib: ctypes.CDLL,
+        table: Any,
+        n: int,
+        bsrc: np.ndarray,
+        bdst: np.ndarray,
+        boff: np.ndarray,
+    ) -> None:
         self.lib, self.t = lib, table
         self.bsrc = np.ascontiguousarray(bsrc, np.int32)
         self.bdst = np.ascontiguousarray(bdst, np.int32)
@@ -505,24 +759,43 @@ class CsrWriter:
             flush = 1
         else:
             g = grp
-            spans = (len(g.base), np.ascontiguousarray(g.base, np.int64),  # type: ignore[attr-defined]
-                     np.ascontiguousarray(g.widx, np.int64),  # type: ignore[attr-defined]
-                     np.ascontiguousarray(g.words, np.uint64),  # type: ignore[attr-defined]
-                     np.ascontiguousarray(g.wstart, np.int64),  # type: ignore[attr-defined]
-                     np.ascontiguousarray(g.nw, np.int64))  # type: ignore[attr-defined]  # fmt: skip
+            spans = (
+                len(g.base),
+                np.ascontiguousarray(g.base, np.int64),  # type: ignore[attr-defined]
+                np.ascontiguousarray(g.widx, np.int64),  # type: ignore[attr-defined]
+                np.ascontiguousarray(g.words, np.uint64),  # type: ignore[attr-defined]
+                np.ascontiguousarray(g.wstart, np.int64),  # type: ignore[attr-defined]
+                np.ascontiguousarray(g.nw, np.int64),
+            )  # type: ignore[attr-defined]
             flush = 0
         rc = self.lib.gomem_span_edges_csr(
-            *spans, *self._image, *self._find, self.bsrc, self.bdst, self.boff, self.nb,
-            ctypes.byref(self.bpos), flush, len(self.dst), self.dst, self.off, self.counts,
-            ctypes.byref(self.fpos), ctypes.byref(self.total), ctypes.byref(self.bad),
-        )  # fmt: skip
+            *spans,
+            *self._image,
+            *self._find,
+            self.bsrc,
+            self.bdst,
+            self.boff,
+            self.nb,
+            ctypes.byref(self.bpos),
+            flush,
+            len(self.dst),
+            self.dst,
+            self.off,
+            self.counts,
+            ctypes.byref(self.fpos),
+            ctypes.byref(self.total),
+            ctypes.byref(self.bad),
+        )
         if rc < 0:
             raise RuntimeError("CsrWriter: capacity reserved too small")
 
     def add_group(self, grp: object) -> None:
         words = np.ascontiguousarray(grp.words, np.uint64)  # type: ignore[attr-defined]
-        bits = int(np.bitwise_count(words).sum()) if hasattr(np, "bitwise_count") else (
-            len(words) * 64)  # fmt: skip
+        bits = (
+            int(np.bitwise_count(words).sum())
+            if hasattr(np, "bitwise_count")
+            else (len(words) * 64)
+        )
         self._reserve(bits + self.nb - self.bpos.value)
         self._call(grp)
 
@@ -538,8 +811,9 @@ class CsrWriter:
         return indptr, self.dst, self.off, self.total.value, self.bad.value
 
 
-def csr_writer(table: Any, n: int, bsrc: np.ndarray, bdst: np.ndarray,
-               boff: np.ndarray) -> CsrWriter | None:  # fmt: skip
+def csr_writer(
+    table: Any, n: int, bsrc: np.ndarray, bdst: np.ndarray, boff: np.ndarray
+) -> CsrWriter | None:
     """A :class:`CsrWriter`, or None where the kernels or a dense page table are missing."""
     lib = kernels()
     if lib is None or not _dense(table) or getattr(table, "image", None) is None:

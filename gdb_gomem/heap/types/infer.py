@@ -117,8 +117,13 @@ class TypeEntry:
     dwarf: int | None = None  # DWARF type of the object's (element) data
 
     def as_json(self) -> dict[str, object]:
-        return {"id": self.id, "name": self.name, "source": self.source, "count": self.count,
-                "package": self.package}  # fmt: skip
+        return {
+            "id": self.id,
+            "name": self.name,
+            "source": self.source,
+            "count": self.count,
+            "package": self.package,
+        }
 
 
 class ObjectTable:
@@ -277,8 +282,9 @@ class _Plans:
                 return []
             es = dw.resolve(t.elem).size
             if t.count * len(sub) <= MAX_PLAN:
-                return [Slot(s.off + i * es, s.action, s.arg, s.n)
-                        for i in range(t.count) for s in sub]  # fmt: skip
+                return [
+                    Slot(s.off + i * es, s.action, s.arg, s.n) for i in range(t.count) for s in sub
+                ]
             return [Slot(0, "array", t.elem, t.count)]
         if t.tag != "struct":
             return []
@@ -410,9 +416,20 @@ class _Inferrer:
         # Values already checked new by the compiled pointer pass (arr_tid marked there),
         # queued beside ``pending``'s entry for their type.
         self.pending_new: dict[int, list[np.ndarray]] = {}
-        self.state = (native.TypeState(model, objs.span_osize, objs.span_class, self.span_hdr,
-                                       self.data_off, self.prio, self.tid, self.arr_tid)
-                      if model is not None else None)  # fmt: skip
+        self.state = (
+            native.TypeState(
+                model,
+                objs.span_osize,
+                objs.span_class,
+                self.span_hdr,
+                self.data_off,
+                self.prio,
+                self.tid,
+                self.arr_tid,
+            )
+            if model is not None
+            else None
+        )
         self._gathered = 0  # words gathered since the image's pages were last released
         self._reached: dict[int, np.ndarray] = {}
         self._batches: dict[int, int] = {}
@@ -425,8 +442,15 @@ class _Inferrer:
 
     # ----------------------------------------------------------------- table
 
-    def entry(self, name: str, source: str, count: int = 1, elem: str = "",
-              dwarf: int | None = None, package: str = "") -> int:  # fmt: skip
+    def entry(
+        self,
+        name: str,
+        source: str,
+        count: int = 1,
+        elem: str = "",
+        dwarf: int | None = None,
+        package: str = "",
+    ) -> int:
         key = (name, source, count)
         hit = self._entries.get(key)
         if hit is None:
@@ -467,8 +491,9 @@ class _Inferrer:
 
     # ----------------------------------------------------------------- assignment
 
-    def assign(self, i: int, prio: int, entry: int, tid: int | None, count: int,
-               data_off: int = 0) -> None:  # fmt: skip
+    def assign(
+        self, i: int, prio: int, entry: int, tid: int | None, count: int, data_off: int = 0
+    ) -> None:
         """Give object ``i`` a type if stronger than what it has; follow its contents."""
         if prio <= self.prio[i]:
             return
@@ -582,8 +607,11 @@ class _Inferrer:
             out = np.concatenate([out, self.fresh(tid, rest)])
         return out
 
-    def _longest_per_object(self, ui: np.ndarray, uc: np.ndarray,
-                            ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    def _longest_per_object(
+        self,
+        ui: np.ndarray,
+        uc: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(distinct objects of ``ui`` in increasing order, the largest count queued for
         each). Increasing object order is address order: the batch that scans the elements
         then gathers the heap nearly sequentially. Large batches go through a zeroed
@@ -695,8 +723,9 @@ class _Inferrer:
                 label = name or f"[{n}]{ename}"
                 if cur is not None and cur.source in (SRC_HEADER, SRC_LARGE) and cur.elem == ename:
                     # The header knows the element type; the slice knows the length.
-                    self.tid[i] = self.entry(label, cur.source, n, ename, elem,
-                                             self.dwarf_package(elem))  # fmt: skip
+                    self.tid[i] = self.entry(
+                        label, cur.source, n, ename, elem, self.dwarf_package(elem)
+                    )
                 else:
                     e = self.entry(label, SRC_DWARF, n, ename, elem, self.dwarf_package(elem))
                     self.assign(i, P_DWARF, e, None, n, int(self.data_off[i]))
@@ -784,8 +813,14 @@ class _Inferrer:
         # Every word the plan reads, gathered value by value (one value's fields share cache
         # lines), in address order and in chunks of at most CHUNK_WORDS words: each chunk
         # reads one stretch of the heap, whose pages of the core are handed back after it.
-        offs = sorted({s.off + e for s in plan if s.action != "array"
-                       for e in (0, *_EXTRA_WORDS.get(s.action, ()))})  # fmt: skip
+        offs = sorted(
+            {
+                s.off + e
+                for s in plan
+                if s.action != "array"
+                for e in (0, *_EXTRA_WORDS.get(s.action, ()))
+            }
+        )
         row = {o: k for k, o in enumerate(offs)}
         step = max(1, CHUNK_WORDS // max(len(offs), 1))
         addrs = np.sort(addrs)
@@ -801,8 +836,9 @@ class _Inferrer:
                     if len(self.errors) < 20:
                         self.errors.append(f"values of {self.dwarf_name(tid)}: {exc}")
 
-    def _slot_batch(self, s: Slot, addrs: np.ndarray, words: np.ndarray | None,
-                    row: dict[int, int]) -> None:  # fmt: skip
+    def _slot_batch(
+        self, s: Slot, addrs: np.ndarray, words: np.ndarray | None, row: dict[int, int]
+    ) -> None:
         """Slot ``s`` of every value at ``addrs``; ``words[row[off]]``: their words at
         ``addrs + off``."""
         if s.action == "array":
@@ -936,10 +972,10 @@ class _Inferrer:
             key = self.key(tid)
             follow = bool(self.plans.plan(key))
             e_tiny = self.entry("tiny block", SRC_DWARF) if t.size < 16 else -1
-            e_one = self.entry(self.dwarf_name(tid), SRC_DWARF, 1, "", tid,
-                               self.dwarf_package(tid))  # fmt: skip
-            got = native.ptr_batch(self.state, w, t.size, self.tiny_class, key, follow,
-                                   e_tiny, e_one, P_GUESS, P_DWARF)  # fmt: skip
+            e_one = self.entry(self.dwarf_name(tid), SRC_DWARF, 1, "", tid, self.dwarf_package(tid))
+            got = native.ptr_batch(
+                self.state, w, t.size, self.tiny_class, key, follow, e_tiny, e_one, P_GUESS, P_DWARF
+            )
             if got is not None:
                 guess, new, rest = got
                 for p in guess.tolist():
@@ -977,9 +1013,15 @@ class _Inferrer:
 
     def batch_string(self, p: np.ndarray, n: np.ndarray) -> None:
         if self.state is not None and native.string_batch(
-            self.state, p, n, self.tiny_class, self.entry("tiny block", SRC_DWARF),
-            self.entry("string data", SRC_DWARF), P_GUESS, P_DWARF,
-        ):  # fmt: skip
+            self.state,
+            p,
+            n,
+            self.tiny_class,
+            self.entry("tiny block", SRC_DWARF),
+            self.entry("string data", SRC_DWARF),
+            P_GUESS,
+            P_DWARF,
+        ):
             return
         ok = (p != 0) & (n > 0) & (n < np.uint64(1 << 40))
         p, n = p[ok], n[ok]
@@ -1105,8 +1147,9 @@ class _Inferrer:
         hdr_t = self.dw.resolve(hdr_tid)
         i = self.objs.index(p)
         if i >= 0 and p == int(self.objs.addr[i]):
-            e = self.entry(self.dwarf_name(hdr_tid), SRC_DWARF, 1, "", hdr_tid,
-                           self.dwarf_package(hdr_tid))  # fmt: skip
+            e = self.entry(
+                self.dwarf_name(hdr_tid), SRC_DWARF, 1, "", hdr_tid, self.dwarf_package(hdr_tid)
+            )
             self.assign(i, P_DWARF, e, None, 1)
         key = (p, hdr_tid)
         if key in self.special:
@@ -1142,8 +1185,14 @@ class _Inferrer:
             return
         i = self.objs.index(p)
         if i >= 0 and p == int(self.objs.addr[i]):
-            e = self.entry(self.dwarf_name(hchan_tid), SRC_DWARF, 1, "", hchan_tid,
-                           self.dwarf_package(hchan_tid))  # fmt: skip
+            e = self.entry(
+                self.dwarf_name(hchan_tid),
+                SRC_DWARF,
+                1,
+                "",
+                hchan_tid,
+                self.dwarf_package(hchan_tid),
+            )
             self.assign(i, P_DWARF, e, None, 1)
         self.push(p, hchan_tid)  # recvq/sendq sudogs, timer
         self.special.add(key)
@@ -1176,8 +1225,13 @@ class _Inferrer:
             f = self.proc.pclntab.find_func(pc)
             name = self._func_names[pc] = f.name if f is not None else ""
         if name:
-            self.assign(i, P_DWARF, self.entry(f"closure {name}", SRC_DWARF,
-                                               package=package_of(name)), None, 1)  # fmt: skip
+            self.assign(
+                i,
+                P_DWARF,
+                self.entry(f"closure {name}", SRC_DWARF, package=package_of(name)),
+                None,
+                1,
+            )
             recv = self._method_value_receiver(name)
             if recv is not None:
                 self.push(p + 8, recv)
