@@ -6,6 +6,7 @@ matches gdb's, checks the dependencies, registers the ``gomem`` commands and say
 """
 
 import glob
+import importlib
 import os
 import sys
 
@@ -36,8 +37,8 @@ def _setup_path() -> str:
 def _main() -> None:
     warning = _setup_path()
     try:
-        import elftools  # noqa: F401
-        import pygments  # noqa: F401
+        for dep in ("elftools", "pygments"):  # only probed here: importable by gdb's Python?
+            importlib.import_module(dep)
     except ImportError as exc:
         missing = exc.name or "a dependency"
         print(

@@ -206,11 +206,12 @@ def pack(
     tmp_fd, tmp = _atomic_tmp(dst_path)
     data_bytes = extents = 0
     try:
-        xz = {"format": lzma.FORMAT_XZ, "check": lzma.CHECK_CRC64, "preset": preset}
         with (
             open(src_path, "rb") as fin,
             os.fdopen(tmp_fd, "wb") as raw,
-            lzma.open(raw, "wb", **xz) as out,
+            lzma.open(
+                raw, "wb", format=lzma.FORMAT_XZ, check=lzma.CHECK_CRC64, preset=preset
+            ) as out,
         ):
             out.write(_HEADER.pack(MAGIC, st.st_size, st.st_mode & 0o7777))
             for offset, data in _nonzero_extents(fin.fileno(), st.st_size):

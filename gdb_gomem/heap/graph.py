@@ -186,7 +186,8 @@ def build_graph(proc: GoProcess, objs: ObjectTable) -> HeapGraph:
             return streamed
     chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
     # Per-object edge counts fit int32 (an object's pointer words are at most size/8).
-    counts = np.zeros(n, np.int64 if big else np.int32)
+    count_t = np.int64 if big else np.int32
+    counts = np.zeros(n, count_t)
     total = bad = 0
     for src, d, off, words, nbad in _edge_chunks(proc, objs, scan, odt):
         total += words
@@ -205,7 +206,7 @@ def build_graph(proc: GoProcess, objs: ObjectTable) -> HeapGraph:
     nedges = int(indptr[-1])
     dst = np.empty(nedges, np.int32)
     offset = np.empty(nedges, odt)
-    if int(indptr[-1]) < np.iinfo(counts.dtype).max:
+    if int(indptr[-1]) < np.iinfo(count_t).max:
         fill = counts  # reused: the counts live on in indptr
         fill[:] = indptr[:-1]
     else:

@@ -212,7 +212,9 @@ def span_bitmap_groups(
         nw = lens // 8
         wstart = np.cumsum(nw) - nw
         k = np.arange(int(nw.sum()), dtype=np.int64) - np.repeat(wstart, nw)
-        words, ok = objs.image.words((np.repeat(at, nw) + 8 * k).astype(np.uint64))
+        image = objs.image
+        assert image is not None  # build_objects gives every heap table its image
+        words, ok = image.words((np.repeat(at, nw) + 8 * k).astype(np.uint64))
         if not ok.all():
             bad = int(np.unique(np.repeat(np.arange(len(grp)), nw)[~ok]).size)
             scan.notes.append(f"{bad} span heap bitmap(s) unreadable")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 
 from gdb_gomem.base.errors import BadFile, NotAGoBinary, UnreadableMemory, UnsupportedTarget
 
@@ -215,7 +216,7 @@ class GoBinary:
         """Name -> (address, size) from ``.symtab`` (empty for a stripped binary)."""
         out: dict[str, tuple[int, int]] = {}
         symtab = self.elf.get_section_by_name(".symtab")
-        if symtab is None:
+        if not isinstance(symtab, SymbolTableSection):  # absent (stripped binary)
             return out
         for sym in symtab.iter_symbols():
             if sym.name:

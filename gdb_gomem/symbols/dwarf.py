@@ -15,9 +15,12 @@ Go's DWARF conventions this relies on (cmd/link/internal/ld/dwarf.go):
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
-from elftools.dwarf.die import DIE
+from elftools.dwarf.die import DIE, AttributeValue
+from elftools.elf.elffile import ELFFile
 
 from gdb_gomem.base.errors import LayoutError
 
@@ -199,9 +202,21 @@ class DwarfTables:
         return v
 
 
+def _attributes(die: DIE) -> Mapping[str | int, AttributeValue]:
+    """``die.attributes``. pyelftools types its keys as str, but attributes it does not know,
+    such as Go's ``DW_AT_go_*``, are keyed by their int code."""
+    return cast("Mapping[str | int, AttributeValue]", die.attributes)
+
+
 def _attr(die: DIE, name: str | int) -> object | None:
-    a = die.attributes.get(name)
+    a = _attributes(die).get(name)
     return a.value if a is not None else None
+
+
+def _int_attr(die: DIE, name: str | int) -> int:
+    """An integer attribute's value; 0 when it is absent (or not an integer)."""
+    v = _attr(die, name)
+    return int(v) if isinstance(v, int) else 0
 
 
 def _name(die: DIE) -> str:
@@ -211,7 +226,7 @@ def _name(die: DIE) -> str:
 
 def _ref(die: DIE, name: str | int) -> int | None:
     """A reference attribute as an absolute DIE offset (CU-relative forms are rebased)."""
-    a = die.attributes.get(name)
+    a = _attributes(die).get(name)
     if a is None:
         return None
     if a.form in ("DW_FORM_ref_addr", "DW_FORM_ref_sig8"):
@@ -226,18 +241,18 @@ def _location_addr(die: DIE) -> int | None:
     return None
 
 
-def load_dwarf(elf: object) -> DwarfTables:
+def load_dwarf(elf: ELFFile) -> DwarfTables:
     """Walk every compile unit once and build the tables.
 
-    ``elf`` is a pyelftools ``ELFFile``. Raises :class:`LayoutError` when there is no DWARF.
+    Raises :class:`LayoutError` when there is no DWARF.
     """
-    if not elf.has_dwarf_info():  # type: ignore[attr-defined]
+    if not elf.has_dwarf_info():
         raise LayoutError(
             "the binary has no DWARF debug information",
             "rebuild without -ldflags='-w' or '-s' (and do not strip it); gomem reads runtime "
             "layouts from DWARF",
         )
-    dwarf = elf.get_dwarf_info()  # type: ignore[attr-defined]
+    dwarf = elf.get_dwarf_info()
     tables = DwarfTables()
     types = tables.types
     defs: dict[str, int] = {}
@@ -262,7 +277,7 @@ def load_dwarf(elf: object) -> DwarfTables:
                 if isinstance(cv, int):
                     tables.constants[_name(die)] = cv
                 continue
-            kind = _TAGS.get(tag)
+            kind = _TAGS.get(tag) if isinstance(tag, str) else None  # unknown tags: ints
             if kind is None:
                 continue
             t = _make_type(die, kind)
@@ -281,12 +296,12 @@ def _make_type(die: DIE, kind: str) -> GoType:
         tag=kind,
         name=name,
         size=int(size) if isinstance(size, int) else 0,
-        kind=int(_attr(die, DW_AT_go_kind) or 0),  # type: ignore[arg-type]
+        kind=_int_attr(die, DW_AT_go_kind),
         target=_ref(die, "DW_AT_type"),
-        encoding=int(_attr(die, "DW_AT_encoding") or 0),  # type: ignore[arg-type]
+        encoding=_int_attr(die, "DW_AT_encoding"),
         elem=_ref(die, DW_AT_go_elem),
         key=_ref(die, DW_AT_go_key),
-        runtime_type=int(_attr(die, DW_AT_go_runtime_type) or 0),  # type: ignore[arg-type]
+        runtime_type=_int_attr(die, DW_AT_go_runtime_type),
     )
     if kind == "struct":
         fields = []
@@ -302,11 +317,11 @@ def _make_type(die: DIE, kind: str) -> GoType:
     elif kind == "array":
         for c in die.iter_children():
             if c.tag == "DW_TAG_subrange_type":
-                cnt = _attr(c, "DW_AT_count")
-                if cnt is None:
+                if _attr(c, "DW_AT_count") is not None:
+                    t.count = _int_attr(c, "DW_AT_count")
+                else:
                     ub = _attr(c, "DW_AT_upper_bound")
-                    cnt = int(ub) + 1 if isinstance(ub, int) else 0
-                t.count = int(cnt)  # type: ignore[arg-type]
+                    t.count = int(ub) + 1 if isinstance(ub, int) else 0
                 break
         t.elem = t.target
     elif kind == "ptr" and t.size == 0:

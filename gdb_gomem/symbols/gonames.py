@@ -35,7 +35,9 @@ _ANGLE = re.compile(r"^(hash|map|bucket|table|hchan|waitq|sudog|groupReference)<
 
 def _split_top(s: str) -> list[str]:
     """Split ``K,V`` at top-level commas (keys may be ``func(a, b)`` or ``struct {...}``)."""
-    out, depth, cur = [], 0, []
+    out: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in s:
         if ch in "([{<":
             depth += 1

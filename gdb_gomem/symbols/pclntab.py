@@ -467,8 +467,8 @@ class Pclntab:
                 name_off = _I32.unpack_from(self._data, base + funcoff)[0]
                 by_name.setdefault(self._name(name_off), i)
             self._by_name = by_name
-        i = self._by_name.get(name)
-        return None if i is None else self._func_at(i)
+        hit = self._by_name.get(name)
+        return None if hit is None else self._func_at(hit)
 
     # --- pc-value lookups --------------------------------------------------------------------
 

@@ -110,8 +110,8 @@ class GoProcess:
         if pc in cache:
             hit = cache[pc]
             return dict(hit) if hit is not None else None
-        cache[pc] = self._describe_pc(pc)
-        return dict(cache[pc]) if cache[pc] is not None else None
+        desc = cache[pc] = self._describe_pc(pc)
+        return dict(desc) if desc is not None else None
 
     def _describe_pc(self, pc: int) -> dict[str, object] | None:
         try:

@@ -7,6 +7,7 @@ Meant for control structures (a few thousand reads); whole-heap passes read raw 
 
 from __future__ import annotations
 
+import builtins
 import struct
 
 from gdb_gomem.base.errors import LayoutError, UnreadableMemory
@@ -19,17 +20,21 @@ DW_ATE_signed_char = 0x06
 
 
 class Val:
-    """A typed view of target memory."""
+    """A typed view of target memory.
+
+    The scalar readers are named ``int``, ``bool`` and ``float``, which shadow the builtins
+    inside this class body, so its annotations spell those types ``builtins.int`` etc.
+    """
 
     __slots__ = ("addr", "dw", "mem", "type")
 
-    def __init__(self, mem: Memory, dw: DwarfTables, addr: int, t: GoType) -> None:
+    def __init__(self, mem: Memory, dw: DwarfTables, addr: builtins.int, t: GoType) -> None:
         self.mem = mem
         self.dw = dw
         self.addr = addr
         self.type = dw.resolve(t.id)
 
-    def __bool__(self) -> bool:
+    def __bool__(self) -> builtins.bool:
         """A Val always exists; without this, Python would ask ``__len__`` (arrays only)."""
         return True
 
@@ -38,7 +43,7 @@ class Val:
 
     # -------------------------------------------------------------- structure
 
-    def has(self, name: str) -> bool:
+    def has(self, name: str) -> builtins.bool:
         return any(f.name == name for f in self.type.fields)
 
     def __getitem__(self, path: str) -> Val:
@@ -76,25 +81,25 @@ class Val:
             t = self.dw.resolve(vals[0].type)
         return t
 
-    def int(self) -> int:
+    def int(self) -> builtins.int:
         t = self._scalar_type()
         if t.tag not in ("base", "ptr") or t.size not in (1, 2, 4, 8):
             raise LayoutError(f"{self.type.name} is not an integer", "")
         signed = t.tag == "base" and t.encoding in (DW_ATE_signed, DW_ATE_signed_char)
         return self.mem.uint(self.addr, t.size, signed=signed)
 
-    def __int__(self) -> int:
+    def __int__(self) -> builtins.int:
         return self.int()
 
-    def bool(self) -> bool:
+    def bool(self) -> builtins.bool:
         return self.int() != 0
 
-    def float(self) -> float:
+    def float(self) -> builtins.float:
         t = self._scalar_type()
         raw = self.mem.read(self.addr, t.size)
         return struct.unpack("<d" if t.size == 8 else "<f", raw)[0]
 
-    def ptr(self) -> int:
+    def ptr(self) -> builtins.int:
         """The address a pointer (or unsafe.Pointer / uintptr) holds."""
         return self.mem.u64(self.addr)
 
@@ -111,25 +116,25 @@ class Val:
     def cast(self, type_name: str) -> Val:
         return Val(self.mem, self.dw, self.addr, self.dw.type(type_name))
 
-    def at(self, addr: int) -> Val:
+    def at(self, addr: builtins.int) -> Val:
         """The same type at another address."""
         return Val(self.mem, self.dw, addr, self.type)
 
     # -------------------------------------------------------------- aggregates
 
     @property
-    def size(self) -> int:
+    def size(self) -> builtins.int:
         return self.type.size
 
     def raw(self) -> bytes:
         return self.mem.read(self.addr, self.type.size)
 
-    def __len__(self) -> int:
+    def __len__(self) -> builtins.int:
         if self.type.tag == "array":
             return self.type.count or 0
         raise LayoutError(f"{self.type.name} is not an array", "")
 
-    def index(self, i: int) -> Val:
+    def index(self, i: builtins.int) -> Val:
         t = self.type
         if t.tag != "array" or t.elem is None:
             raise LayoutError(f"{t.name} is not an array", "")
@@ -138,11 +143,11 @@ class Val:
         et = self.dw.resolve(t.elem)
         return Val(self.mem, self.dw, self.addr + i * et.size, et)
 
-    def slice_header(self) -> tuple[int, int, int]:
+    def slice_header(self) -> tuple[builtins.int, builtins.int, builtins.int]:
         """(array pointer, len, cap) of a Go slice."""
         return self["array"].ptr(), self["len"].int(), self["cap"].int()
 
-    def slice_items(self, limit: int) -> list[Val]:
+    def slice_items(self, limit: builtins.int) -> list[Val]:
         """The elements of a slice, at most ``limit`` (bounded: lengths come from memory)."""
         arr, n, cap = self.slice_header()
         if n < 0 or n > cap:
@@ -156,7 +161,7 @@ class Val:
         et = self.dw.resolve(elem_id)
         return [Val(self.mem, self.dw, arr + i * et.size, et) for i in range(min(n, limit))]
 
-    def string(self, limit: int = 1 << 16) -> str:
+    def string(self, limit: builtins.int = 1 << 16) -> str:
         return self.mem.go_string(self.addr, limit)
 
 

@@ -26,7 +26,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -48,7 +48,7 @@ _U16P = np.ctypeslib.ndpointer(dtype=np.uint16, flags="C_CONTIGUOUS")
 _I8P = np.ctypeslib.ndpointer(dtype=np.int8, flags="C_CONTIGUOUS")
 _I64R = ctypes.POINTER(ctypes.c_int64)
 #: The arguments of _find_args (the page-table lookup) and _image_args (a HeapImage).
-_FIND_T = [
+_FIND_T: list[type[ctypes._SimpleCData[Any]]] = [
     ctypes.c_uint64,
     ctypes.c_int64,
     ctypes.c_int64,
@@ -61,7 +61,14 @@ _FIND_T = [
     ctypes.c_int64,
     _I32P,
 ]
-_IMAGE_T = [ctypes.c_int64, _I64P, _I64P, _I64P, _U64P, ctypes.c_int64]
+_IMAGE_T: list[type[ctypes._SimpleCData[Any]]] = [
+    ctypes.c_int64,
+    _I64P,
+    _I64P,
+    _I64P,
+    _U64P,
+    ctypes.c_int64,
+]
 
 
 def _compiler() -> str | None:
@@ -708,6 +715,17 @@ def predecessors(
     return rptr, rsrc[:m]
 
 
+class SpanBitmaps(Protocol):
+    """What :meth:`CsrWriter.add_group` reads of a group of spans (a
+    :class:`..pointers.BitmapGroup`)."""
+
+    base: np.ndarray
+    widx: np.ndarray
+    words: np.ndarray
+    wstart: np.ndarray
+    nw: np.ndarray
+
+
 class CsrWriter:
     """Builds the graph's CSR arrays in place (``gomem_span_edges_csr``): small-span edges
     stream in with increasing sources and the header/large-object edges (``b*``, sorted by
@@ -752,7 +770,7 @@ class CsrWriter:
         self.dst.resize(cap, refcheck=False)
         self.off.resize(cap, refcheck=False)
 
-    def _call(self, grp: object | None) -> None:
+    def _call(self, grp: SpanBitmaps | None) -> None:
         if grp is None:
             z64, zu = np.zeros(1, np.int64), np.zeros(1, np.uint64)
             spans = (0, z64, z64, zu, z64, z64)
@@ -761,12 +779,12 @@ class CsrWriter:
             g = grp
             spans = (
                 len(g.base),
-                np.ascontiguousarray(g.base, np.int64),  # type: ignore[attr-defined]
-                np.ascontiguousarray(g.widx, np.int64),  # type: ignore[attr-defined]
-                np.ascontiguousarray(g.words, np.uint64),  # type: ignore[attr-defined]
-                np.ascontiguousarray(g.wstart, np.int64),  # type: ignore[attr-defined]
+                np.ascontiguousarray(g.base, np.int64),
+                np.ascontiguousarray(g.widx, np.int64),
+                np.ascontiguousarray(g.words, np.uint64),
+                np.ascontiguousarray(g.wstart, np.int64),
                 np.ascontiguousarray(g.nw, np.int64),
-            )  # type: ignore[attr-defined]
+            )
             flush = 0
         rc = self.lib.gomem_span_edges_csr(
             *spans,
@@ -789,8 +807,8 @@ class CsrWriter:
         if rc < 0:
             raise RuntimeError("CsrWriter: capacity reserved too small")
 
-    def add_group(self, grp: object) -> None:
-        words = np.ascontiguousarray(grp.words, np.uint64)  # type: ignore[attr-defined]
+    def add_group(self, grp: SpanBitmaps) -> None:
+        words = np.ascontiguousarray(grp.words, np.uint64)
         bits = (
             int(np.bitwise_count(words).sum())
             if hasattr(np, "bitwise_count")
