@@ -13,10 +13,21 @@ import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gdb_gomem.base.errors import BadFile, TruncatedCore, UnreadableMemory
 from gdb_gomem.symbols.binary import GoBinary, Segment
-from gdb_gomem.target.memory import Memory, StopInfo, ThreadInfo, check_read
+from gdb_gomem.target.memory import (
+    MappedRange,
+    MappedView,
+    Memory,
+    StopInfo,
+    ThreadInfo,
+    check_read,
+)
+
+if TYPE_CHECKING:
+    from gdb_gomem.target.process import GoProcess
 
 NT_PRSTATUS = 1
 NT_PRPSINFO = 3
@@ -231,6 +242,11 @@ class CoreFile:
             return os.pread(self._fh.fileno(), size, start)
         return self._mm[start : start + size]
 
+    def mapped_view(self) -> MappedView:
+        """The file's mapping and the dumped segments it holds (not the executable's)."""
+        ranges = (MappedRange(s.vaddr, s.offset, s.filesz) for s in self.segments if s.filesz)
+        return MappedView(self._mm, tuple(ranges))
+
 
 class CoreMemory(Memory):
     """Memory of a crashed process: the core's dumped pages, then the binary's static ones."""
@@ -271,8 +287,12 @@ class CoreMemory(Memory):
             left -= n
         return bytes(out)
 
+    def mapped_view(self) -> MappedView:
+        """The core file's mapping: every dumped segment in place (page-aligned in the file)."""
+        return self.core.mapped_view()
 
-def open_core(binary_path: str | os.PathLike[str], core_path: str | os.PathLike[str]):
+
+def open_core(binary_path: str | os.PathLike[str], core_path: str | os.PathLike[str]) -> GoProcess:
     """Open a binary and its core as a :class:`GoProcess`; refuse mismatched pairs."""
     from gdb_gomem.target.process import GoProcess
 

@@ -7,11 +7,18 @@ come from gdb's thread list and ``$_siginfo``. Only this module and the gdb fron
 
 from __future__ import annotations
 
-import gdb  # type: ignore[import-not-found]
+import gdb
 
 from gdb_gomem.base.errors import BadFile, UnreadableMemory
 from gdb_gomem.symbols.binary import GoBinary
-from gdb_gomem.target.memory import Memory, StopInfo, ThreadInfo, check_read, is_fault_signal
+from gdb_gomem.target.memory import (
+    MappedView,
+    Memory,
+    StopInfo,
+    ThreadInfo,
+    check_read,
+    is_fault_signal,
+)
 from gdb_gomem.target.process import GoProcess
 
 _REGS = ("rip", "rsp", "rbp", "fs_base")
@@ -29,6 +36,11 @@ class GdbMemory(Memory):
             return self.inferior.read_memory(addr, size).tobytes()
         except (gdb.MemoryError, gdb.error, OverflowError, ValueError) as exc:
             raise UnreadableMemory(addr, size, f"gdb cannot read it ({exc})") from None
+
+    def mapped_view(self) -> MappedView | None:
+        """None: gdb lends no mapping of the inferior (every access copies through
+        ``read_memory``), so bulk passes read what they need once, in merged reads."""
+        return None
 
 
 def _target_kind(inf: gdb.Inferior) -> str:
@@ -87,7 +99,8 @@ def _siginfo(thread: gdb.InferiorThread | None) -> tuple[int, int, int, int]:
 def process_from_gdb() -> GoProcess:
     """The selected inferior as a GoProcess (raises BadFile with the next step if none)."""
     inf = gdb.selected_inferior()
-    path = gdb.current_progspace().filename
+    space = gdb.current_progspace()
+    path = space.filename if space is not None else None
     if not path:
         raise BadFile("no executable is loaded in gdb", "load the Go program first: `file BINARY`")
     if inf.pid == 0:
@@ -98,6 +111,7 @@ def process_from_gdb() -> GoProcess:
     binary = GoBinary(path)
     kind = _target_kind(inf)
     live = kind != "core"
+    thread: gdb.InferiorThread | None
     if live:
         thread = gdb.selected_thread()
         name = f"pid {inf.pid}"

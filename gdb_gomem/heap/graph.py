@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gdb_gomem.heap import native
-from gdb_gomem.heap.objects import ObjectTable, _i
+from gdb_gomem.heap.objects import ObjectTable, as_int64
 from gdb_gomem.heap.pointers import PointerScan, pointer_words, span_bitmap_groups, typed_words
 from gdb_gomem.target.process import GoProcess
 
@@ -161,7 +161,7 @@ def _edge_chunks(
             d = objs.find(vals)
             keep = d >= 0
             src, d = src[keep], d[keep]
-            off = (_i(w[keep]) - _i(objs.addr[src])).astype(odt)
+            off = (as_int64(w[keep]) - as_int64(objs.addr[src])).astype(odt)
         if len(waddr):
             image.release(int(waddr.min()), int(waddr.max()) + 8)
         yield src, d, off, len(waddr), nbad

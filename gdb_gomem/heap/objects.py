@@ -15,19 +15,25 @@ whole, so the block is the unit of liveness (flag :data:`F_TINY`).
 
 Everything is vectorised over all slots of all spans: a Python loop runs per span (to gather
 bitmap reads), never per object. :class:`HeapImage` turns word addresses into word values in
-one gather; on a core it is a zero-copy view of the core file.
+one gather; on a core it is a zero-copy view of the core file (:meth:`Memory.mapped_view`).
+
+This is the one object table of a process: the heap model, the type pass and the reports
+all index objects by their position in it (:func:`object_table`).
 """
 
 from __future__ import annotations
 
 import mmap
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
-from gdb_gomem.runtime.spans import SpanRecord, SpanWalk, cached_walk
+from gdb_gomem.runtime.mspan import SpanRecord
+from gdb_gomem.runtime.spans import SpanWalk, cached_walk
 from gdb_gomem.target.bulkread import read_many
 from gdb_gomem.target.context import Lazy
+from gdb_gomem.target.memory import MappedView
 from gdb_gomem.target.process import GoProcess
 
 #: Object flags (bits of :attr:`ObjectTable.flags`).
@@ -42,8 +48,9 @@ _U64 = np.uint64
 DENSE_MAX_PAGES = 1 << 22
 
 
-def _i(a: np.ndarray) -> np.ndarray:
-    """uint64 -> int64 views for index arithmetic (heap addresses are far below 2**63)."""
+def as_int64(a: np.ndarray) -> np.ndarray:
+    """``a`` as int64 for index and offset arithmetic: a view of uint64 columns (addresses,
+    sizes; heap addresses are far below 2**63, so no value changes), a copy of any other."""
     return a.view(np.int64) if a.dtype == np.uint64 else a.astype(np.int64)
 
 
@@ -63,7 +70,7 @@ class HeapImage:
     seg_vaddr: np.ndarray
     seg_off: np.ndarray
     seg_len: np.ndarray
-    mm: mmap.mmap | None = None  # the core file's mapping, when ``buf`` is a view of it
+    view: MappedView | None = None  # the backend's mapping, when ``buf`` is a view of it
 
     def release(self, lo: int, hi: int) -> None:
         """Drop this process's mapping of the pages behind [lo, hi) (core-backed images).
@@ -72,7 +79,7 @@ class HeapImage:
         resident set (the kernel's page cache keeps them, a later read maps them again). This
         keeps peak RSS near the model's own arrays instead of model + heap.
         """
-        if self.mm is None or hi <= lo:
+        if self.view is None or hi <= lo:
             return
         page = mmap.PAGESIZE
         j0 = max(int(np.searchsorted(self.seg_vaddr, lo, side="right")) - 1, 0)
@@ -84,14 +91,12 @@ class HeapImage:
                 continue
             fa = (o + a - v) // page * page
             fb = o + b - v
-            try:
-                self.mm.madvise(mmap.MADV_DONTNEED, fa, fb - fa)
-            except (OSError, ValueError):
+            if not self.view.release(fa, fb - fa):
                 return
 
     def offsets(self, addrs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(word index into ``buf``, readable mask) of each 8-aligned address."""
-        a = _i(np.asarray(addrs, dtype=np.uint64))
+        a = as_int64(np.asarray(addrs, dtype=np.uint64))
         if len(a):
             # Fast path: the whole batch inside one range (heap words usually are).
             lo, hi = int(a.min()), int(a.max())
@@ -150,24 +155,22 @@ class HeapImage:
 def heap_image(proc: GoProcess, regions: list[tuple[int, int]]) -> HeapImage:
     """An image covering ``regions`` ([lo, hi) address ranges, usually the in-use spans).
 
-    On a core (``CoreMemory``) the image is the core file's mmap viewed as uint64: dumped
-    segments are page-aligned in the file, so every 8-aligned address maps to a whole word.
-    Elsewhere (a live gdb inferior) the regions are read once with merged reads.
+    Where the memory backend lends a mapping (:meth:`Memory.mapped_view`: a core file) the
+    image is that mapping viewed as uint64, all of it: dumped segments are page-aligned in
+    the file, so every 8-aligned address maps to a whole word. Elsewhere (a live gdb
+    inferior) the regions are read once with merged reads.
     """
-    core = getattr(getattr(proc.mem, "core", None), "_mm", None)
-    segs = getattr(getattr(proc.mem, "core", None), "segments", None)
-    if core is not None and segs is not None:
-        usable = [s for s in segs if s.filesz and s.offset % 8 == 0 and s.vaddr < 1 << 62]
-        buf = np.frombuffer(core, dtype=np.uint8)
+    view = proc.mem.mapped_view()
+    if view is not None:
+        usable = [r for r in view.ranges if r.offset % 8 == 0 and r.vaddr < 1 << 62]
+        buf = np.frombuffer(view.buffer, dtype=np.uint8)
         nwords = len(buf) // 8
         return HeapImage(
             buf=buf[: nwords * 8].view(np.uint64),
-            seg_vaddr=np.array([s.vaddr for s in usable], dtype=np.int64),
-            seg_off=np.array([s.offset for s in usable], dtype=np.int64),
-            seg_len=np.array(
-                [min(s.filesz, nwords * 8 - s.offset) for s in usable], dtype=np.int64
-            ),
-            mm=core if isinstance(core, mmap.mmap) else None,
+            seg_vaddr=np.array([r.vaddr for r in usable], dtype=np.int64),
+            seg_off=np.array([r.offset for r in usable], dtype=np.int64),
+            seg_len=np.array([min(r.size, nwords * 8 - r.offset) for r in usable], dtype=np.int64),
+            view=view,
         )
     merged: list[list[int]] = []
     for lo, hi in sorted(regions):
@@ -245,6 +248,18 @@ class ObjectTable:
     def noscan(self) -> np.ndarray:
         return (self.flags & F_NOSCAN) != 0
 
+    @cached_property
+    def span_classes(self) -> np.ndarray:
+        """uint16 span class of every span of ``walk.spans`` (per span, not per object: the
+        typing kernels look an object's class up through its span)."""
+        return np.array([s.spanclass for s in self.walk.spans], dtype=np.uint16)
+
+    @property
+    def spanclass(self) -> np.ndarray:
+        """The span class of every object (one uint16 column, gathered on each access; the
+        ``F_*`` flags answer tiny/noscan/large without it)."""
+        return self.span_classes[self.span]
+
     def span_record(self, i: int) -> SpanRecord:
         return self.walk.spans[int(self.span[i])]
 
@@ -293,8 +308,20 @@ class ObjectTable:
         return obj
 
     def find_one(self, addr: int) -> int:
-        """Object index holding ``addr``, or -1."""
-        return int(self.find(np.array([addr], dtype=np.uint64))[0])
+        """Object index holding ``addr``, or -1 (also for a value no address can have).
+
+        :meth:`find` for one address, as a binary search over ``addr``: objects are disjoint
+        slots sorted by address, so only the last one starting at or below ``addr`` can hold
+        it, and the answer is the page-table lookup's. One search costs a few microseconds;
+        one address through the compiled lookup costs several times that in call overhead,
+        and the type pass looks up addresses one at a time by the thousand.
+        """
+        if not 0 <= addr < 1 << 64:
+            return -1
+        i = int(np.searchsorted(self.addr, np.uint64(addr), side="right")) - 1
+        if i >= 0 and addr < int(self.addr[i]) + int(self.size[i]):
+            return i
+        return -1
 
     def slot_state(self, addrs: np.ndarray) -> np.ndarray:
         """Per address: 0 not in an in-use span, 1 in a free slot (or past the last slot),
@@ -411,7 +438,7 @@ def build_objects(proc: GoProcess, walk: SpanWalk | None = None) -> ObjectTable:
         where[uidx] = np.arange(len(uidx))
         rows = np.flatnonzero(unswept[ospan_local])  # objects in unswept spans
         sp = ospan_local[rows]
-        oslot = (_i(addr[rows]) - base[sp]) // np.maximum(elem[sp], 1)
+        oslot = (as_int64(addr[rows]) - base[sp]) // np.maximum(elem[sp], 1)
         w = where[sp]
         marked = mbits[mstart[w] + oslot]
         im = walk.green_tea
@@ -458,7 +485,7 @@ def build_objects(proc: GoProcess, walk: SpanWalk | None = None) -> ObjectTable:
         )
         * geo.page_size
     )
-    arena = _i((page_addr.view(np.uint64) - _U64(geo.arena_base)) // _U64(geo.arena_bytes))
+    arena = as_int64((page_addr.view(np.uint64) - _U64(geo.arena_base)) // _U64(geo.arena_bytes))
     arena_ids = np.unique(arena)
     ppa = geo.pages_per_arena
     shift = geo.page_size.bit_length() - 1

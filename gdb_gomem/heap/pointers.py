@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gdb_gomem.base.errors import GomemError, UnreadableMemory
-from gdb_gomem.heap.objects import F_LARGE, F_NOSCAN, ObjectTable, _i
+from gdb_gomem.heap.objects import F_LARGE, F_NOSCAN, ObjectTable, as_int64
 from gdb_gomem.target.process import GoProcess
 from gdb_gomem.target.typed import Layout
 
@@ -232,7 +232,7 @@ def _span_bitmap_words(
     for grp in span_bitmap_groups(proc, objs, scan):
         g, waddr = _bitmap_words(grp.words.view(np.uint8), grp.wstart * 8, grp.base)
         widx = grp.widx[g]
-        off = _i(waddr) - grp.base[g]
+        off = as_int64(waddr) - grp.base[g]
         slot = off // objs._span_elem[widx]
         ok = slot < objs._span_nelems[widx]
         gs = objs._span_slot0[widx] + np.where(ok, slot, 0)
@@ -274,7 +274,7 @@ def typed_words(
     tptr, oidx, hdr = tptr[nz], oidx[nz], hdr[nz]
     if len(oidx) == 0:
         return
-    esize = _i(objs.size[oidx])
+    esize = as_int64(objs.size[oidx])
     keys = np.stack([tptr.view(np.int64), esize, hdr], axis=1)
     uniq, inv = np.unique(keys, axis=0, return_inverse=True)
     inv = inv.reshape(-1)
@@ -304,7 +304,7 @@ def typed_words(
         per = max(1, CHUNK_WORDS // len(pat))
         for lo in range(0, len(members), per):
             m = members[lo : lo + per]
-            w = (_i(objs.addr[m])[:, None] + pat[None, :]).reshape(-1).astype(np.uint64)
+            w = (as_int64(objs.addr[m])[:, None] + pat[None, :]).reshape(-1).astype(np.uint64)
             yield np.repeat(m.astype(np.int32), len(pat)), w
     if inexact:
         scan.notes.append(

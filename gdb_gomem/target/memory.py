@@ -3,10 +3,15 @@
 Backends (an ELF core, the gdb inferior) implement :meth:`Memory.read` and raise
 :class:`~.errors.UnreadableMemory` for an address they do not hold. Everything else in the
 analysis layer reads through this class, so it never knows where the bytes come from.
+
+Whole-heap passes gather tens of millions of words; a backend that already holds the target's
+memory in one mapping (a core file) offers it through :meth:`Memory.mapped_view`, so those
+passes index the mapping in place instead of copying the heap out read by read.
 """
 
 from __future__ import annotations
 
+import mmap
 import signal as _signal
 import struct
 from dataclasses import dataclass, field
@@ -28,6 +33,39 @@ def check_read(addr: int, size: int) -> None:
         raise UnreadableMemory(addr, size, "implausible read size")
 
 
+@dataclass(frozen=True)
+class MappedRange:
+    """Target addresses [vaddr, vaddr+size) held at bytes [offset, offset+size) of a buffer."""
+
+    vaddr: int
+    offset: int
+    size: int
+
+
+@dataclass(frozen=True)
+class MappedView:
+    """A backend's memory as one read-only mapping it can lend without copying.
+
+    ``ranges`` (sorted by address) say which target addresses the buffer holds and where;
+    addresses outside them are not in the buffer (the backend may still read them, e.g. a
+    core's read-only segments come from the executable).
+    """
+
+    buffer: mmap.mmap
+    ranges: tuple[MappedRange, ...]
+
+    def release(self, offset: int, length: int) -> bool:
+        """Drop this process's mapping of buffer bytes [offset, offset+length) (``offset``
+        page-aligned); False if the system refuses. The pages stay in the kernel's page
+        cache and a later access maps them again: a pass that sweeps the buffer once hands
+        back what it has read, so the resident set does not grow to the whole target."""
+        try:
+            self.buffer.madvise(mmap.MADV_DONTNEED, offset, length)
+        except (OSError, ValueError):
+            return False
+        return True
+
+
 class Memory:
     """Random access to a target's address space (bulk reads are the fast path)."""
 
@@ -37,6 +75,11 @@ class Memory:
 
     def read(self, addr: int, size: int) -> bytes:
         raise NotImplementedError
+
+    def mapped_view(self) -> MappedView | None:
+        """The memory this backend holds in one mapping, lent for zero-copy bulk access, or
+        None (this default) when it has none: callers then fall back to :meth:`read`."""
+        return None
 
     def readable(self, addr: int, size: int = 1) -> bool:
         try:

@@ -512,7 +512,7 @@ def image_words(
 @dataclass
 class TypeState:
     """What the typing kernels read and update, per object of a dense model table ``table``
-    and per span of its walk (see ``types_infer._Inferrer``)."""
+    and per span of its walk (see :class:`gdb_gomem.heap.types.typepass.TypePass`)."""
 
     table: Any
     span_osize: np.ndarray  # int64 per span: its objects' size

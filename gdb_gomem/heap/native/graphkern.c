@@ -281,7 +281,7 @@ static inline i64 data_off_at(i32 s, i32 i, const uint8_t *span_hdr, const uint8
     return span_hdr[s] ? data_off[i] : 0;
 }
 
-/* types_infer's check of a value of DWARF type tid at object i's data start: 1 new (then
+/* The type pass's check of a value of DWARF type tid at object i's data start: 1 new (then
  * first[i] = tid), 0 already scanned as tid, -1 another type's start (the caller's exact
  * per-type set decides). */
 static inline int first_visit(i32 *first, i32 i, i32 tid) {
@@ -477,9 +477,9 @@ i64 gomem_alloc_objects(i64 nspans, const i64 *base, const i64 *nelems, const i6
 }
 
 /*
- * types_infer._Inferrer.fresh: which queued values of one DWARF type (tid) are new. A value
+ * heap/types ScanQueue.fresh: which queued values of one DWARF type (tid) are new. A value
  * at an object's data start (addr + data_off) is remembered in first[object] (the first
- * type scanned there; types_infer passes its arr_tid column, where an array of that type
+ * type scanned there; the type pass passes its arr_tid column, where an array of that type
  * from the start is remembered too), as first_visit decides; anything else (another type at
  * that start, a value inside an object or outside the heap) goes to rest[] for the caller's
  * exact per-type set. Returns the number of new values in out_new.
@@ -520,7 +520,7 @@ i64 gomem_fresh(i64 n, const uint64_t *cand, i32 tid, uint64_t arena_base, i64 p
 }
 
 /*
- * types_infer._Inferrer.batch_ptr with its fresh() check folded in: pointers w[j] (0 skipped)
+ * The type pass's pointer batch (heap/types/decode/pointers.py) with its fresh() check folded in: pointers w[j] (0 skipped)
  * of static type *T, T = DWARF type tid of tsize bytes. Per pointer:
  *  - into a tiny block (T < 16 bytes): the block gets e_tiny at priority p_guess, unless it
  *    has a type of that priority or higher;
@@ -599,7 +599,7 @@ void gomem_ptr_batch(i64 n, const uint64_t *w, i64 tsize, i32 tiny_class, i32 ti
 }
 
 /*
- * types_infer._Inferrer.batch_string: string headers (data p[j], length len[j]). The object
+ * The type pass's string batch (heap/types/decode/sequences.py): string headers (data p[j], length len[j]). The object
  * holding the data becomes "tiny block" (e_tiny, p_guess) when in a tiny block and shorter
  * than 16 bytes, else "string data" (e_str) at p_dwarf when the data starts at the object,
  * or at p_guess when it starts inside a noscan object (a substring of a larger buffer).
