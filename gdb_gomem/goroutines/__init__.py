@@ -2,5 +2,7 @@
 
 ``sched`` (allm, thread -> M -> goroutine), ``allgs`` (the goroutine table), ``unwind`` (the
 pclntab unwinder with inlining and signal frames), ``framevars`` (names of stack slots),
-``defers`` and ``panics`` (what each goroutine will run and why it is unwinding), ``threads``.
+``stackobjects`` (a frame's varp and stack objects), ``defers`` and ``panics`` (what each
+goroutine will run and why it is unwinding; ``defers`` joins ``deferrecords``, ``opendefers``,
+``closures`` and ``deferpools``), ``threads``.
 """

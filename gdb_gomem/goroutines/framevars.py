@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from elftools.dwarf.die import DIE
 from elftools.dwarf.dwarf_expr import DWARFExprParser
-from elftools.dwarf.locationlists import LocationEntry, LocationParser
+from elftools.dwarf.locationlists import BaseAddressEntry, LocationEntry, LocationParser
 
 from gdb_gomem.symbols.fieldpath import field_path
 from gdb_gomem.target.context import Lazy
@@ -100,7 +100,7 @@ class FrameVars:
                     lo = e.begin_offset if absolute else base + e.begin_offset
                     hi = e.end_offset if absolute else base + e.end_offset
                     self._expr(e.loc_expr, lo, hi, name, size, tid, out)
-                elif hasattr(e, "base_address"):
+                elif isinstance(e, BaseAddressEntry):
                     base = e.base_address
         else:
             self._expr(parsed.loc_expr, 0, 0, name, size, tid, out)

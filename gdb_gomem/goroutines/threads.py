@@ -81,7 +81,11 @@ def threads_doc(proc: GoProcess, *, backtraces: str = "crash") -> Doc:
         want = backtraces == "all" or (backtraces == "crash" and d["crashed"])
         if want and t.regs.get("rip"):
             curg_sched = _sched_of(proc, m.curg_addr) if m is not None else None
-            bt = u.unwind(t.regs["rip"], rsp, trap=True, jump=lambda s=curg_sched: s)
+
+            def jump(s: tuple[int, int] | None = curg_sched) -> tuple[int, int] | None:
+                return s
+
+            bt = u.unwind(t.regs["rip"], rsp, trap=True, jump=jump)
             frames = []
             for f in bt.frames:
                 fj = f.as_json()

@@ -32,6 +32,7 @@ from gdb_gomem.symbols.pclntab import (
     func_id_name,
 )
 from gdb_gomem.target.context import Lazy
+from gdb_gomem.target.memory import ThreadInfo
 from gdb_gomem.target.process import GoProcess
 
 MAX_FRAMES = 4096
@@ -231,7 +232,7 @@ def unwinder(proc: GoProcess) -> Unwinder:
     return UNWINDER(proc)
 
 
-def _thread_of_m(proc: GoProcess, m_addr: int) -> object | None:
+def _thread_of_m(proc: GoProcess, m_addr: int) -> ThreadInfo | None:
     from gdb_gomem.goroutines.sched import walk_ms
 
     if not m_addr:

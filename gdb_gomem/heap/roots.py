@@ -159,11 +159,12 @@ def _stack_roots(proc: GoProcess, acc: _Acc, errors: list[str]) -> None:
     from gdb_gomem.goroutines.allgs import goroutines
     from gdb_gomem.goroutines.defers import defer_reader
     from gdb_gomem.goroutines.framevars import frame_vars
+    from gdb_gomem.goroutines.stackobjects import frame_varp
     from gdb_gomem.goroutines.unwind import goroutine_backtrace
 
     tab = proc.pclntab
     mem = proc.mem
-    dreader = defer_reader(proc)
+    stack_objects = defer_reader(proc).stack
     fvars = frame_vars(proc)
 
     def slot_name(func: str, pc: int, sp: int, fp: int, x: int) -> str:
@@ -214,7 +215,7 @@ def _stack_roots(proc: GoProcess, acc: _Acc, errors: list[str]) -> None:
                 if target != f.entry:
                     idx = tab.pcdata(f, PCDATA_STACKMAP_INDEX, target - 1)
                 idx = max(idx, 0)
-                varp = dreader._varp(fr)
+                varp = frame_varp(fr)
                 found: list[np.ndarray] = []
                 lm = stackmap(tab.funcdata(f, FUNCDATA_LOCALS_POINTER_MAPS))
                 if varp > fr.sp and lm is not None and lm[1] > 0 and idx < lm[0]:
@@ -227,7 +228,7 @@ def _stack_roots(proc: GoProcess, acc: _Acc, errors: list[str]) -> None:
                     bv = mem.read(bd + idx * ((nbit + 7) // 8), (nbit + 7) // 8)
                     found.append(fr.fp + _bitvector_words(bv, nbit) * 8)
                 if tab.funcdata(f, FUNCDATA_STACK_OBJECTS):
-                    for off, size, ptrbytes, gcdata in dreader._records(f)[:MAX_STACK_OBJECTS]:
+                    for off, size, ptrbytes, gcdata in stack_objects.records(f)[:MAX_STACK_OBJECTS]:
                         if ptrbytes <= 0 or not gcdata:
                             continue
                         base = (varp + off) if off < 0 else (fr.fp + off)

@@ -1,6 +1,7 @@
 """The Go runtime's own heap structures, decoded per version from DWARF.
 
-Arena geometry and the span walk (``spans``), span lists, the page allocator, mcentral's span
-sets, per-P mcaches, MemStats as ReadMemStats computes it and its cross-check, runtime type
-descriptors (``rtype``) and Go maps of every layout (``gomaps``).
+One mspan descriptor (``mspan``), arena geometry and address -> span (``geometry``), the span
+walk (``spans``), span lists, the page allocator, mcentral's span sets, per-P mcaches, MemStats
+as ReadMemStats computes it and its cross-check, runtime type descriptors (``rtype``) and Go
+maps of every layout (``gomaps``).
 """

@@ -24,7 +24,8 @@ import numpy as np
 
 from gdb_gomem.base.errors import UnreadableMemory
 from gdb_gomem.runtime.mcache import MCacheInfo
-from gdb_gomem.runtime.spans import SpanClassMixin, SpanWalk, sweep_state
+from gdb_gomem.runtime.mspan import SpanClassMixin
+from gdb_gomem.runtime.spans import SpanWalk, sweep_state
 from gdb_gomem.target.process import GoProcess
 from gdb_gomem.target.typed import Layout
 
@@ -228,14 +229,14 @@ def check_homes(
         if s.user_arena:
             continue  # user arena chunks live on mheap_.userArena lists too
         res.checked += 1
-        where = homes.get(s.addr, [])
-        if len(where) == 1:
-            if where[0].startswith("P"):
+        owners = homes.get(s.addr, [])
+        if len(owners) == 1:
+            if owners[0].startswith("P"):
                 res.in_mcaches += 1
             else:
                 res.in_sets += 1
             continue
-        if not where:
+        if not owners:
             if sweep_state(s.sweepgen, sg) == "sweeping":
                 continue  # owned by the sweeper right now
             res.violations.append(
@@ -243,5 +244,7 @@ def check_homes(
                 "no spanSet and no mcache"
             )
         else:
-            res.violations.append(f"span {s.base:#x} is in {len(where)} places: {', '.join(where)}")
+            res.violations.append(
+                f"span {s.base:#x} is in {len(owners)} places: {', '.join(owners)}"
+            )
     return res

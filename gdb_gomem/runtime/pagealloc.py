@@ -273,13 +273,13 @@ def _check_summaries(
             # Under one root entry, chunks the heap never grew into count as allocated.
             span = [alloc_rows.get(ci) for ci in range(ri << shift, (ri + 1) << shift)]
             best = run = 0
-            for a in span:
-                if a is None:
+            for row in span:
+                if row is None:
                     run = 0
                     continue
-                start, mx, end = free_runs(~a)
+                start, mx, end = free_runs(~row)
                 best = max(best, mx, run + start)
-                run = run + len(a) if start == len(a) else end
+                run = run + len(row) if start == len(row) else end
             if got_max != min(best, 1 << log_max):
                 res.root_mismatches.append(
                     f"root summary {ri}: max free run {got_max}, the bitmaps say {best}"

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gdb_gomem.base.errors import LayoutError, UnreadableMemory
-from gdb_gomem.runtime.spans import SpanRecord, read_span
+from gdb_gomem.runtime.mspan import SpanRecord, read_span
 from gdb_gomem.target.process import GoProcess
 
 #: A list longer than this is corrupt (no heap has a million stack spans on one list).
@@ -104,6 +104,16 @@ def count_free_stacks(proc: GoProcess, s: SpanRecord) -> tuple[int, str | None]:
         except UnreadableMemory as exc:
             return n, f"free-stack list of mspan {s.addr:#x} unreadable: {exc}"
     return n, None
+
+
+def wbuf_span_addrs(proc: GoProcess) -> set[int]:
+    """Descriptors on ``work.wbufSpans.free``/``busy`` (the only homes of workbuf spans)."""
+    out: set[int] = set()
+    wb = proc.global_("runtime.work")["wbufSpans"]
+    for name in ("free", "busy"):
+        res = walk_list(proc, wb[name].addr, f"work.wbufSpans.{name}")
+        out.update(s.addr for s in res.spans)
+    return out
 
 
 def all_span_lists(proc: GoProcess) -> list[SpanListResult]:

@@ -17,9 +17,10 @@ Go 1.21-1.27 unless noted (``runtime/mheap.go``, ``mbitmap.go``, ``mgcsweep.go``
   16..512-byte objects keep their mark bits inline at the end of their one page until sweep
   ORs them into ``gcmarkBits`` (``mspan.moveInlineMarks``).
 
-Field offsets come from the binary's DWARF through the typed layer (:class:`MSpanLayout`);
-descriptors are fetched with a few merged reads and decoded together as a numpy record
-array, never with a typed read per field.
+Descriptors are fetched with a few merged reads and decoded together as a numpy record array
+(:mod:`~gdb_gomem.runtime.mspan`), never with a typed read per field. One address's span
+(``spanOf``) and the arena geometry live in :mod:`~gdb_gomem.runtime.geometry`; both modules'
+names are re-exported here, where the heap and report layers have always found them.
 """
 
 from __future__ import annotations
@@ -30,20 +31,27 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gdb_gomem.base.errors import LayoutError, UnreadableMemory
-from gdb_gomem.symbols.dwarf import DwarfTables
+from gdb_gomem.runtime.geometry import (
+    HeapGeometry,
+    heap_geometry,
+)
+from gdb_gomem.runtime.mspan import (
+    InlineMarks,
+    SpanRecord,
+    check_span,
+    inline_marks_layout,
+    max_objs_per_span,
+    span_layout,
+)
+from gdb_gomem.runtime.spanlists import wbuf_span_addrs
 from gdb_gomem.target.bulkread import read_many
 from gdb_gomem.target.context import Lazy
 from gdb_gomem.target.process import GoProcess
-from gdb_gomem.target.typed import Layout
-
-M64 = (1 << 64) - 1
 
 #: Bound on ``len(mheap_.allspans)``: 16M descriptors describe at least 128 GiB of heap.
 MAX_SPANS = 1 << 24
 #: allspans is read this many pointers at a time, so a corrupt length costs one bad chunk.
 _PTR_CHUNK = 1 << 16
-
-STATE_NAMES = {0: "dead", 1: "in use", 2: "manual"}
 
 #: span sweepgen - mheap sweepgen -> meaning (mheap.go, the comment on mspan.sweepgen).
 SWEEP_STATES = {
@@ -54,368 +62,11 @@ SWEEP_STATES = {
     3: "cached swept",
 }
 
-#: The mspan fields the walk reads (all present in 1.21-1.27).
-_FIELDS = (
-    "next",
-    "prev",
-    "list",
-    "startAddr",
-    "npages",
-    "manualFreeList",
-    "freeindex",
-    "nelems",
-    "allocBits",
-    "gcmarkBits",
-    "pinnerBits",
-    "sweepgen",
-    "allocCount",
-    "spanclass",
-    "state.s",
-    "needzero",
-    "isUserArenaChunk",
-    "allocCountBeforeCache",
-    "elemsize",
-    "limit",
-    "specials",
-)
-#: Fields some versions lack: largeType appears in 1.22; freeIndexForScan is in all of them.
-_OPTIONAL = ("largeType", "freeIndexForScan")
-
 
 def sweep_state(span_sweepgen: int, heap_sweepgen: int) -> str:
     """The sweep state name of an in-use span; sweepgens are uint32 and may wrap."""
     d = ((span_sweepgen - heap_sweepgen + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
     return SWEEP_STATES.get(d, f"invalid (sg{d:+d})")
-
-
-@dataclass(frozen=True)
-class HeapGeometry:
-    """Page and arena constants of this binary (``runtime/malloc.go``), all from DWARF."""
-
-    page_size: int
-    pages_per_arena: int
-    arena_bytes: int
-    arena_base: int  # arenaBaseOffset as an unsigned address
-    l1_bits: int
-    l2_bits: int
-    l1_shift: int
-
-    def arena_index(self, addr: int) -> int:
-        """``arenaIndex``: (p - arenaBaseOffset) / heapArenaBytes, in uintptr arithmetic."""
-        return ((addr - self.arena_base) & M64) // self.arena_bytes
-
-    def arena_start(self, idx: int) -> int:
-        return (idx * self.arena_bytes + self.arena_base) & M64
-
-    def split(self, idx: int) -> tuple[int, int]:
-        """(l1, l2) of an arena index (``arenaIdx.l1``/``l2``)."""
-        if self.l1_bits == 0:
-            return 0, idx
-        return idx >> self.l1_shift, idx & ((1 << self.l2_bits) - 1)
-
-
-def heap_geometry(dw: DwarfTables) -> HeapGeometry:
-    return HeapGeometry(
-        page_size=dw.constant("runtime.pageSize"),
-        pages_per_arena=dw.constant("runtime.pagesPerArena"),
-        arena_bytes=dw.constant("runtime.heapArenaBytes"),
-        arena_base=dw.constant("runtime.arenaBaseOffsetUintptr") & M64,
-        l1_bits=dw.constant("runtime.arenaL1Bits"),
-        l2_bits=dw.constant("runtime.arenaL2Bits"),
-        l1_shift=dw.constant("runtime.arenaL1Shift"),
-    )
-
-
-class SpanClassMixin:
-    """``spanClass`` is ``sizeclass << 1 | noscan`` (runtime/mheap.go ``makeSpanClass``)."""
-
-    spanclass: int
-
-    @property
-    def sizeclass(self) -> int:
-        return self.spanclass >> 1
-
-    @property
-    def noscan(self) -> bool:
-        return bool(self.spanclass & 1)
-
-
-@dataclass(slots=True)
-class SpanRecord(SpanClassMixin):
-    """One mspan descriptor, decoded; walk-derived fields are filled after decoding."""
-
-    addr: int  # the descriptor itself
-    base: int
-    npages: int
-    end: int  # base + npages * pageSize
-    state: int
-    spanclass: int
-    elemsize: int
-    nelems: int
-    freeindex: int
-    alloc_count: int
-    alloc_count_before_cache: int
-    alloc_bits: int
-    gcmark_bits: int
-    pinner_bits: int
-    sweepgen: int
-    limit: int
-    needzero: int
-    user_arena: bool
-    specials: int
-    large_type: int
-    next: int
-    prev: int
-    list: int
-    manual_free_list: int
-    freeindex_for_scan: int
-    # Filled by the walk:
-    kind: str = ""
-    allocated: int | None = None  # recount from freeindex + allocBits
-    inline_marks: int | None = None  # Green Tea: marks still held inline (None: not used)
-    error: str | None = None
-
-    @property
-    def state_name(self) -> str:
-        return STATE_NAMES.get(self.state, f"state {self.state}")
-
-    @property
-    def nbytes(self) -> int:
-        return self.end - self.base
-
-
-class MSpanLayout:
-    """The mspan fields the walk reads (offsets and sizes from DWARF) and their decoder."""
-
-    def __init__(self, dw: DwarfTables) -> None:
-        self.lay = Layout(dw, "runtime.mspan", _FIELDS, _OPTIONAL)
-        self.size = self.lay.size
-        self.page_size = dw.constant("runtime.pageSize")
-
-        # The same fields as one numpy record type, to decode thousands of descriptors at once.
-        names = list(self.lay.fields)
-        self.dtype = np.dtype(
-            {
-                "names": names,
-                "formats": [
-                    ("<i" if sg else "<u") + str(sz) for _o, sz, sg in self.lay.fields.values()
-                ],
-                "offsets": [o for o, _sz, _sg in self.lay.fields.values()],
-                "itemsize": self.size,
-            }
-        )
-
-    def decode(self, raw: bytes, addr: int) -> SpanRecord:
-        return self.decode_many([raw], [addr])[0]
-
-    def decode_many(self, raws: list[bytes], addrs: list[int]) -> list[SpanRecord]:
-        """Decode descriptors (each ``size`` bytes) in one numpy pass over their fields."""
-        if not raws:
-            return []
-        arr = np.frombuffer(b"".join(raws), dtype=self.dtype)
-        n = len(raws)
-
-        def col(name: str) -> list[int]:
-            if name in self.lay.fields:
-                return arr[name].tolist()
-            return [0] * n
-
-        base, npages = col("startAddr"), col("npages")
-        page = self.page_size
-        return [
-            SpanRecord(
-                addr=a,
-                base=b,
-                npages=np_,
-                end=(b + np_ * page) & M64,
-                state=st,
-                spanclass=spc,
-                elemsize=es,
-                nelems=ne,
-                freeindex=fi,
-                alloc_count=ac,
-                alloc_count_before_cache=acb,
-                alloc_bits=ab,
-                gcmark_bits=gb,
-                pinner_bits=pb,
-                sweepgen=sg,
-                limit=lim,
-                needzero=nz,
-                user_arena=bool(ua),
-                specials=sp,
-                large_type=lt,
-                next=nx,
-                prev=pv,
-                list=ls,
-                manual_free_list=mf,
-                freeindex_for_scan=fs,
-            )
-            for (
-                a,
-                b,
-                np_,
-                st,
-                spc,
-                es,
-                ne,
-                fi,
-                ac,
-                acb,
-                ab,
-                gb,
-                pb,
-                sg,
-                lim,
-                nz,
-                ua,
-                sp,
-                lt,
-                nx,
-                pv,
-                ls,
-                mf,
-                fs,
-            ) in zip(
-                addrs,
-                base,
-                npages,
-                col("state.s"),
-                col("spanclass"),
-                col("elemsize"),
-                col("nelems"),
-                col("freeindex"),
-                col("allocCount"),
-                col("allocCountBeforeCache"),
-                col("allocBits"),
-                col("gcmarkBits"),
-                col("pinnerBits"),
-                col("sweepgen"),
-                col("limit"),
-                col("needzero"),
-                col("isUserArenaChunk"),
-                col("specials"),
-                col("largeType"),
-                col("next"),
-                col("prev"),
-                col("list"),
-                col("manualFreeList"),
-                col("freeIndexForScan"),
-                strict=True,
-            )
-        ]
-
-
-#: One layout per DWARF table (keyed by identity; the table is kept so the id stays unique).
-_layouts: dict[int, tuple[DwarfTables, MSpanLayout]] = {}
-
-
-def span_layout(dw: DwarfTables) -> MSpanLayout:
-    hit = _layouts.get(id(dw))
-    if hit is None or hit[0] is not dw:
-        hit = _layouts[id(dw)] = (dw, MSpanLayout(dw))
-    return hit[1]
-
-
-def read_span(proc: GoProcess, addr: int) -> SpanRecord:
-    """One descriptor (for lists and lookups; the walk reads them in bulk)."""
-    lay = span_layout(proc.dw)
-    return lay.decode(proc.mem.read(addr, lay.size), addr)
-
-
-# ---------------------------------------------------------------------------- Green Tea
-
-
-@dataclass(frozen=True)
-class InlineMarks:
-    """Where Green Tea keeps a small span's mark bits (``mgcmark_greenteagc.go``)."""
-
-    size: int  # sizeof(spanInlineMarkBits), at base + pageSize - size
-    marks_off: int
-    marks_len: int
-    class_off: int
-    max_size: int  # gc.MinSizeForMallocHeader: heapBitsInSpan(size) is size <= this
-
-    def used_by(self, elemsize: int) -> bool:
-        """``gcUsesSpanInlineMarkBits``: heapBitsInSpan(size) && size >= 16."""
-        return 16 <= elemsize <= self.max_size
-
-
-def inline_marks_layout(dw: DwarfTables) -> InlineMarks | None:
-    """The Green Tea inline mark layout, or None when this binary does not use Green Tea.
-
-    Without the experiment the type is absent (1.25 default) or an empty struct.
-    """
-    t = dw.find("runtime.spanInlineMarkBits")
-    if t is None or dw.resolve(t.id).size == 0:
-        return None
-    name = "runtime.spanInlineMarkBits"
-    marks = dw.field(name, "marks")
-    return InlineMarks(
-        size=dw.size(name),
-        marks_off=marks.offset,
-        marks_len=dw.resolve(marks.type).count or 0,
-        class_off=dw.offset(name, "class"),
-        max_size=dw.constant(
-            "internal/runtime/gc.MinSizeForMallocHeader",
-            dw.constants.get("runtime.minSizeForMallocHeader"),
-        ),
-    )
-
-
-# ---------------------------------------------------------------------------- bits
-
-
-def bits_array(raw: bytes, nbits: int) -> np.ndarray:
-    """A gcBits bitmap as booleans, object ``i`` = bit ``i % 8`` of byte ``i / 8``."""
-    a = np.unpackbits(np.frombuffer(raw, dtype=np.uint8), bitorder="little")
-    return a[:nbits].astype(bool)
-
-
-def allocated_mask(span: SpanRecord, alloc_raw: bytes) -> np.ndarray:
-    """Which slots of an in-use span hold an object now (``i < freeindex || allocBits[i]``)."""
-    mask = bits_array(alloc_raw, span.nelems)
-    mask[: min(span.freeindex, span.nelems)] = True
-    return mask
-
-
-def inline_mark_mask(im: InlineMarks, span: SpanRecord, imb_raw: bytes) -> np.ndarray:
-    """The marks a Green Tea span still holds inline (the class byte is not a mark)."""
-    return bits_array(imb_raw[im.marks_off : im.marks_off + im.marks_len], span.nelems)
-
-
-def max_objs_per_span(dw: DwarfTables) -> int:
-    """``maxObjsPerSpan`` (runtime up to 1.24, ``internal/runtime/gc`` from 1.25)."""
-    for name in ("internal/runtime/gc.MaxObjsPerSpan", "runtime.maxObjsPerSpan"):
-        if name in dw.constants:
-            return dw.constants[name]
-    return dw.constant("runtime.pageSize") // 8  # 8-byte objects in one page: the same 1024
-
-
-def _check(span: SpanRecord, page: int, max_objs: int) -> str | None:
-    """Why a descriptor cannot be trusted, or None (lengths bound every later read)."""
-    if span.state not in STATE_NAMES:
-        return f"invalid state {span.state}"
-    if span.state == 0:
-        return None
-    if span.npages == 0 or span.npages > (1 << 48) // page:
-        return f"implausible npages {span.npages}"
-    if span.base % page:
-        return f"base {span.base:#x} is not page-aligned"
-    if span.state != 1:
-        return None
-    nbytes = span.npages * page
-    if span.elemsize == 0 or span.nelems == 0 or span.nelems * span.elemsize > nbytes:
-        return (
-            f"nelems {span.nelems} x elemsize {span.elemsize} does not fit its "
-            f"{span.npages} page(s)"
-        )
-    if span.nelems > (1 if span.sizeclass == 0 else max_objs):
-        return f"nelems {span.nelems} is more than a span of class {span.sizeclass} can hold"
-    if span.freeindex > span.nelems:
-        return f"freeindex {span.freeindex} > nelems {span.nelems}"
-    if span.alloc_count > span.nelems:
-        return f"allocCount {span.alloc_count} > nelems {span.nelems}"
-    return None
 
 
 # ---------------------------------------------------------------------------- the walk
@@ -541,7 +192,7 @@ def walk_spans(proc: GoProcess, *, with_bits: bool = True) -> SpanWalk:
     max_objs = max_objs_per_span(dw)
     bad = len(uniq) - len(good)
     for s in lay.decode_many([r for _p, r in good], [p for p, _r in good]):
-        s.error = _check(s, geo.page_size, max_objs)
+        s.error = check_span(s, geo.page_size, max_objs)
         if s.error:
             walk.errors.append(f"mspan {s.addr:#x} (base {s.base:#x}): {s.error}")
         walk.spans.append(s)
@@ -555,22 +206,10 @@ def walk_spans(proc: GoProcess, *, with_bits: bool = True) -> SpanWalk:
     return walk
 
 
-def _wbuf_span_addrs(proc: GoProcess) -> set[int]:
-    """Descriptors on ``work.wbufSpans.free``/``busy`` (the only homes of workbuf spans)."""
-    from gdb_gomem.runtime.spanlists import walk_list
-
-    out: set[int] = set()
-    wb = proc.global_("runtime.work")["wbufSpans"]
-    for name in ("free", "busy"):
-        res = walk_list(proc, wb[name].addr, f"work.wbufSpans.{name}")
-        out.update(s.addr for s in res.spans)
-    return out
-
-
 def _classify(proc: GoProcess, walk: SpanWalk) -> None:
     """Name what each span is for: small, large, user arena, stack, workbuf, ptrscalar."""
     try:
-        wbufs = _wbuf_span_addrs(proc)
+        wbufs = wbuf_span_addrs(proc)
     except (LayoutError, UnreadableMemory) as exc:
         wbufs = set()
         walk.errors.append(f"work.wbufSpans unreadable ({exc}); workbuf spans not told apart")
@@ -668,123 +307,3 @@ SPAN_WALK: Lazy[SpanWalk] = Lazy("span walk", walk_spans)
 def cached_walk(proc: GoProcess) -> SpanWalk:
     """The walk of this process snapshot, computed once (gdb drops the process on resume)."""
     return SPAN_WALK(proc)
-
-
-# ---------------------------------------------------------------------------- address -> span
-
-
-@dataclass
-class SpanLookup:
-    """What ``spanOf(addr)`` finds: the arena, the span pointer and, for heap spans, the slot."""
-
-    addr: int
-    arena_index: int | None = None
-    heap_arena: int | None = None  # *heapArena, 0 when the arena is not mapped
-    span_ptr: int | None = None
-    span: SpanRecord | None = None
-    in_span: bool = False  # the span is in use/manual and covers addr
-    object_index: int | None = None
-    object_base: int | None = None
-    allocated: bool | None = None
-    marked: bool | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-def span_of(proc: GoProcess, addr: int) -> SpanLookup:
-    """``mheap_.arenas[L1][L2].spans[(addr/pageSize) % pagesPerArena]`` (``spanOf``), decoded.
-
-    Then, like ``findObject``, the slot: index ``(addr - base) / elemsize`` below ``limit``.
-    """
-    dw = proc.dw
-    geo = heap_geometry(dw)
-    res = SpanLookup(addr=addr)
-    idx = geo.arena_index(addr)
-    res.arena_index = idx
-    l1, l2 = geo.split(idx)
-    arenas = proc.global_("runtime.mheap_")["arenas"]
-    if l1 >= len(arenas):
-        res.notes.append("not a heap address (outside the arena index)")
-        return res
-    try:
-        l2_map = arenas.index(l1).deref()
-        if l2_map is None or l2 >= len(l2_map):
-            res.notes.append("not a heap address (no arena map there)")
-            return res
-        ha = l2_map.index(l2).deref()
-        res.heap_arena = ha.addr if ha is not None else 0
-        if ha is None:
-            res.notes.append("not in a heap arena the runtime has mapped")
-            return res
-        slot = (addr // geo.page_size) % geo.pages_per_arena
-        res.span_ptr = ha["spans"].index(slot).ptr()
-    except UnreadableMemory as exc:
-        res.notes.append(f"arena index unreadable: {exc}")
-        return res
-    if res.span_ptr == 0:
-        res.notes.append("in a heap arena, on a page no span has ever covered")
-        return res
-    try:
-        s = read_span(proc, res.span_ptr)
-    except UnreadableMemory as exc:
-        res.notes.append(f"the span pointer {res.span_ptr:#x} is unreadable: {exc}")
-        return res
-    res.span = s
-    s.error = _check(s, geo.page_size, max_objs_per_span(dw))
-    if s.error:
-        res.notes.append(f"span descriptor is corrupt: {s.error}")
-        return res
-    if s.state not in (1, 2) or not s.base <= addr < s.end:
-        res.notes.append(
-            f"free page: the span pointer left there is stale ({s.state_name} span "
-            f"{s.base:#x}-{s.end:#x}); spanOf callers check state and bounds, as here"
-        )
-        return res
-    res.in_span = True
-    _classify_one(proc, s)
-    if s.state == 2:
-        if s.elemsize:
-            res.object_index = (addr - s.base) // s.elemsize
-            res.object_base = s.base + res.object_index * s.elemsize
-        return res
-    if addr >= s.limit:
-        res.notes.append(f"past the span's last object (limit {s.limit:#x})")
-        return res
-    i = (addr - s.base) // s.elemsize
-    res.object_index = i
-    res.object_base = s.base + i * s.elemsize
-    try:
-        mask = allocated_mask(s, proc.mem.read(s.alloc_bits, (s.nelems + 7) // 8))
-        s.allocated = int(mask.sum())
-        res.allocated = bool(mask[i])
-        mraw = proc.mem.read(s.gcmark_bits + i // 8, 1)
-        marked = bool(mraw[0] >> (i % 8) & 1)
-        im = inline_marks_layout(dw)
-        if im is not None and im.used_by(s.elemsize):
-            imask = inline_mark_mask(
-                im, s, proc.mem.read(s.base + geo.page_size - im.size, im.size)
-            )
-            s.inline_marks = int(imask.sum())
-            marked = marked or bool(i < len(imask) and imask[i])
-        res.marked = marked
-    except UnreadableMemory as exc:
-        res.notes.append(f"span bitmaps unreadable: {exc}")
-    tiny = dw.constants.get("runtime.tinySpanClass")
-    if tiny is not None and s.spanclass == tiny:
-        res.notes.append("a tiny-allocator block: it may hold several tiny noscan objects")
-    return res
-
-
-def _classify_one(proc: GoProcess, s: SpanRecord) -> None:
-    if s.state == 1:
-        s.kind = "user arena" if s.user_arena else ("large" if s.sizeclass == 0 else "small")
-        return
-    try:
-        wbufs = _wbuf_span_addrs(proc)
-    except (LayoutError, UnreadableMemory):
-        wbufs = set()
-    if s.addr in wbufs:
-        s.kind = "workbuf"
-    elif s.elemsize:
-        s.kind = "stack"
-    else:
-        s.kind = "manual"
