@@ -1,1 +1,1 @@
-"""Commands: argument parsing and printing only. The work happens in ``analysis``."""
+"""Commands: argument parsing and printing only. The documents come from ``reports``."""

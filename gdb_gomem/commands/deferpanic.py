@@ -1,22 +1,24 @@
 """``gomem defers`` and ``gomem panics``: pending deferred calls and panics in flight.
 
-The documents are built in analysis/defers.py and analysis/panics.py; this module selects
-goroutines, adds the process-wide parts (the runtime's free _defer pools, the crash) and prints.
+Argument parsing (which goroutines) and printing only; the documents come from
+:mod:`gdb_gomem.reports.deferpanic`.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from gdb_gomem.base.errors import GomemError
 from gdb_gomem.commands import colors as c
 from gdb_gomem.commands.fmt import human_bytes
-from gdb_gomem.commands.registry import Doc, command
+from gdb_gomem.commands.registry import command
 from gdb_gomem.goroutines.allgs import Goroutine, goroutines
-from gdb_gomem.goroutines.defers import defer_pools, goroutine_defers
-from gdb_gomem.goroutines.panics import goroutine_panics
-from gdb_gomem.goroutines.sched import m_for_thread, walk_ms
+from gdb_gomem.reports.deferpanic import defers_doc, panics_doc
+from gdb_gomem.reports.schema.goroutines import (
+    ClosureDoc,
+    DefersDoc,
+    PanicsDoc,
+)
 from gdb_gomem.target.process import GoProcess
 
 
@@ -46,18 +48,6 @@ def _select(proc: GoProcess, args: argparse.Namespace) -> list[Goroutine]:
     return tab.all
 
 
-def _crash_goroutine(proc: GoProcess) -> int | None:
-    if not proc.stop.crashed:
-        return None
-    ms, _err = walk_ms(proc)
-    m = m_for_thread(ms, proc.stop.thread_lwp)
-    return m.curg_goid if m else None
-
-
-def _gmeta(g: Goroutine) -> dict[str, Any]:
-    return {"status": g.status_name, "wait_reason": g.wait_reason or None, "labels": g.labels}
-
-
 # ---------------------------------------------------------------------- defers
 
 
@@ -67,51 +57,15 @@ def _gmeta(g: Goroutine) -> dict[str, Any]:
     "their closures keep alive",
     _configure,
 )
-def run_defers(proc: GoProcess, args: argparse.Namespace) -> Doc:
-    sel = _select(proc, args)
-    out = []
-    totals = {"goroutines": 0, "heap": 0, "stack": 0, "open": 0, "retained_heap_bytes": 0}
-    for g in sel:
-        gd = goroutine_defers(proc, g)
-        show = args.all or args.gid is not None or gd.any
-        if not show:
-            continue
-        doc = {**gd.as_json(), **_gmeta(g)}
-        out.append(doc)
-        if gd.any:
-            totals["goroutines"] += 1
-        for k in ("heap", "stack", "open"):
-            totals[k] += gd.counts[k]
-        totals["retained_heap_bytes"] += sum(
-            (d["closure"] or {}).get("retained_heap_bytes", 0) for d in doc["pending"]
-        )
-    pools = defer_pools(proc)
-    notes = [
-        "heap/stack counts are runtime._defer records on g._defer; open counts are set "
-        "deferBits bits of frames with FUNCDATA_OpenCodedDeferInfo",
-        "a closure's size is exact for stack closures (the frame's stack-object record) and "
-        "inferred for heap ones (the span's element size: the closure's size class)",
-    ]
-    if any(f.get("kind") == "open-frame" for d in out for f in d["records"]):
-        notes.append(
-            "Go 1.21 keeps one 'open-frame' _defer per frame a panic is unwinding; "
-            "it describes the frame, its calls are counted under 'open'"
-        )
-    return {
-        "go_version": proc.go_version,
-        "goroutines": out,
-        "totals": totals,
-        "defer_pools": pools.as_json(),
-        "errors": list(goroutines(proc).errors),
-        "notes": notes,
-    }
+def run_defers(proc: GoProcess, args: argparse.Namespace) -> DefersDoc:
+    return defers_doc(proc, _select(proc, args), show_all=args.all or args.gid is not None)
 
 
 def _short(file: str, line: int) -> str:
     return f"{file.rsplit('/', 1)[-1]}:{line}" if file else ""
 
 
-def _closure_line(cl: dict[str, Any] | None) -> str | None:
+def _closure_line(cl: ClosureDoc | None) -> str | None:
     if not cl or cl["where"] == "static":
         return None
     size = f"{cl['size']} B" if cl["size"] is not None else "size unknown"
@@ -135,15 +89,16 @@ def _closure_line(cl: dict[str, Any] | None) -> str | None:
     return s
 
 
-def _deferred(d: dict[str, Any]) -> str:
-    name = d["deferred"] or "?"
-    if d.get("func") and d["func"] != d["deferred"]:
-        return f"{c.name(name)} {c.hint('via ' + d['func'])}"
+def _deferred(deferred: str | None, func: str | None) -> str:
+    """The deferred function, and the wrapper that calls it when that is another one."""
+    name = deferred or "?"
+    if func and func != deferred:
+        return f"{c.name(name)} {c.hint('via ' + func)}"
     return c.name(name)
 
 
 @run_defers.renderer
-def render_defers(doc: Doc, args: argparse.Namespace) -> str:
+def render_defers(doc: DefersDoc, args: argparse.Namespace) -> str:
     out: list[str] = []
     t = doc["totals"]
     if args.gid is None:
@@ -170,7 +125,7 @@ def render_defers(doc: Doc, args: argparse.Namespace) -> str:
                 out.append(
                     f"  {d['kind']:<6} {c.name(d['frame']):<28} "
                     f"{_short(d['file'], d['line']) + stmt:<24} {c.address(where)}  "
-                    f"{_deferred(d)}"
+                    f"{_deferred(d['deferred'], d['func'])}"
                 )
                 cl = _closure_line(d["closure"])
                 if cl:
@@ -184,10 +139,11 @@ def render_defers(doc: Doc, args: argparse.Namespace) -> str:
                     and p["kind"] == f["kind"]
                     and p["deferred"] == f["deferred"]
                 ]
-                d = group[0] if group else {"file": "", "line": 0, "deferred": f["deferred"]}
+                first = group[0] if group else None
+                where = _short(first["file"], first["line"]) if first else ""
+                what = _deferred(f["deferred"], first["func"] if first else None)
                 out.append(
-                    f"  {c.name(f['func']):<28} {_short(d['file'], d['line']):<16}"
-                    f" {f['kind']:<6} x{f['count']:<3} {_deferred(d)}"
+                    f"  {c.name(f['func']):<28} {where:<16} {f['kind']:<6} x{f['count']:<3} {what}"
                 )
                 seen = set()
                 for p in group:
@@ -231,37 +187,12 @@ def render_defers(doc: Doc, args: argparse.Namespace) -> str:
 
 
 @command("panics", "panics in flight per goroutine: value, flags, where each started", _configure)
-def run_panics(proc: GoProcess, args: argparse.Namespace) -> Doc:
-    sel = _select(proc, args)
-    crash_g = _crash_goroutine(proc)
-    out = []
-    for g in sel:
-        gp = goroutine_panics(proc, g)
-        if not (args.all or args.gid is not None or gp.panics or gp.errors):
-            continue
-        out.append({**gp.as_json(), **_gmeta(g), "crashing": g.goid == crash_g})
-    crash: dict[str, Any] | None = None
-    if proc.stop.crashed:
-        crash = {"goroutine": crash_g, "panic_value": None}
-        for d in out:
-            if d["goroutine"] == crash_g and d["panics"]:
-                crash["panic_value"] = d["panics"][0]["text"]
-    return {
-        "go_version": proc.go_version,
-        "goroutines": out,
-        "crash": crash,
-        "errors": list(goroutines(proc).errors),
-        "notes": [
-            "a recovered panic is unlinked from g._panic, so only panics still unwinding "
-            "(or killing the program) are listed",
-            "on the fatal path runtime.preprintpanics has replaced error/Stringer values by "
-            "their text",
-        ],
-    }
+def run_panics(proc: GoProcess, args: argparse.Namespace) -> PanicsDoc:
+    return panics_doc(proc, _select(proc, args), show_all=args.all or args.gid is not None)
 
 
 @run_panics.renderer
-def render_panics(doc: Doc, args: argparse.Namespace) -> str:
+def render_panics(doc: PanicsDoc, args: argparse.Namespace) -> str:
     out: list[str] = []
     n = sum(len(d["panics"]) for d in doc["goroutines"])
     if args.gid is None:
@@ -285,8 +216,11 @@ def render_panics(doc: Doc, args: argparse.Namespace) -> str:
             typ = v["type"] or "nil"
             text = repr(p["text"]) if v["kind"] == "string" else p["text"]
             out.append(f"  {label} {c.address(p['addr'])}: {c.error(text)}" + c.hint(f"  ({typ})"))
-            names = ("recovered", "aborted", "goexit", "repanicked")
-            flags = [f"{k}={str(p[k]).lower()}" for k in names if p[k] is not None]
+            flags = [
+                f"{k}={str(p[k]).lower()}"
+                for k in ("recovered", "aborted", "goexit", "repanicked")
+                if p[k] is not None
+            ]
             out.append("    " + c.hint(" ".join(flags)))
             sb, org = p["started_by"], p["origin"]
             if sb:

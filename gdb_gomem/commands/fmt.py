@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from gdb_gomem.commands import colors as c
 
 
@@ -19,3 +22,28 @@ def human_bytes(n: int | None) -> str:
 def kv(key: str, value: str, width: int = 12) -> str:
     """An aligned ``key  value`` line (the key dimmed)."""
     return f"{c.label(key.ljust(width))} {value}"
+
+
+def table(headers: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
+    """Aligned columns; widths from the plain text (colour codes do not count)."""
+    widths = [len(h) for h in headers]
+    for r in rows:
+        for i, cell in enumerate(r):
+            widths[i] = max(widths[i], len(c.strip(cell)))
+
+    def line(cells: list[str], head: bool = False) -> str:
+        out = []
+        for i, cell in enumerate(cells):
+            pad = " " * (widths[i] - len(c.strip(cell)))
+            out.append(pad + cell if i in right else cell + pad)
+        text = "  ".join(out).rstrip()
+        return c.label(text) if head else text
+
+    return [line(headers, True)] + [line(r) for r in rows]
+
+
+def trailer(d: Mapping[str, Any]) -> list[str]:
+    """A document's ``errors`` and ``notes``, one line each, after the rest."""
+    out = [c.error(f"error: {e}") for e in d.get("errors", [])]
+    out += [c.warn(f"note: {n}") for n in d.get("notes", [])]
+    return out

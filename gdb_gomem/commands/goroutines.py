@@ -1,18 +1,36 @@
-"""Commands: goroutines, goroutine, threads."""
+"""Commands: goroutines, goroutine, threads.
+
+Argument parsing and printing only; the documents come from
+:mod:`gdb_gomem.reports.goroutines`.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 from gdb_gomem.base.errors import GomemError
 from gdb_gomem.commands import colors as c
-from gdb_gomem.commands.registry import Doc, command
-from gdb_gomem.goroutines.threads import threads_doc
-from gdb_gomem.reports.goroutines import goroutines_doc, group_goroutines, select
+from gdb_gomem.commands.registry import command
+from gdb_gomem.goroutines.groups import GROUP_KEYS
+from gdb_gomem.reports.goroutines import (
+    goroutines_doc,
+    groups_doc,
+    select,
+    single_goroutine_doc,
+    threads_report,
+)
+from gdb_gomem.reports.schema.common import FrameDoc, SiteDoc
+from gdb_gomem.reports.schema.goroutines import (
+    GoroutineGroupsDoc,
+    GoroutinesDoc,
+    SingleGoroutineDoc,
+    ThreadFrameDoc,
+    ThreadsDoc,
+)
 from gdb_gomem.target.process import GoProcess
 
-GROUPS = ("creation", "stack", "wait")
+GROUPS = GROUP_KEYS
 
 
 def _duration(ns: int | None) -> str:
@@ -32,13 +50,13 @@ def _labels(d: dict[str, str]) -> str:
     return " ".join(f"{k}={v}" for k, v in sorted(d.items())) or "-"
 
 
-def _site(s: Doc | None) -> str:
+def _site(s: SiteDoc | None) -> str:
     if not s or not s.get("func"):
         return "-"
     return f"{s['func']} ({s['file']}:{s['line']})"
 
 
-def _user_frame(frames: list[Doc]) -> Doc | None:
+def _user_frame(frames: list[FrameDoc]) -> FrameDoc | None:
     """The innermost frame outside the runtime: where the goroutine's own code is."""
     for f in frames:
         if not f["func"].startswith(("runtime.", "internal/runtime/")):
@@ -78,15 +96,15 @@ def _configure_goroutines(p: argparse.ArgumentParser) -> None:
     "goroutines with status, wait, labels, creation site; --group-by for leaks",
     _configure_goroutines,
 )
-def run_goroutines(proc: GoProcess, args: argparse.Namespace) -> Doc:
+def run_goroutines(proc: GoProcess, args: argparse.Namespace) -> GoroutinesDoc | GoroutineGroupsDoc:
     gs = select(proc, state=args.state, labels=dict(args.label) or None)
     if args.group_by:
-        return group_goroutines(proc, gs, args.group_by)
+        return groups_doc(proc, gs, args.group_by)
     return goroutines_doc(proc, gs, frames=not args.no_frames)
 
 
 @run_goroutines.renderer
-def render_goroutines(d: Doc, args: argparse.Namespace) -> str:
+def render_goroutines(d: GoroutinesDoc | GoroutineGroupsDoc, args: argparse.Namespace) -> str:
     out: list[str] = []
     if "groups" in d:
         out.append(
@@ -151,21 +169,21 @@ def _configure_goroutine(p: argparse.ArgumentParser) -> None:
     "one goroutine: state, labels, creation, full backtrace, defers, panics",
     _configure_goroutine,
 )
-def run_goroutine(proc: GoProcess, args: argparse.Namespace) -> Doc:
+def run_goroutine(proc: GoProcess, args: argparse.Namespace) -> SingleGoroutineDoc:
     gs = select(proc, ids=[args.gid])
     if not gs:
         raise GomemError(
             f"no goroutine {args.gid}", "`gomem goroutines` lists the live goroutine ids"
         )
-    doc = goroutines_doc(proc, gs)
-    return {**doc["goroutines"][0], "notes": doc["notes"]}
+    return single_goroutine_doc(proc, gs[0])
 
 
-def _frames_text(frames: list[Doc], error: str | None) -> list[str]:
+def _frames_text(frames: Sequence[FrameDoc | ThreadFrameDoc], error: str | None) -> list[str]:
     out = []
     for i, f in enumerate(frames):
         inl = c.hint(" (inlined)") if f.get("inlined") else ""
-        stack = c.hint(f"  [{f['stack']}]") if f.get("stack") else ""
+        on = f.get("stack")  # threads: the stack the frame is on
+        stack = c.hint(f"  [{on}]") if on else ""
         out.append(f"#{i:<3} {c.name(f['func'])}{inl}{stack}")
         out.append(
             f"     {f['file']}:{f['line']}  {c.hint('pc')} {c.address(f['pc'])} "
@@ -176,8 +194,15 @@ def _frames_text(frames: list[Doc], error: str | None) -> list[str]:
     return out
 
 
+def _record_line(kind: str, rec: Mapping[str, object]) -> str:
+    """A defer or panic record as ``key=value`` pairs, empty values left out."""
+    return c.hint(f"  {kind}: ") + ", ".join(
+        f"{k}={v}" for k, v in rec.items() if v not in (None, "", [])
+    )
+
+
 @run_goroutine.renderer
-def render_goroutine(d: Doc, args: argparse.Namespace) -> str:
+def render_goroutine(d: SingleGoroutineDoc, args: argparse.Namespace) -> str:
     out: list[str] = []
     if args.what != "bt":
         head = f"goroutine {c.number(d['id'])} [{d['status']}"
@@ -186,7 +211,7 @@ def render_goroutine(d: Doc, args: argparse.Namespace) -> str:
         out.append(c.title(head + "]") + c.hint(f"  g {d['addr']}"))
         out.append(f"  labels      {_labels(d['labels'])}")
         out.append(f"  start       {d['start_func'] or '-'}")
-        gid = (d["created_by"] or {}).get("goroutine")
+        gid = d["created_by"]["goroutine"] if d["created_by"] else None
         out.append(
             f"  created by  {_site(d['created_by'])}" + (f" in goroutine {gid}" if gid else "")
         )
@@ -196,12 +221,8 @@ def render_goroutine(d: Doc, args: argparse.Namespace) -> str:
             out.append(f"  locked to   M{d['locked_to_thread']}")
     out.extend(_frames_text(d.get("frames", []), d.get("frames_error")))
     if args.what != "bt":
-        for kind in ("defers", "panics"):
-            for rec in d.get(kind) or []:
-                out.append(
-                    c.hint(f"  {kind[:-1]}: ")
-                    + ", ".join(f"{k}={v}" for k, v in rec.items() if v not in (None, "", []))
-                )
+        out.extend(_record_line("defer", rec) for rec in d.get("defers") or [])
+        out.extend(_record_line("panic", rec) for rec in d.get("panics") or [])
     for n in d.get("notes", []):
         out.append(c.warn(f"note: {n}"))
     return "\n".join(out)
@@ -221,15 +242,15 @@ def _configure_threads(p: argparse.ArgumentParser) -> None:
     "OS threads: M, P, g0/gsignal stacks, curg; the crashing thread's backtrace",
     _configure_threads,
 )
-def run_threads(proc: GoProcess, args: argparse.Namespace) -> Doc:
-    return threads_doc(proc, backtraces=args.bt)
+def run_threads(proc: GoProcess, args: argparse.Namespace) -> ThreadsDoc:
+    return threads_report(proc, backtraces=args.bt)
 
 
 @run_threads.renderer
-def render_threads(d: Doc, args: argparse.Namespace) -> str:
+def render_threads(d: ThreadsDoc, args: argparse.Namespace) -> str:
     out = [c.title(f"{'LWP':>8} {'M':>4} {'P':>4} {'CURG':>6}  {'ON STACK':14} AT")]
     for t in d["threads"]:
-        w: Any = t["where"]
+        w = t["where"]
         at = f"{w['func']} ({w['file']}:{w['line']})" if w else t["pc"]
         mark = c.error(" <- crashed") if t["crashed"] else ""
         dash = "-"

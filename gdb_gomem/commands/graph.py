@@ -1,4 +1,8 @@
-"""Commands: path, top, suspects (what keeps memory alive)."""
+"""Commands: path, top, suspects (what keeps memory alive).
+
+Argument parsing and printing only; the documents come from
+:mod:`gdb_gomem.reports.retention`.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,15 @@ import argparse
 from gdb_gomem.base.errors import GomemError
 from gdb_gomem.commands import colors as c
 from gdb_gomem.commands.fmt import human_bytes
-from gdb_gomem.commands.registry import Doc, address_arg, command
-from gdb_gomem.heap.retention import root_paths, suspects, top_retainers
+from gdb_gomem.commands.registry import address_arg, command
+from gdb_gomem.reports.retention import path_doc, suspects, top_retainers
+from gdb_gomem.reports.schema.retention import (
+    PathDoc,
+    RootRefDoc,
+    SuspectsDoc,
+    TopObjectsDoc,
+    TopTypesDoc,
+)
 from gdb_gomem.target.process import GoProcess
 
 
@@ -24,19 +35,17 @@ def _configure_path(p: argparse.ArgumentParser) -> None:
 
 
 @command("path", "shortest chain from a named root to the object (SOS gcroot)", _configure_path)
-def run_path(proc: GoProcess, args: argparse.Namespace) -> Doc:
-    d = root_paths(proc, args.addr, max(1, args.all))
+def run_path(proc: GoProcess, args: argparse.Namespace) -> PathDoc:
+    d = path_doc(proc, args.addr, max(1, args.all))
     if d["object"] is None:
         raise GomemError(
             f"{args.addr:#x} is not inside an allocated heap object",
             "`gomem span ADDR` tells what the address is",
         )
-    # The JSON contract: the first path's root and steps at top level, all paths under "paths".
-    first = d["paths"][0] if d["paths"] else {"root": None, "steps": []}
-    return {"root": first["root"], "steps": first["steps"], **d}
+    return d
 
 
-def _root_text(r: Doc | None) -> str:
+def _root_text(r: RootRefDoc | None) -> str:
     if r is None:
         return "?"
     g = f" (goroutine {r['goroutine']})" if r.get("goroutine") is not None else ""
@@ -44,8 +53,9 @@ def _root_text(r: Doc | None) -> str:
 
 
 @run_path.renderer
-def render_path(d: Doc, args: argparse.Namespace) -> str:
+def render_path(d: PathDoc, args: argparse.Namespace) -> str:
     o = d["object"]
+    assert o is not None  # run_path refuses an address outside the heap objects
     out = [
         c.title(f"{o['addr']} {o['type']} ({o['size']} B), {'live' if o['live'] else 'garbage'}")
     ]
@@ -72,19 +82,19 @@ def _configure_top(p: argparse.ArgumentParser) -> None:
 @command(
     "top", "dominator tree: biggest retainers by retained size, per object or type", _configure_top
 )
-def run_top(proc: GoProcess, args: argparse.Namespace) -> Doc:
+def run_top(proc: GoProcess, args: argparse.Namespace) -> TopObjectsDoc | TopTypesDoc:
     return top_retainers(proc, args.n, by_type=args.by == "type")
 
 
 @run_top.renderer
-def render_top(d: Doc, args: argparse.Namespace) -> str:
+def render_top(d: TopObjectsDoc | TopTypesDoc, args: argparse.Namespace) -> str:
     out = []
     if d["by"] == "type":
         out.append(c.title(f"{'COUNT':>9} {'SHALLOW':>11} {'RETAINED':>11}  TYPE"))
-        for r in reversed(d["rows"]):
-            kept = c.number(human_bytes(r["retained"]))
+        for t in reversed(d["rows"]):
+            kept = c.number(human_bytes(t["retained"]))
             out.append(
-                f"{r['count']:>9} {human_bytes(r['shallow']):>11} {kept:>11}  {c.name(r['type'])}"
+                f"{t['count']:>9} {human_bytes(t['shallow']):>11} {kept:>11}  {c.name(t['type'])}"
             )
         out.append(c.hint(d["note"]))
     else:
@@ -97,19 +107,19 @@ def render_top(d: Doc, args: argparse.Namespace) -> str:
             )
         if d.get("roots"):
             out.append(c.title("retained by root (objects only that root keeps):"))
-            for r in reversed(d["roots"]):
-                out.append(f"{human_bytes(r['retained']):>11}  {r['root']}")
+            for rt in reversed(d["roots"]):
+                out.append(f"{human_bytes(rt['retained']):>11}  {rt['root']}")
     out.append(c.title(f"live heap {human_bytes(d['live_bytes'])}"))
     return "\n".join(out)
 
 
 @command("suspects", "leak suspects (Eclipse MAT style), each with the path that explains it")
-def run_suspects(proc: GoProcess, args: argparse.Namespace) -> Doc:
+def run_suspects(proc: GoProcess, args: argparse.Namespace) -> SuspectsDoc:
     return suspects(proc)
 
 
 @run_suspects.renderer
-def render_suspects(d: Doc, args: argparse.Namespace) -> str:
+def render_suspects(d: SuspectsDoc, args: argparse.Namespace) -> str:
     out = []
     for i, s in enumerate(d["suspects"], 1):
         size = f"{human_bytes(s['bytes'])}" if s.get("bytes") else ""

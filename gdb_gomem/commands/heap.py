@@ -1,44 +1,33 @@
 """Commands: mheap, spans, span, mcentral, mcache, spanlists, memstats.
 
-Argument parsing and printing only; the documents come from ``analysis/heapdocs.py``.
+Argument parsing and printing only; the documents come from
+:mod:`gdb_gomem.reports.structures`.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from collections.abc import Mapping
 
 from gdb_gomem.commands import colors as c
-from gdb_gomem.commands.fmt import human_bytes, kv
-from gdb_gomem.commands.registry import Doc, address_arg, command
+from gdb_gomem.commands.fmt import human_bytes, kv, table, trailer
+from gdb_gomem.commands.registry import address_arg, command
 from gdb_gomem.reports import structures as heapdocs
+from gdb_gomem.reports.schema.structures import (
+    SPAN_SET_NAMES,
+    MCacheDoc,
+    MCentralDoc,
+    MemStatsDoc,
+    MHeapDoc,
+    SpanAddrDoc,
+    SpanDoc,
+    SpanListsDoc,
+    SpansDoc,
+    SpanTally,
+)
 from gdb_gomem.target.process import GoProcess
 
 STATES = {"in-use": "in use", "manual": "manual", "dead": "dead"}
-
-
-def _table(headers: list[str], rows: list[list[str]], right: set[int]) -> list[str]:
-    """Aligned columns; widths from the plain text (colour codes do not count)."""
-    widths = [len(h) for h in headers]
-    for r in rows:
-        for i, cell in enumerate(r):
-            widths[i] = max(widths[i], len(c.strip(cell)))
-
-    def line(cells: list[str], head: bool = False) -> str:
-        out = []
-        for i, cell in enumerate(cells):
-            pad = " " * (widths[i] - len(c.strip(cell)))
-            out.append(pad + cell if i in right else cell + pad)
-        text = "  ".join(out).rstrip()
-        return c.label(text) if head else text
-
-    return [line(headers, True)] + [line(r) for r in rows]
-
-
-def _trailer(d: Doc) -> list[str]:
-    out = [c.error(f"error: {e}") for e in d.get("errors", [])]
-    out += [c.warn(f"note: {n}") for n in d.get("notes", [])]
-    return out
 
 
 def _klass(sizeclass: int | None, noscan: bool | None) -> str:
@@ -53,11 +42,11 @@ def _klass(sizeclass: int | None, noscan: bool | None) -> str:
 
 
 @command("mheap", "heap arenas, spans and pages by state, sweep state, page allocator")
-def run_mheap(proc: GoProcess, args: argparse.Namespace) -> Doc:
+def run_mheap(proc: GoProcess, args: argparse.Namespace) -> MHeapDoc:
     return heapdocs.mheap_doc(proc)
 
 
-def _tally_line(t: Doc, objects: bool = False) -> str:
+def _tally_line(t: SpanTally, objects: bool = False) -> str:
     s = (
         f"{c.number(t['spans']):>6} spans {c.number(t['pages']):>7} pages "
         f"{human_bytes(t['bytes']):>10}"
@@ -68,7 +57,7 @@ def _tally_line(t: Doc, objects: bool = False) -> str:
 
 
 @run_mheap.renderer
-def render_mheap(d: Doc, args: argparse.Namespace) -> str:
+def render_mheap(d: MHeapDoc, args: argparse.Namespace) -> str:
     out: list[str] = []
     gt = ", Green Tea GC" if d["green_tea"] else ""
     out.append(
@@ -97,9 +86,9 @@ def render_mheap(d: Doc, args: argparse.Namespace) -> str:
         if t["spans"] or k != "user arena":
             out.append(kv(f"    {k}", _tally_line(t, True)))
     out.append(kv("  manual", _tally_line(sp["manual"])))
-    for k in ("stack", "workbuf", "ptrscalar", "manual"):
-        if k in sp["by_kind"]:
-            out.append(kv(f"    {k}", _tally_line(sp["by_kind"][k])))
+    for mk in ("stack", "workbuf", "ptrscalar", "manual"):
+        if mk in sp["by_kind"]:
+            out.append(kv(f"    {mk}", _tally_line(sp["by_kind"][mk])))
     out.append(kv("  dead", f"{c.number(sp['dead']['spans']):>6} descriptors (recycled)"))
     sw = d["sweep"]
     states = ", ".join(
@@ -158,7 +147,7 @@ def render_mheap(d: Doc, args: argparse.Namespace) -> str:
     for i, ch in enumerate(d["checks"]):
         mark = c.name("ok  ") if ch["ok"] else c.error("FAIL")
         out.append(kv("Checks" if i == 0 else "", f"{mark} {ch['check']} ({ch['detail']})"))
-    out += _trailer(d)
+    out += trailer(d)
     return "\n".join(out)
 
 
@@ -193,7 +182,7 @@ def _configure_spans(p: argparse.ArgumentParser) -> None:
 
 
 @command("spans", "one line per span: class, objects (recounted), sweep state", _configure_spans)
-def run_spans(proc: GoProcess, args: argparse.Namespace) -> Doc:
+def run_spans(proc: GoProcess, args: argparse.Namespace) -> SpansDoc:
     states: tuple[str, ...] = ("in use", "manual")
     if args.state:
         states = (
@@ -206,7 +195,7 @@ def run_spans(proc: GoProcess, args: argparse.Namespace) -> Doc:
     )
 
 
-def _manual_use(s: Doc) -> str:
+def _manual_use(s: SpanDoc) -> str:
     """Stack pool spans count stacks in allocCount; a large stack is the whole span."""
     if not s["elemsize"]:
         return "-"
@@ -215,7 +204,7 @@ def _manual_use(s: Doc) -> str:
     return f"{s['alloc_count']} used"
 
 
-def _flags(s: Doc) -> str:
+def _flags(s: SpanDoc) -> str:
     f = [s["kind"]]
     if s["noscan"]:
         f.append("noscan")
@@ -229,7 +218,7 @@ def _flags(s: Doc) -> str:
 
 
 @run_spans.renderer
-def render_spans(d: Doc, args: argparse.Namespace) -> str:
+def render_spans(d: SpansDoc, args: argparse.Namespace) -> str:
     rows = []
     for s in d["spans"]:
         if s["state"] == "in use":
@@ -260,7 +249,7 @@ def render_spans(d: Doc, args: argparse.Namespace) -> str:
     what += ", unswept only" if f["unswept"] else ""
     out = [c.title(f"Spans ({what}; sweepgen {d['sweepgen']})")]
     if rows:
-        out += _table(
+        out += table(
             ["BASE", "PAGES", "CLASS", "ELEMSIZE", "OBJECTS", "FREEIDX", "SWEEP", "KIND"],
             rows,
             {1, 2, 3, 4, 5},
@@ -280,7 +269,7 @@ def render_spans(d: Doc, args: argparse.Namespace) -> str:
                 "from the recount (freeindex + allocBits)"
             )
         )
-    out += _trailer(d)
+    out += trailer(d)
     return "\n".join(out)
 
 
@@ -294,7 +283,7 @@ def _configure_span(p: argparse.ArgumentParser) -> None:
 @command(
     "span", "the span holding an address, and the object slot that contains it", _configure_span
 )
-def run_span(proc: GoProcess, args: argparse.Namespace) -> Doc:
+def run_span(proc: GoProcess, args: argparse.Namespace) -> SpanAddrDoc:
     return heapdocs.span_addr_doc(proc, args.addr)
 
 
@@ -303,7 +292,7 @@ def _yes(v: bool | None, yes: str, no: str) -> str:
 
 
 @run_span.renderer
-def render_span(d: Doc, args: argparse.Namespace) -> str:
+def render_span(d: SpanAddrDoc, args: argparse.Namespace) -> str:
     out = []
     where = []
     if d["heap_arena"]:
@@ -366,12 +355,12 @@ def _configure_class(p: argparse.ArgumentParser) -> None:
     "spanSets per span class (partial/full x swept/unswept), homes check",
     _configure_class,
 )
-def run_mcentral(proc: GoProcess, args: argparse.Namespace) -> Doc:
+def run_mcentral(proc: GoProcess, args: argparse.Namespace) -> MCentralDoc:
     return heapdocs.mcentral_doc(proc, args.sizeclass)
 
 
 @run_mcentral.renderer
-def render_mcentral(d: Doc, args: argparse.Namespace) -> str:
+def render_mcentral(d: MCentralDoc, args: argparse.Namespace) -> str:
     si = d["swept_index"]
     out = [
         c.title(f"mcentral (sweepgen {d['sweepgen']}: swept sets are partial[{si}] and full[{si}])")
@@ -383,7 +372,7 @@ def render_mcentral(d: Doc, args: argparse.Namespace) -> str:
             _klass(cl["sizeclass"], cl["noscan"]),
             str(cl["elemsize"] if cl["sizeclass"] else "-"),
         ]
-        for name in ("partial_swept", "partial_unswept", "full_swept", "full_unswept"):
+        for name in SPAN_SET_NAMES:
             ss = cl[name]
             cell = str(ss["count"])
             if ss["error"]:
@@ -391,7 +380,7 @@ def render_mcentral(d: Doc, args: argparse.Namespace) -> str:
             cells.append(cell)
         rows.append(cells)
     if rows:
-        out += _table(
+        out += table(
             [
                 "SPC",
                 "CLASS",
@@ -418,7 +407,7 @@ def render_mcentral(d: Doc, args: argparse.Namespace) -> str:
     )
     out += [c.error(f"  {v}") for v in ch["violations"]]
     out += [c.hint(f"  {v}") for v in ch["stale_entries"]]
-    out += _trailer(d)
+    out += trailer(d)
     return "\n".join(out)
 
 
@@ -426,12 +415,12 @@ def render_mcentral(d: Doc, args: argparse.Namespace) -> str:
 
 
 @command("mcache", "each P's cached spans, tiny block, next profile sample, stack cache")
-def run_mcache(proc: GoProcess, args: argparse.Namespace) -> Doc:
+def run_mcache(proc: GoProcess, args: argparse.Namespace) -> MCacheDoc:
     return heapdocs.mcache_doc(proc)
 
 
 @run_mcache.renderer
-def render_mcache(d: Doc, args: argparse.Namespace) -> str:
+def render_mcache(d: MCacheDoc, args: argparse.Namespace) -> str:
     out = []
     for p in d["ps"]:
         out.append(c.title(f"P{p['p']} ({p['status']})") + f"  mcache {c.address(p['mcache'])}")
@@ -477,7 +466,7 @@ def render_mcache(d: Doc, args: argparse.Namespace) -> str:
                     f"{len(p['reusable_noscan'])} class(es) with freed objects ready for reuse",
                 )
             )
-    out += _trailer(d)
+    out += trailer(d)
     return "\n".join(out)
 
 
@@ -493,12 +482,12 @@ def _configure_lists(p: argparse.ArgumentParser) -> None:
     "mspan linked lists: stack pools, large stacks, GC work buffers, arenas",
     _configure_lists,
 )
-def run_spanlists(proc: GoProcess, args: argparse.Namespace) -> Doc:
+def run_spanlists(proc: GoProcess, args: argparse.Namespace) -> SpanListsDoc:
     return heapdocs.spanlists_doc(proc)
 
 
 @run_spanlists.renderer
-def render_spanlists(d: Doc, args: argparse.Namespace) -> str:
+def render_spanlists(d: SpanListsDoc, args: argparse.Namespace) -> str:
     out = []
     empty = []
     for lst in d["lists"]:
@@ -548,7 +537,7 @@ def _configure_memstats(p: argparse.ArgumentParser) -> None:
     "MemStats beside what the span walk counts, and the last GC pauses",
     _configure_memstats,
 )
-def run_memstats(proc: GoProcess, args: argparse.Namespace) -> Doc:
+def run_memstats(proc: GoProcess, args: argparse.Namespace) -> MemStatsDoc:
     return heapdocs.memstats_doc(proc, args.ngc)
 
 
@@ -561,7 +550,7 @@ def _ns(ns: int) -> str:
 
 
 @run_memstats.renderer
-def render_memstats(d: Doc, args: argparse.Namespace) -> str:
+def render_memstats(d: MemStatsDoc, args: argparse.Namespace) -> str:
     out = [
         c.title("MemStats")
         + c.hint("  (as runtime.ReadMemStats would report at the stop) beside the heap structures")
@@ -580,9 +569,7 @@ def render_memstats(d: Doc, args: argparse.Namespace) -> str:
         walk = "-" if r["span_walk"] is None else str(r["span_walk"])
         rows.append([r["field"], str(r["readmemstats"]), counters, walk, mark])
         explain.append(f"  {r['field']}: {r['explanation']}")
-    out += _table(
-        ["FIELD", "READMEMSTATS", "COUNTERS NOW", "SPAN WALK", "DIFF"], rows, {1, 2, 3, 4}
-    )
+    out += table(["FIELD", "READMEMSTATS", "COUNTERS NOW", "SPAN WALK", "DIFF"], rows, {1, 2, 3, 4})
     out.append(
         c.hint(
             "(COUNTERS NOW is shown where it differs: the runtime's counters before "
@@ -591,7 +578,7 @@ def render_memstats(d: Doc, args: argparse.Namespace) -> str:
     )
     out += [c.hint(e) for e in explain]
     compared = {r["field"] for r in d["comparison"]}
-    ms: dict[str, Any] = d["memstats"]
+    ms: Mapping[str, object] = d["memstats"]
     other = [k for k in ms if k not in compared and k not in ("last_gc_time",)]
     out.append(c.title("Other fields"))
     for k in other:
@@ -607,5 +594,5 @@ def render_memstats(d: Doc, args: argparse.Namespace) -> str:
         )
     if not g["cycles"]:
         out.append("  no GC cycle has completed")
-    out += _trailer(d)
+    out += trailer(d)
     return "\n".join(out)

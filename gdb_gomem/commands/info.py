@@ -1,4 +1,4 @@
-"""``gomem info``: the target at a glance (see analysis/info.py for the document)."""
+"""``gomem info``: the target at a glance (the document: :mod:`gdb_gomem.reports.info`)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import argparse
 
 from gdb_gomem.commands import colors as c
 from gdb_gomem.commands.fmt import human_bytes, kv
-from gdb_gomem.commands.registry import Doc, command
+from gdb_gomem.commands.registry import command
 from gdb_gomem.reports.info import collect_info
+from gdb_gomem.reports.schema.info import InfoDoc
 from gdb_gomem.target.process import GoProcess
 
 _BYTES = {
@@ -23,12 +24,12 @@ _BYTES = {
 
 
 @command("info", "Go version, build, threads, crash signal and goroutine, heap, MemStats")
-def run(proc: GoProcess, args: argparse.Namespace) -> Doc:
+def run(proc: GoProcess, args: argparse.Namespace) -> InfoDoc:
     return collect_info(proc)
 
 
 @run.renderer
-def render(d: Doc, args: argparse.Namespace) -> str:
+def render(d: InfoDoc, args: argparse.Namespace) -> str:
     out: list[str] = []
     b = d["build"]
     out.append(
@@ -76,7 +77,7 @@ def render(d: Doc, args: argparse.Namespace) -> str:
         for k, v in ms.items():
             if k in ("last_gc_time", "LastGC"):
                 continue
-            if k in _BYTES:
+            if k in _BYTES and isinstance(v, int):
                 val = f"{c.number(human_bytes(v)):>12}  {c.hint(f'({v} B)')}"
             else:
                 val = f"{c.number(v):>12}"

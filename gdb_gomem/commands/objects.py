@@ -1,19 +1,23 @@
 """Commands: histogram, objects, obj (heap objects by type).
 
-Argument parsing and printing only; the documents come from ``analysis/types_docs.py`` and
-the types from ``analysis/types_infer.py``.
+Argument parsing and printing only; the documents come from :mod:`gdb_gomem.reports.objects`
+and the types from :mod:`gdb_gomem.heap.types.infer`.
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 from gdb_gomem.commands import colors as c
-from gdb_gomem.commands.fmt import human_bytes, kv
-from gdb_gomem.commands.heap import _table, _trailer
-from gdb_gomem.commands.registry import Doc, address_arg, command
+from gdb_gomem.commands.fmt import human_bytes, kv, table, trailer
+from gdb_gomem.commands.registry import address_arg, command
 from gdb_gomem.reports import objects as types_docs
+from gdb_gomem.reports.schema.objects import (
+    HistogramDoc,
+    ObjDoc,
+    ObjectsDoc,
+    ValueDoc,
+)
 from gdb_gomem.target.process import GoProcess
 
 
@@ -53,14 +57,14 @@ def _configure_histogram(p: argparse.ArgumentParser) -> None:
 
 
 @command("histogram", "heap objects per type (count, bytes), largest last", _configure_histogram)
-def run_histogram(proc: GoProcess, args: argparse.Namespace) -> Doc:
+def run_histogram(proc: GoProcess, args: argparse.Namespace) -> HistogramDoc:
     return types_docs.histogram_doc(
         proc, _which(args), args.type, args.min, args.max, args.top, args.by
     )
 
 
 @run_histogram.renderer
-def render_histogram(d: Doc, args: argparse.Namespace) -> str:
+def render_histogram(d: HistogramDoc, args: argparse.Namespace) -> str:
     head = {"type": "TYPE", "size": "SIZE", "class": "SIZE CLASS", "package": "PACKAGE"}[d["by"]]
     rows = [
         [
@@ -70,7 +74,7 @@ def render_histogram(d: Doc, args: argparse.Namespace) -> str:
         ]
         for r in d["rows"]
     ]
-    out = _table(["COUNT", "BYTES", head], rows, {0, 1})
+    out = table(["COUNT", "BYTES", head], rows, {0, 1})
     t = d["total"]
     shown = (
         f"{len(d['rows'])} of {d['rows_total']} rows"
@@ -83,7 +87,7 @@ def render_histogram(d: Doc, args: argparse.Namespace) -> str:
         f"({human_bytes(t['bytes'])}), {shown}; {d['selection']}; typed "
         f"{ty['percent']:.2f}% of bytes"
     )
-    return "\n".join(out + _trailer(d))
+    return "\n".join(out + trailer(d))
 
 
 def _configure_objects(p: argparse.ArgumentParser) -> None:
@@ -98,22 +102,22 @@ def _configure_objects(p: argparse.ArgumentParser) -> None:
 
 
 @command("objects", "addresses and sizes of heap objects of matching types", _configure_objects)
-def run_objects(proc: GoProcess, args: argparse.Namespace) -> Doc:
+def run_objects(proc: GoProcess, args: argparse.Namespace) -> ObjectsDoc:
     return types_docs.objects_doc(
         proc, args.type, args.limit, getattr(args, "which", None) or "all"
     )
 
 
 @run_objects.renderer
-def render_objects(d: Doc, args: argparse.Namespace) -> str:
+def render_objects(d: ObjectsDoc, args: argparse.Namespace) -> str:
     rows = []
     for o in d["objects"]:
         live = "" if "live" not in o else ("live" if o["live"] else "garbage")
         rows.append([c.address(o["addr"]), str(o["size"]), o["type"], o["source"], live])
-    out = _table(["ADDRESS", "SIZE", "TYPE", "TYPED BY", ""], rows, {1})
+    out = table(["ADDRESS", "SIZE", "TYPE", "TYPED BY", ""], rows, {1})
     more = f" (first {d['shown']} shown)" if d["shown"] < d["count"] else ""
     out.append(f"{d['count']} object(s), {d['bytes']} bytes{more}")
-    return "\n".join(out + _trailer(d))
+    return "\n".join(out + trailer(d))
 
 
 def _configure_obj(p: argparse.ArgumentParser) -> None:
@@ -126,11 +130,11 @@ def _configure_obj(p: argparse.ArgumentParser) -> None:
     "the heap object holding an address: span, type, fields, allocation stack",
     _configure_obj,
 )
-def run_obj(proc: GoProcess, args: argparse.Namespace) -> Doc:
+def run_obj(proc: GoProcess, args: argparse.Namespace) -> ObjDoc:
     return types_docs.obj_doc(proc, args.addr, max(0, min(args.depth, 8)))
 
 
-def _render_value(name: str, v: dict[str, Any], indent: int, out: list[str]) -> None:
+def _render_value(name: str, v: ValueDoc, indent: int, out: list[str]) -> None:
     pad = "  " * indent
     t = v.get("type", "")
     text = ""
@@ -165,13 +169,13 @@ def _render_value(name: str, v: dict[str, Any], indent: int, out: list[str]) -> 
         _render_value(f"+{f['offset']} {f['name']}", f, indent + 1, out)
     for k, e in enumerate(v.get("elems", [])):
         _render_value(f"[{k}]", e, indent + 1, out)
-    for k, e in enumerate(v.get("entries", [])):
-        _render_value(f"key[{k}]", e["key"], indent + 1, out)
-        _render_value("  value", e["value"], indent + 1, out)
+    for k, ent in enumerate(v.get("entries", [])):
+        _render_value(f"key[{k}]", ent["key"], indent + 1, out)
+        _render_value("  value", ent["value"], indent + 1, out)
 
 
 @run_obj.renderer
-def render_obj(d: Doc, args: argparse.Namespace) -> str:
+def render_obj(d: ObjDoc, args: argparse.Namespace) -> str:
     out: list[str] = []
     o = d.get("object")
     sp = d.get("span")
@@ -187,7 +191,7 @@ def render_obj(d: Doc, args: argparse.Namespace) -> str:
         )
     if not o:
         out.append(kv("Object", f"none at {d['addr']}"))
-        return "\n".join(out + _trailer(d))
+        return "\n".join(out + trailer(d))
     live = "" if o["live"] is None else (", live" if o["live"] else ", garbage")
     out.append(
         kv(
@@ -211,4 +215,4 @@ def render_obj(d: Doc, args: argparse.Namespace) -> str:
             out.append(f"  {f.get('func', '?')}  {f.get('file', '')}:{f.get('line', '')}")
     elif st is None:
         out.append(kv("Allocated", "no sampled allocation record"))
-    return "\n".join(out + _trailer(d))
+    return "\n".join(out + trailer(d))

@@ -3,31 +3,46 @@
 A command is an ``argparse`` parser plus a function from (process, args) to a JSON-able
 document, plus a text renderer of that document. The gdb front end and the CLI add only how
 they obtain the process; ``--json`` is added here, so every command has it.
+
+A command is declared once, typed by its document (a TypedDict of
+:mod:`gdb_gomem.reports.schema`)::
+
+    @command("info", "...")
+    def run(proc: GoProcess, args: argparse.Namespace) -> InfoDoc: ...
+
+    @run.renderer
+    def render(d: InfoDoc, args: argparse.Namespace) -> str: ...
+
+``@command`` turns ``run`` into a :class:`Command`; its ``renderer`` registers the
+:class:`CommandSpec`, and mypy checks that the renderer takes what ``run`` returns.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from gdb_gomem.target.process import GoProcess
 
-Doc = dict[str, Any]
+#: A command's document: a TypedDict of :mod:`gdb_gomem.reports.schema` (or a union of two).
+D = TypeVar("D", bound=Mapping[str, Any])
+
+Configure = Callable[[argparse.ArgumentParser], None]
 
 
 @dataclass(frozen=True)
-class CommandSpec:
+class CommandSpec(Generic[D]):
     name: str
     help: str
-    configure: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[GoProcess, argparse.Namespace], Doc]
-    render: Callable[[Doc, argparse.Namespace], str]
+    configure: Configure
+    run: Callable[[GoProcess, argparse.Namespace], D]
+    render: Callable[[D, argparse.Namespace], str]
 
 
-REGISTRY: dict[str, CommandSpec] = {}
+REGISTRY: dict[str, CommandSpec[Any]] = {}
 
 #: Set by a front end that evaluates expressions (gdb): text -> address, e.g. `gomem span $rsp`.
 evaluate_address: Callable[[str], int] | None = None
@@ -53,20 +68,46 @@ def address_arg(text: str) -> int:
     return v
 
 
+def _no_options(p: argparse.ArgumentParser) -> None:
+    pass
+
+
+class Command(Generic[D]):
+    """A declared command's ``run`` (still callable as before), waiting for its renderer."""
+
+    def __init__(
+        self,
+        name: str,
+        help: str,
+        configure: Configure,
+        run: Callable[[GoProcess, argparse.Namespace], D],
+    ) -> None:
+        self.name = name
+        self.help = help
+        self.configure = configure
+        self.run = run
+        self.__doc__ = run.__doc__
+
+    def __call__(self, proc: GoProcess, args: argparse.Namespace) -> D:
+        return self.run(proc, args)
+
+    def renderer(
+        self, render: Callable[[D, argparse.Namespace], str]
+    ) -> Callable[[D, argparse.Namespace], str]:
+        """Decorator: the text renderer of this command's document; registers the command."""
+        REGISTRY[self.name] = CommandSpec(self.name, self.help, self.configure, self.run, render)
+        return render
+
+
 def command(
     name: str,
     help: str,
-    configure: Callable[[argparse.ArgumentParser], None] | None = None,
-) -> Callable[[Callable[[GoProcess, argparse.Namespace], Doc]], Callable[..., Doc]]:
+    configure: Configure | None = None,
+) -> Callable[[Callable[[GoProcess, argparse.Namespace], D]], Command[D]]:
     """Decorator: ``@command("info", "...")`` on ``run``; attach ``render`` with ``.renderer``."""
 
-    def wrap(run: Callable[[GoProcess, argparse.Namespace], Doc]) -> Callable[..., Doc]:
-        def set_renderer(render: Callable[[Doc, argparse.Namespace], str]) -> Callable[..., str]:
-            REGISTRY[name] = CommandSpec(name, help, configure or (lambda p: None), run, render)
-            return render
-
-        run.renderer = set_renderer  # type: ignore[attr-defined]
-        return run
+    def wrap(run: Callable[[GoProcess, argparse.Namespace], D]) -> Command[D]:
+        return Command(name, help, configure or _no_options, run)
 
     return wrap
 
@@ -75,14 +116,14 @@ def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document instead of text")
 
 
-def build_parser(spec: CommandSpec, prog: str) -> argparse.ArgumentParser:
+def build_parser(spec: CommandSpec[Any], prog: str) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=spec.help)
     add_common_arguments(p)
     spec.configure(p)
     return p
 
 
-def output(spec: CommandSpec, proc: GoProcess, args: argparse.Namespace) -> str:
+def output(spec: CommandSpec[Any], proc: GoProcess, args: argparse.Namespace) -> str:
     doc = spec.run(proc, args)
     if getattr(args, "json", False):
         return json.dumps(doc, indent=2, sort_keys=False)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import shlex
 import traceback
+from typing import NoReturn
 
-import gdb  # type: ignore[import-not-found]
+import gdb
 
 from gdb_gomem.base.errors import GomemError
 from gdb_gomem.commands import colors
@@ -88,11 +89,11 @@ class GomemSub(gdb.Command):
         gdb.write(text + "\n")
 
 
-def _exit(status: int = 0, message: str | None = None) -> None:
+def _exit(status: int = 0, message: str | None = None) -> NoReturn:
     raise _ParseExit(message or "")
 
 
-def _error(message: str) -> None:
+def _error(message: str) -> NoReturn:
     raise _ParseExit(f"gomem: error: {message}\n")
 
 

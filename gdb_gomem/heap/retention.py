@@ -6,11 +6,16 @@ taken), Eclipse MAT for the dominator tree (shallow vs retained size) and its le
 report (a dominator holding 10% or more of the live heap; many same-type objects under one
 root), plus the Go-specific suspects: big maps, short slices pinning large arrays, goroutine
 groups blocked in one place, tickers never stopped, finalizer queues.
+
+Analysis only: the results are dataclasses with addresses as integers and objects as model
+indices; the documents of ``gomem path``, ``top`` and ``suspects`` are built from them in
+:mod:`gdb_gomem.reports.retention`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,13 +24,10 @@ import numpy as np
 from gdb_gomem.heap import native
 from gdb_gomem.heap.graphalgo import dominator_tops, dominators, retained_sizes, shortest_root_path
 from gdb_gomem.heap.model import HeapModel, heap_model, start_heap_model
-from gdb_gomem.heap.objects import _i
-from gdb_gomem.reports.info import hexaddr as _hex
+from gdb_gomem.heap.objects import as_int64
 from gdb_gomem.symbols.fieldpath import field_path
 from gdb_gomem.target.context import Lazy
 from gdb_gomem.target.process import GoProcess
-
-Doc = dict[str, Any]
 
 #: Which root to name when several hold the same object: the most telling first.
 ROOT_PREFERENCE = {"global": 0, "stack": 1, "finalizer": 2, "cleanup": 3, "weak": 4, "runtime": 5}
@@ -161,17 +163,73 @@ def _model_and_types(proc: GoProcess) -> HeapModel:
     return heap_model(proc)
 
 
-def root_paths(proc: GoProcess, addr: int, max_paths: int = 1) -> Doc:
+@dataclass(frozen=True)
+class RootRef:
+    """A named root: its kind (global, stack, finalizer, ...), name, goroutine (stack roots)
+    and the address of the root word."""
+
+    kind: str
+    name: str
+    goroutine: int | None
+    holder: int
+
+
+def _root_ref(model: HeapModel, row: int) -> RootRef:
+    r = model.roots
+    return RootRef(r.kind[row], r.name[row], r.goid[row], int(r.holder[row]))
+
+
+def holding_root(model: HeapModel, obj: int) -> tuple[RootRef | None, int]:
+    """The most telling root holding object ``obj`` directly, and how many more hold it."""
+    rows = _root_rows_for(model, obj)
+    if not rows:
+        return None, 0
+    return _root_ref(model, rows[0]), len(rows) - 1
+
+
+@dataclass(frozen=True)
+class PathStep:
+    """One object of a chain; ``via`` is the field, element or root that points to it."""
+
+    addr: int
+    type: str
+    size: int
+    via: str
+
+
+@dataclass(frozen=True)
+class RootPath:
+    root: RootRef | None
+    other_roots: int  # further roots holding the chain's first object
+    steps: list[PathStep]
+
+
+@dataclass(frozen=True)
+class PathTarget:
+    """The object an address lies in."""
+
+    addr: int
+    type: str
+    size: int
+    live: bool
+
+
+@dataclass(frozen=True)
+class RootPaths:
+    """Shortest chains from named roots to the object containing ``addr``; ``target`` is None
+    when no allocated heap object contains it."""
+
+    addr: int
+    target: PathTarget | None
+    paths: list[RootPath]
+
+
+def find_root_paths(proc: GoProcess, addr: int, max_paths: int = 1) -> RootPaths:
     """Shortest chains from named roots to the object containing ``addr``."""
     model = _model_and_types(proc)
     target = model.objects.find_one(addr)
     if target < 0:
-        return {
-            "addr": _hex(addr),
-            "object": None,
-            "paths": [],
-            "error": "the address is not inside an allocated heap object",
-        }
+        return RootPaths(addr, None, [])
     types = object_types(proc, model)
     rptr, rsrc = _reverse(proc, model)
     is_root = _ROOT_MASK(proc)
@@ -180,43 +238,26 @@ def root_paths(proc: GoProcess, addr: int, max_paths: int = 1) -> Doc:
     )
     paths = []
     for chain in chains:
-        first = chain[0][0]
-        rows = _root_rows_for(model, first)
-        r = model.roots.row(rows[0]) if rows else None
-        root = None
-        if r is not None:
-            root = {
-                "kind": r["kind"],
-                "name": r["name"],
-                "goroutine": r["goid"],
-                "holder": _hex(int(r["holder"])),
-            }
+        root, others = holding_root(model, chain[0][0])
         steps = []
         prev = -1
         for obj, _ in chain:
             off = model.graph.edge_offset(prev, obj) if prev >= 0 else -1
-            via = root["name"] if prev < 0 and root else _via(proc, types, prev, off)
+            via = root.name if prev < 0 and root else _via(proc, types, prev, off)
             steps.append(
-                {
-                    "addr": _hex(int(model.objects.addr[obj])),
-                    "type": types.name(obj),
-                    "size": int(model.objects.size[obj]),
-                    "via": via,
-                }
+                PathStep(
+                    int(model.objects.addr[obj]), types.name(obj), int(model.objects.size[obj]), via
+                )
             )
             prev = obj
-        paths.append({"root": root, "other_roots": len(rows) - 1 if rows else 0, "steps": steps})
-    return {
-        "addr": _hex(addr),
-        "object": {
-            "addr": _hex(int(model.objects.addr[target])),
-            "type": types.name(target),
-            "size": int(model.objects.size[target]),
-            "live": bool(model.live[target]),
-        },
-        "paths": paths,
-        "error": None if paths else "no root reaches this object: it is garbage",
-    }
+        paths.append(RootPath(root, others, steps))
+    found = PathTarget(
+        int(model.objects.addr[target]),
+        types.name(target),
+        int(model.objects.size[target]),
+        bool(model.live[target]),
+    )
+    return RootPaths(addr, found, paths)
 
 
 # --------------------------------------------------------------------------- dominators
@@ -237,7 +278,7 @@ def _build_dominator_tree(proc: GoProcess) -> DominatorTree:
     n = len(model.objects)
     roots = np.asarray(model.roots.obj)
     idom, order = dominators(n, model.graph.indptr, model.graph.dst, roots[roots >= 0])
-    retained = retained_sizes(idom, _i(model.objects.size), order)  # copies its input
+    retained = retained_sizes(idom, as_int64(model.objects.size), order)  # copies its input
     return DominatorTree(idom, retained, dominator_tops(idom, order))
 
 
@@ -248,62 +289,92 @@ def dominator_tree(proc: GoProcess) -> DominatorTree:
     return DOMINATOR_TREE(proc)
 
 
-def top_retainers(proc: GoProcess, n: int = 20, by_type: bool = False) -> Doc:
-    """The biggest retainers: objects (or types) by retained size, with the root holding each."""
+@dataclass(frozen=True)
+class ObjectRetained:
+    """An object and what it keeps alive alone (its dominator subtree)."""
+
+    addr: int
+    type: str
+    shallow: int
+    retained: int
+    share: float  # of the live heap, rounded to 4 digits
+    root: RootRef | None  # the root holding its root-held dominator
+
+
+@dataclass(frozen=True)
+class TopObjects:
+    rows: list[ObjectRetained]  # largest first
+    live_bytes: int
+    roots: list[tuple[str, int]]  # ("kind name", retained by its largest sole object)
+
+
+@dataclass(frozen=True)
+class TypeRetained:
+    type: str
+    count: int
+    shallow: int
+    retained: int
+
+
+@dataclass(frozen=True)
+class TopTypes:
+    rows: list[TypeRetained]  # largest first
+    live_bytes: int
+
+
+def top_types(proc: GoProcess, n: int = 20) -> TopTypes:
+    """The biggest retainers by type.
+
+    Retained per type sums the objects whose immediate dominator is of another type, so a
+    list or tree of one type counts once, at its head."""
     model = _model_and_types(proc)
     dt = dominator_tree(proc)
     types = object_types(proc, model)
     live_bytes = model.live_bytes()
-    size = _i(model.objects.size)
+    size = as_int64(model.objects.size)
     reached = dt.idom >= 0
-    if by_type:
-        # Sum retained over objects whose immediate dominator is of another type, so a list or
-        # tree of one type counts once, at its head.
-        tid = types.type_id
-        parent_t = np.where(dt.idom >= 0, tid[np.minimum(dt.idom, len(tid) - 1)], -2)
-        parent_t = np.where(dt.idom == len(tid), -2, parent_t)
-        heads = reached & (parent_t != tid)
-        rows: dict[int, list[int]] = {}
-        kept = np.where(heads, dt.retained, 0)[reached].tolist()
-        for t, s, r in zip(tid[reached].tolist(), size[reached].tolist(), kept, strict=True):
-            row = rows.setdefault(t, [0, 0, 0])
-            row[0] += 1
-            row[1] += s
-            row[2] += r
-        out = [
-            {
-                "type": types.entries[t].name if t >= 0 else "<untyped>",
-                "count": c,
-                "shallow": s,
-                "retained": r,
-            }
-            for t, (c, s, r) in rows.items()
-        ]
-        out.sort(key=lambda x: -x["retained"])
-        return {
-            "by": "type",
-            "rows": out[:n],
-            "live_bytes": live_bytes,
-            "note": "retained per type sums the objects whose immediate dominator is of "
-            "another type (a chain of one type counts at its head)",
-        }
+    tid = types.type_id
+    parent_t = np.where(dt.idom >= 0, tid[np.minimum(dt.idom, len(tid) - 1)], -2)
+    parent_t = np.where(dt.idom == len(tid), -2, parent_t)
+    heads = reached & (parent_t != tid)
+    rows: dict[int, list[int]] = {}
+    kept = np.where(heads, dt.retained, 0)[reached].tolist()
+    for t, s, r in zip(tid[reached].tolist(), size[reached].tolist(), kept, strict=True):
+        row = rows.setdefault(t, [0, 0, 0])
+        row[0] += 1
+        row[1] += s
+        row[2] += r
+    out = [
+        TypeRetained(types.entries[t].name if t >= 0 else "<untyped>", c, s, r)
+        for t, (c, s, r) in rows.items()
+    ]
+    out.sort(key=lambda x: -x.retained)
+    return TopTypes(out[:n], live_bytes)
+
+
+def top_objects(proc: GoProcess, n: int = 20) -> TopObjects:
+    """The biggest retainers: objects by retained size, with the root holding each, and the
+    roots by what the largest object only they hold retains."""
+    model = _model_and_types(proc)
+    dt = dominator_tree(proc)
+    types = object_types(proc, model)
+    live_bytes = model.live_bytes()
+    size = as_int64(model.objects.size)
+    reached = dt.idom >= 0
     best = _largest(dt.retained, reached, n)
-    rows_o = []
+    rows = []
     for o in best.tolist():
         top = int(dt.top[o])
-        root_rows = _root_rows_for(model, top) if top >= 0 else []
-        r = model.roots.row(root_rows[0]) if root_rows else None
-        rows_o.append(
-            {
-                "addr": _hex(int(model.objects.addr[o])),
-                "type": types.name(o),
-                "shallow": int(size[o]),
-                "retained": int(dt.retained[o]),
-                "share": round(int(dt.retained[o]) / live_bytes, 4) if live_bytes else 0.0,
-                "root": {"kind": r["kind"], "name": r["name"], "goroutine": r["goid"]}
-                if r
-                else None,
-            }
+        root = holding_root(model, top)[0] if top >= 0 else None
+        rows.append(
+            ObjectRetained(
+                int(model.objects.addr[o]),
+                types.name(o),
+                int(size[o]),
+                int(dt.retained[o]),
+                round(int(dt.retained[o]) / live_bytes, 4) if live_bytes else 0.0,
+                root,
+            )
         )
     per_root: dict[str, int] = {}
     for i in range(len(model.roots)):
@@ -312,38 +383,45 @@ def top_retainers(proc: GoProcess, n: int = 20, by_type: bool = False) -> Doc:
             key = f"{model.roots.kind[i]} {model.roots.name[i]}"
             per_root[key] = max(per_root.get(key, 0), int(dt.retained[o]))
     roots_sorted = sorted(per_root.items(), key=lambda kv: -kv[1])[:n]
-    return {
-        "by": "object",
-        "rows": rows_o,
-        "live_bytes": live_bytes,
-        "roots": [{"root": k, "retained": v} for k, v in roots_sorted],
-    }
+    return TopObjects(rows, live_bytes, roots_sorted)
 
 
 # --------------------------------------------------------------------------- suspects
 
 
-def _path_text(proc: GoProcess, addr: int) -> list[Doc]:
-    p = root_paths(proc, addr, 1)
-    return p["paths"][0]["steps"] if p["paths"] else []
+@dataclass(frozen=True)
+class Suspect:
+    """A leak suspect. ``path_to``: the address whose shortest root path explains it (None:
+    no path to show); ``count`` and ``addr`` are None for kinds without them."""
+
+    kind: str  # big retainer, many objects, pinned array, big map, goroutine group, ...
+    type: str
+    detail: str
+    bytes: int | None
+    root: RootRef | None
+    count: int | None = None
+    addr: int | None = None
+    path_to: int | None = None
 
 
-def suspects(proc: GoProcess) -> Doc:
-    """MAT-style leak suspects, each with the path that explains it."""
+@dataclass(frozen=True)
+class Suspects:
+    suspects: list[Suspect]  # most bytes first
+    live_bytes: int
+
+
+def find_suspects(proc: GoProcess) -> Suspects:
+    """MAT-style leak suspects, each with the address whose root path explains it."""
     model = _model_and_types(proc)
     dt = dominator_tree(proc)
     types = object_types(proc, model)
     live_bytes = model.live_bytes()
-    out: list[Doc] = []
+    out: list[Suspect] = []
     n = len(model.objects)
 
-    def root_of(o: int) -> Doc | None:
+    def root_of(o: int) -> RootRef | None:
         top = int(dt.top[o]) if o >= 0 else -1
-        rows = _root_rows_for(model, top) if top >= 0 else []
-        if not rows:
-            return None
-        r = model.roots.row(rows[0])
-        return {"kind": r["kind"], "name": r["name"], "goroutine": r["goid"]}
+        return holding_root(model, top)[0] if top >= 0 else None
 
     # 1. One dominator retaining >= 10% of the live heap (the highest such object on its chain).
     if live_bytes:
@@ -361,36 +439,36 @@ def suspects(proc: GoProcess) -> Doc:
                 continue
             a = int(model.objects.addr[o])
             out.append(
-                {
-                    "kind": "big retainer",
-                    "type": types.name(o),
-                    "addr": _hex(a),
-                    "bytes": int(dt.retained[o]),
-                    "detail": f"retains {100 * int(dt.retained[o]) / live_bytes:.0f}% of the "
+                Suspect(
+                    kind="big retainer",
+                    type=types.name(o),
+                    addr=a,
+                    bytes=int(dt.retained[o]),
+                    detail=f"retains {100 * int(dt.retained[o]) / live_bytes:.0f}% of the "
                     "live heap",
-                    "root": root_of(o),
-                    "path": _path_text(proc, a),
-                }
+                    root=root_of(o),
+                    path_to=a,
+                )
             )
     # 2. Many objects of one type under one root-held object.
     for top, t, c, b in _many_per_root(model, dt, types):
         a = int(model.objects.addr[top])
         tname = types.entries[t].name if t >= 0 else "<untyped>"
         out.append(
-            {
-                "kind": "many objects",
-                "type": tname,
-                "count": c,
-                "bytes": b,
-                "addr": _hex(a),
-                "detail": f"{c} {tname} objects held under one root",
-                "root": root_of(top),
-                "path": _path_text(proc, a),
-            }
+            Suspect(
+                kind="many objects",
+                type=tname,
+                count=c,
+                bytes=b,
+                addr=a,
+                detail=f"{c} {tname} objects held under one root",
+                root=root_of(top),
+                path_to=a,
+            )
         )
     out.extend(_go_suspects(proc, model, types, root_of))
-    out.sort(key=lambda s: -int(s.get("bytes") or 0))
-    return {"suspects": out, "live_bytes": live_bytes}
+    out.sort(key=lambda s: -int(s.bytes or 0))
+    return Suspects(out, live_bytes)
 
 
 def _many_per_root(
@@ -457,8 +535,13 @@ def _many_per_root(
     return out
 
 
-def _go_suspects(proc: GoProcess, model: HeapModel, types: ObjectTypes, root_of: Any) -> list[Doc]:
-    out: list[Doc] = []
+def _go_suspects(
+    proc: GoProcess,
+    model: HeapModel,
+    types: ObjectTypes,
+    root_of: Callable[[int], RootRef | None],
+) -> list[Suspect]:
+    out: list[Suspect] = []
     # Short slices pinning large backing arrays: slice-typed globals (DWARF) whose array object
     # is much larger than the part the slice can reach.
     dw = proc.dw
@@ -479,22 +562,22 @@ def _go_suspects(proc: GoProcess, model: HeapModel, types: ObjectTypes, root_of:
         osize = int(model.objects.size[o])
         if osize >= 64 << 10 and osize >= PIN_RATIO * used:
             out.append(
-                {
-                    "kind": "pinned array",
-                    "type": types.name(o),
-                    "addr": _hex(arr),
-                    "bytes": osize,
-                    "root": {"kind": "global", "name": name, "goroutine": None},
-                    "detail": f"{name} has len {ln} (cap {cap}) but keeps a {osize}-byte "
+                Suspect(
+                    kind="pinned array",
+                    type=types.name(o),
+                    addr=arr,
+                    bytes=osize,
+                    root=RootRef("global", name, None, var.addr),
+                    detail=f"{name} has len {ln} (cap {cap}) but keeps a {osize}-byte "
                     "backing array alive",
-                    "path": _path_text(proc, arr),
-                }
+                    path_to=arr,
+                )
             )
     # Maps with very many entries, held by globals (the map header's own count: hmap.count up
     # to Go 1.23, internal/runtime/maps.Map.used from 1.24).
     for name, var in dw.globals.items():
-        t = dw.types[var.type]  # the map typedef carries the Go kind, not what it resolves to
-        if t.kind != 21:
+        mt = dw.types[var.type]  # the map typedef carries the Go kind, not what it resolves to
+        if mt.kind != 21:
             continue
         try:
             hdr = proc.global_(name)
@@ -517,71 +600,66 @@ def _go_suspects(proc: GoProcess, model: HeapModel, types: ObjectTypes, root_of:
             if o >= 0:
                 retained = int(dominator_tree(proc).retained[o])
             out.append(
-                {
-                    "kind": "big map",
-                    "type": t.name,
-                    "count": entries,
-                    "bytes": retained,
-                    "addr": _hex(hdr.addr),
-                    "root": {"kind": "global", "name": name, "goroutine": None},
-                    "detail": f"{name} holds {entries} entries",
-                    "path": _path_text(proc, hdr.addr) if o >= 0 else [],
-                }
+                Suspect(
+                    kind="big map",
+                    type=mt.name,
+                    count=entries,
+                    bytes=retained,
+                    addr=hdr.addr,
+                    root=RootRef("global", name, None, var.addr),
+                    detail=f"{name} holds {entries} entries",
+                    path_to=hdr.addr if o >= 0 else None,
+                )
             )
     # Goroutines blocked in the same place.
     from gdb_gomem.goroutines.allgs import goroutines
-    from gdb_gomem.reports.goroutines import group_goroutines
+    from gdb_gomem.goroutines.groups import group_goroutines
 
-    groups = group_goroutines(proc, goroutines(proc).all, "stack")["groups"]
-    for g in groups:
-        if g["count"] >= GOROUTINE_GROUP and g["status"] in ("waiting", "mixed"):
-            where = next(
-                (f["func"] for f in g["frames"] if not f["func"].startswith("runtime.")), "?"
-            )
+    for g in group_goroutines(proc, goroutines(proc).all, "stack").groups:
+        if g.count >= GOROUTINE_GROUP and g.status in ("waiting", "mixed"):
+            where = next((f.func for f in g.frames if not f.func.startswith("runtime.")), "?")
             out.append(
-                {
-                    "kind": "goroutine group",
-                    "type": where,
-                    "count": g["count"],
-                    "bytes": None,
-                    "root": None,
-                    "path": [],
-                    "detail": f"{g['count']} goroutines blocked in {where} ({g['wait_reason']})",
-                }
+                Suspect(
+                    kind="goroutine group",
+                    type=where,
+                    count=g.count,
+                    bytes=None,
+                    root=None,
+                    detail=f"{g.count} goroutines blocked in {where} ({g.wait_reason})",
+                )
             )
     # Tickers and timers still referenced (never stopped tickers stay on a timer heap).
     tick = re.compile(r"^(\[\d+\])?time\.(Ticker|Timer)$")
-    for t, e in enumerate(types.entries):
+    for tix, e in enumerate(types.entries):
         if tick.match(e.name):
-            objs = np.flatnonzero((types.type_id == t) & model.live)
+            objs = np.flatnonzero((types.type_id == tix) & model.live)
             if len(objs):
                 a = int(model.objects.addr[objs[0]])
                 out.append(
-                    {
-                        "kind": "timers",
-                        "type": e.name,
-                        "count": len(objs),
-                        "bytes": int(model.objects.size[objs].sum()),
-                        "addr": _hex(a),
-                        "root": root_of(int(objs[0])),
-                        "detail": f"{len(objs)} live {e.name} object(s); a ticker that is "
+                    Suspect(
+                        kind="timers",
+                        type=e.name,
+                        count=len(objs),
+                        bytes=int(model.objects.size[objs].sum()),
+                        addr=a,
+                        root=root_of(int(objs[0])),
+                        detail=f"{len(objs)} live {e.name} object(s); a ticker that is "
                         "never stopped stays on a timer heap",
-                        "path": _path_text(proc, a),
-                    }
+                        path_to=a,
+                    )
                 )
     # Finalizers: objects waiting for (or registered with) a finalizer.
     fin = [i for i in range(len(model.roots)) if model.roots.kind[i] == "finalizer"]
     if fin:
         out.append(
-            {
-                "kind": "finalizers",
-                "type": "",
-                "count": len(fin),
-                "bytes": None,
-                "root": None,
-                "path": [],
-                "detail": f"{len(fin)} finalizer special(s) or queued finalizers keep "
+            Suspect(
+                kind="finalizers",
+                type="",
+                count=len(fin),
+                bytes=None,
+                root=None,
+                detail=f"{len(fin)} finalizer special(s) or queued finalizers keep "
                 "objects alive until the finalizer goroutine runs them",
-            }
+            )
         )
     return out

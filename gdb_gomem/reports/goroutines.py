@@ -1,71 +1,61 @@
-"""Goroutine documents for ``gomem goroutines`` / ``gomem goroutine``: the JSON contract.
+"""Goroutine documents for ``gomem goroutines``, ``gomem goroutine`` and ``gomem threads``.
 
-``{"goroutines": [{"id", "status", "wait_reason", "labels", "start_func", "created_by",
-"frames": [{"func", "file", "line"}], "defers": [...], "panics": [...]}]}``, one entry per
-goroutine. Grouping (``--group-by``) collapses goroutines with the same creation site, stack or
-wait reason into one row with a count: that is how a goroutine leak shows.
+One entry per goroutine: state, wait, labels, creation site, frames, and its pending defers
+and panics (:mod:`gdb_gomem.reports.schema.goroutines` has the shapes). Grouping
+(``--group-by``, :mod:`gdb_gomem.goroutines.groups`) collapses goroutines with the same
+creation site, stack or wait reason into one row with a count: that is how a goroutine leak
+shows.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import cast
 
-from gdb_gomem.base.errors import GomemError, LayoutError, UnreadableMemory
+from gdb_gomem.base.errors import GomemError
 from gdb_gomem.goroutines.allgs import Goroutine, goroutines
-from gdb_gomem.goroutines.defers import defers_json
-from gdb_gomem.goroutines.panics import panics_json
+from gdb_gomem.goroutines.groups import GoroutineGroup, group_goroutines, now_lower_bound
 from gdb_gomem.goroutines.sched import walk_ms
+from gdb_gomem.goroutines.threads import threads_doc
 from gdb_gomem.goroutines.unwind import goroutine_backtrace
-from gdb_gomem.runtime.memstats import all_ps
+from gdb_gomem.reports.casts import code_location, frame_doc, panic_entries, pending_defers
+from gdb_gomem.reports.schema.common import SiteDoc
+from gdb_gomem.reports.schema.goroutines import (
+    CreatedByDoc,
+    DeferErrorDoc,
+    GoroutineDoc,
+    GoroutineGroupDoc,
+    GoroutineGroupsDoc,
+    GoroutinesDoc,
+    PanicDoc,
+    PanicErrorDoc,
+    PendingDeferDoc,
+    SingleGoroutineDoc,
+    ThreadsDoc,
+)
 from gdb_gomem.target.process import GoProcess
 
-Doc = dict[str, Any]
 
-
-def now_lower_bound(proc: GoProcess) -> tuple[int, str]:
-    """A monotonic (nanotime) instant the dump is known to be at or after, and its source.
-
-    The runtime keeps no "now"; the latest monotonic stamps it wrote are lower bounds: each P's
-    ``sysmontick.schedwhen``, ``sched.lastpoll``, the last GC's ``last_gc_nanotime``, and the
-    goroutines' own ``waitsince``.
-    """
-    best, src = 0, ""
-
-    def consider(v: int, name: str) -> None:
-        nonlocal best, src
-        if 0 < v < 1 << 62 and v > best:
-            best, src = v, name
-
-    try:
-        for p in all_ps(proc):
-            consider(p["sysmontick.schedwhen"].int(), "P sysmontick.schedwhen")
-    except (LayoutError, UnreadableMemory):
-        pass
-    for name, getter in (
-        ("sched.lastpoll", lambda: proc.global_("runtime.sched")["lastpoll"].int()),
-        (
-            "memstats.last_gc_nanotime",
-            lambda: proc.global_("runtime.memstats")["last_gc_nanotime"].int(),
-        ),
-    ):
-        try:
-            consider(getter(), name)
-        except (LayoutError, UnreadableMemory):
-            pass
-    for g in goroutines(proc).all:
-        consider(g.waitsince, "a goroutine's waitsince")
-    return best, src
-
-
-def _site(proc: GoProcess, pc: int, back: bool) -> Doc | None:
+def _site(proc: GoProcess, pc: int, back: bool) -> SiteDoc | None:
     """Function and file:line for a code address (``back``: a return address, look at pc-1)."""
     if not pc:
         return None
-    where = proc.describe_pc(pc - 1 if back else pc)
+    where = code_location(proc, pc - 1 if back else pc)
     if where is None:
         return {"func": None, "file": None, "line": None, "pc": f"{pc:#x}"}
     return {**where, "pc": f"{pc:#x}"}
+
+
+def _start_func(proc: GoProcess, g: Goroutine) -> str | None:
+    start = _site(proc, g.startpc, back=False)
+    return start["func"] if start else None
+
+
+def _created_by(proc: GoProcess, g: Goroutine) -> CreatedByDoc | None:
+    # As runtime.printcreatedby: the main goroutine has no creator worth naming.
+    created = _site(proc, g.gopc, back=True) if g.goid != 1 else None
+    if created is None:
+        return None
+    return {**created, "goroutine": g.parent_goid or None}
 
 
 def goroutine_doc(
@@ -76,13 +66,10 @@ def goroutine_doc(
     now: int,
     frames: bool = True,
     extras: bool = True,
-) -> Doc:
-    start = _site(proc, g.startpc, back=False)
-    # As runtime.printcreatedby: the main goroutine has no creator worth naming.
-    created = _site(proc, g.gopc, back=True) if g.goid != 1 else None
-    if created is not None:
-        created["goroutine"] = g.parent_goid or None
-    d: Doc = {
+) -> GoroutineDoc:
+    start_func = _start_func(proc, g)
+    created = _created_by(proc, g)
+    d: GoroutineDoc = {
         "id": g.goid,
         "status": g.status_name,
         "wait_reason": g.wait_reason or None,
@@ -90,7 +77,7 @@ def goroutine_doc(
         # waitsince is set at the first GC stack scan after parking: a lower bound on the wait.
         "waited_at_least_ns": (now - g.waitsince) if g.waitsince and now > g.waitsince else None,
         "labels": dict(sorted(g.labels.items())),
-        "start_func": start["func"] if start else None,
+        "start_func": start_func,
         "created_by": created,
         "locked_to_thread": m_ids.get(g.lockedm) if g.lockedm else None,
         "m": m_ids.get(g.m) if g.m else None,
@@ -105,20 +92,26 @@ def goroutine_doc(
         d["labels_error"] = g.label_error
     if frames:
         bt = goroutine_backtrace(proc, g)
-        d["frames"] = [f.as_json() for f in bt.frames]
+        d["frames"] = [frame_doc(f) for f in bt.frames]
         d["frames_error"] = bt.error
     if extras:
-        d["defers"] = _optional(proc, g, defers_json)
-        d["panics"] = _optional(proc, g, panics_json)
+        d["defers"] = _defers(proc, g)
+        d["panics"] = _panics(proc, g)
     return d
 
 
-def _optional(
-    proc: GoProcess, g: Goroutine, func: Callable[[GoProcess, Goroutine], list[Doc]]
-) -> list[Doc]:
-    """Defer/panic records of one goroutine; a decoding failure becomes an error entry."""
+def _defers(proc: GoProcess, g: Goroutine) -> list[PendingDeferDoc | DeferErrorDoc]:
+    """Defer records of one goroutine; a decoding failure becomes an error entry."""
     try:
-        return func(proc, g)
+        return pending_defers(proc, g)
+    except (GomemError, IndexError, ValueError) as exc:
+        return [{"error": str(exc)}]
+
+
+def _panics(proc: GoProcess, g: Goroutine) -> list[PanicDoc | PanicErrorDoc]:
+    """Panic records of one goroutine; a decoding failure becomes an error entry."""
+    try:
+        return panic_entries(proc, g)
     except (GomemError, IndexError, ValueError) as exc:
         return [{"error": str(exc)}]
 
@@ -148,7 +141,7 @@ def goroutines_doc(
     *,
     frames: bool = True,
     extras: bool = True,
-) -> Doc:
+) -> GoroutinesDoc:
     ms, merr = walk_ms(proc)
     m_ids = {m.addr: m.id for m in ms}
     now, now_src = now_lower_bound(proc)
@@ -170,55 +163,44 @@ def goroutines_doc(
     }
 
 
-def group_goroutines(proc: GoProcess, gs: list[Goroutine], by: str) -> Doc:
-    """Group without building a document per goroutine (a leak can be millions of them)."""
-    ms, merr = walk_ms(proc)
-    m_ids = {m.addr: m.id for m in ms}
-    now, now_src = now_lower_bound(proc)
-    rows: dict[tuple[Any, ...], Doc] = {}
-    for g in gs:
-        if by == "wait":
-            key: tuple[Any, ...] = (g.status_name, g.wait_reason)
-        elif by == "creation":
-            made = proc.describe_pc(g.gopc - 1) if g.gopc else None
-            start = proc.describe_pc(g.startpc) if g.startpc else None
-            key = (
-                (made["func"], made["file"], made["line"]) if made else None,
-                start["func"] if start else None,
-            )
-        else:
-            bt = goroutine_backtrace(proc, g)
-            key = tuple((f.func, f.file, f.line) for f in bt.frames)
-        row = rows.get(key)
-        if row is None:
-            d = goroutine_doc(proc, g, m_ids=m_ids, now=now, frames=by == "stack", extras=False)
-            rows[key] = row = {
-                "count": 0,
-                "ids": [],
-                "status": d["status"],
-                "wait_reason": d["wait_reason"],
-                "created_by": d["created_by"],
-                "start_func": d["start_func"],
-                "frames": d.get("frames", []),
-                "max_waited_at_least_ns": None,
-            }
-        row["count"] += 1
-        row["ids"].append(g.goid)
-        if (row["status"], row["wait_reason"]) != (g.status_name, g.wait_reason or None):
-            row["status"], row["wait_reason"] = "mixed", "(mixed)"
-        if g.waitsince and now > g.waitsince:
-            w = now - g.waitsince
-            if (row["max_waited_at_least_ns"] or 0) < w:
-                row["max_waited_at_least_ns"] = w
+def single_goroutine_doc(proc: GoProcess, g: Goroutine) -> SingleGoroutineDoc:
+    """``gomem goroutine ID``: the goroutine's entry of :func:`goroutines_doc`, and its notes."""
+    doc = goroutines_doc(proc, [g])
+    return {**doc["goroutines"][0], "notes": doc["notes"]}
+
+
+def _group_doc(proc: GoProcess, row: GoroutineGroup) -> GoroutineGroupDoc:
+    return {
+        "count": row.count,
+        "ids": row.ids,
+        "status": row.status,
+        "wait_reason": row.wait_reason,
+        "created_by": _created_by(proc, row.first),
+        "start_func": _start_func(proc, row.first),
+        "frames": [frame_doc(f) for f in row.frames],
+        "max_waited_at_least_ns": row.max_waited_at_least_ns,
+    }
+
+
+def groups_doc(proc: GoProcess, gs: list[Goroutine], by: str) -> GoroutineGroupsDoc:
+    """``--group-by``: one row per group, without a document per goroutine."""
+    _ms, merr = walk_ms(proc)
+    grouped = group_goroutines(proc, gs, by)
     notes = list(goroutines(proc).errors) + ([merr] if merr else [])
-    if now:
+    if grouped.now:
         notes.append(
-            f"wait times are lower bounds (waitsince is set at a GC scan; 'now' from {now_src})"
+            "wait times are lower bounds (waitsince is set at a GC scan; "
+            f"'now' from {grouped.now_source})"
         )
     return {
-        "groups": sorted(rows.values(), key=lambda r: r["count"]),
-        "group_by": by,
-        "selected": len(gs),
-        "total": len(goroutines(proc).all),
+        "groups": [_group_doc(proc, row) for row in grouped.groups],
+        "group_by": grouped.by,
+        "selected": grouped.selected,
+        "total": grouped.total,
         "notes": notes,
     }
+
+
+def threads_report(proc: GoProcess, backtraces: str = "crash") -> ThreadsDoc:
+    """``gomem threads``: the document :func:`.threads.threads_doc` builds, typed."""
+    return cast(ThreadsDoc, threads_doc(proc, backtraces=backtraces))

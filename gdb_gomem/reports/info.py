@@ -6,47 +6,45 @@ arena range, and the MemStats headline. Every value names its source in the runt
 
 from __future__ import annotations
 
-import datetime as _dt
-from typing import Any
-
 from gdb_gomem.base.errors import LayoutError, UnreadableMemory
+from gdb_gomem.base.fmt import hexaddr, unix_ns_to_iso
 from gdb_gomem.goroutines.sched import m_for_thread, walk_ms
+from gdb_gomem.reports.casts import code_location
+from gdb_gomem.reports.schema.info import (
+    ArenaRange,
+    CrashDoc,
+    HeadlineMemStats,
+    InfoDoc,
+    ThreadRow,
+)
 from gdb_gomem.runtime.memstats import read_memstats
 from gdb_gomem.target.process import GoProcess
 
-HEADLINE = (
-    "HeapAlloc",
-    "HeapInuse",
-    "HeapSys",
-    "HeapIdle",
-    "HeapReleased",
-    "HeapObjects",
-    "TotalAlloc",
-    "Mallocs",
-    "Frees",
-    "StackInuse",
-    "Sys",
-    "NumGC",
-    "LastGC",
-    "PauseTotalNs",
-)
+
+def headline_memstats(stats: dict[str, int]) -> HeadlineMemStats:
+    """The MemStats headline of ``gomem info`` out of every field ``read_memstats`` gives."""
+    return {
+        "HeapAlloc": stats["HeapAlloc"],
+        "HeapInuse": stats["HeapInuse"],
+        "HeapSys": stats["HeapSys"],
+        "HeapIdle": stats["HeapIdle"],
+        "HeapReleased": stats["HeapReleased"],
+        "HeapObjects": stats["HeapObjects"],
+        "TotalAlloc": stats["TotalAlloc"],
+        "Mallocs": stats["Mallocs"],
+        "Frees": stats["Frees"],
+        "StackInuse": stats["StackInuse"],
+        "Sys": stats["Sys"],
+        "NumGC": stats["NumGC"],
+        "LastGC": stats["LastGC"],
+        "PauseTotalNs": stats["PauseTotalNs"],
+        "last_gc_time": unix_ns_to_iso(stats["LastGC"]),
+    }
 
 
-def hexaddr(addr: int | None) -> str | None:
-    """Addresses are hex strings in JSON: readable, and exact beyond 2^53."""
-    return None if addr is None else f"{addr:#x}"
-
-
-def unix_ns_to_iso(ns: int) -> str | None:
-    if ns <= 0:
-        return None
-    t = _dt.datetime.fromtimestamp(ns / 1e9, tz=_dt.UTC)
-    return t.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def arena_range(proc: GoProcess) -> dict[str, Any]:
+def arena_range(proc: GoProcess) -> ArenaRange:
     """The heap arenas in use, from ``mheap_.allArenas`` (arena indices)."""
-    from gdb_gomem.runtime.spans import heap_geometry
+    from gdb_gomem.runtime.geometry import heap_geometry
 
     geo = heap_geometry(proc.dw)
     arena_bytes = geo.arena_bytes
@@ -65,7 +63,7 @@ def arena_range(proc: GoProcess) -> dict[str, Any]:
     }
 
 
-def collect_info(proc: GoProcess) -> dict[str, Any]:
+def collect_info(proc: GoProcess) -> InfoDoc:
     """The JSON document of ``gomem info`` (keys documented in README: a stable contract)."""
     b = proc.binary
     bi = b.build_info
@@ -73,7 +71,7 @@ def collect_info(proc: GoProcess) -> dict[str, Any]:
     ms, err = walk_ms(proc)
     if err:
         notes.append(err)
-    threads = []
+    threads: list[ThreadRow] = []
     for t in proc.threads:
         m = m_for_thread(ms, t.lwp)
         threads.append(
@@ -82,11 +80,11 @@ def collect_info(proc: GoProcess) -> dict[str, Any]:
                 "m": m.id if m else None,
                 "goroutine": m.curg_goid if m else None,
                 "pc": hexaddr(t.regs.get("rip")),
-                "where": proc.describe_pc(t.regs.get("rip")),
+                "where": code_location(proc, t.regs.get("rip")),
             }
         )
     stop = proc.stop
-    crash: dict[str, Any] | None = None
+    crash: CrashDoc | None = None
     if stop.crashed:
         m = m_for_thread(ms, stop.thread_lwp)
         crash = {
@@ -102,7 +100,21 @@ def collect_info(proc: GoProcess) -> dict[str, Any]:
         }
         if m is not None and m.curg_goid is None:
             notes.append("the crashing thread was not running a goroutine (on g0 or idle)")
-    result: dict[str, Any] = {
+    heap: ArenaRange | None
+    try:
+        heap = arena_range(proc)
+    except (LayoutError, UnreadableMemory) as exc:
+        heap = None
+        notes.append(f"heap arenas unreadable: {exc}")
+    memstats: HeadlineMemStats | None
+    try:
+        ms_res = read_memstats(proc)
+        memstats = headline_memstats(ms_res.stats)
+        notes.extend(ms_res.notes)
+    except (LayoutError, UnreadableMemory) as exc:
+        memstats = None
+        notes.append(f"memstats unreadable: {exc}")
+    return {
         "go_version": proc.go_version,
         "goarch": b.goarch,
         "target": {
@@ -127,20 +139,7 @@ def collect_info(proc: GoProcess) -> dict[str, Any]:
             "crashed": stop.crashed,
         },
         "crash": crash,
+        "heap": heap,
+        "memstats": memstats,
+        "notes": notes,
     }
-    try:
-        result["heap"] = arena_range(proc)
-    except (LayoutError, UnreadableMemory) as exc:
-        result["heap"] = None
-        notes.append(f"heap arenas unreadable: {exc}")
-    try:
-        ms_res = read_memstats(proc)
-        stats = {k: ms_res.stats[k] for k in HEADLINE}
-        stats["last_gc_time"] = unix_ns_to_iso(stats["LastGC"])
-        result["memstats"] = stats
-        notes.extend(ms_res.notes)
-    except (LayoutError, UnreadableMemory) as exc:
-        result["memstats"] = None
-        notes.append(f"memstats unreadable: {exc}")
-    result["notes"] = notes
-    return result

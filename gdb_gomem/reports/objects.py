@@ -1,6 +1,7 @@
-"""The documents of ``gomem histogram``, ``objects`` and ``obj``, built on :mod:`.types_infer`.
+"""The documents of ``gomem histogram``, ``objects`` and ``obj``, built on the type pass
+(:mod:`gdb_gomem.heap.types`).
 
-Reachability comes from the heap model (``heapmodel.heap_model(proc).live``) when that
+Reachability comes from the heap model (``heap.model.heap_model(proc).live``) when that
 module is present; until then ``--live``/``--garbage`` are refused with a clear message and
 the default selection is every allocated object.
 """
@@ -8,21 +9,36 @@ the default selection is every allocated object.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import numpy as np
 
 from gdb_gomem.base.errors import GomemError, LayoutError, UnreadableMemory
 from gdb_gomem.heap import native
-from gdb_gomem.heap.types.infer import SRC_INFERRED, HeapTypes, heap_types
+from gdb_gomem.heap.types.infer import heap_types
+from gdb_gomem.heap.types.table import SRC_INFERRED, HeapTypes
+from gdb_gomem.reports.casts import code_location
+from gdb_gomem.reports.schema.objects import (
+    AllocFrameDoc,
+    CountBytes,
+    HeapObjectDoc,
+    HistogramDoc,
+    HistogramRow,
+    ObjDoc,
+    ObjectRef,
+    ObjectRow,
+    ObjectsDoc,
+    ObjSpanDoc,
+    PointeeRef,
+    TypedShare,
+    ValueDoc,
+)
+from gdb_gomem.runtime.geometry import span_of
 from gdb_gomem.runtime.gomaps import MapError, map_entries, map_header, map_kind, map_len
 from gdb_gomem.runtime.rtype import types
-from gdb_gomem.runtime.spans import cached_walk, span_of
+from gdb_gomem.runtime.spans import cached_walk
 from gdb_gomem.symbols.gonames import go_name
 from gdb_gomem.target.process import GoProcess
 from gdb_gomem.target.typed import Val
-
-Doc = dict[str, Any]
 
 #: Fields and elements shown per level of ``gomem obj``; strings cut at this many bytes.
 MAX_FIELDS = 64
@@ -37,7 +53,7 @@ def live_mask(proc: GoProcess, ht: HeapTypes) -> np.ndarray | None:
     Aligned by address, so the two object tables need not share an order.
     """
     try:
-        from gdb_gomem.heap import model as heapmodel  # type: ignore[attr-defined]
+        from gdb_gomem.heap import model as heapmodel
     except ImportError:
         return None
     try:
@@ -107,7 +123,7 @@ def _type_filter(ht: HeapTypes, rx: re.Pattern[str] | None) -> np.ndarray:
     return ok[ht.type_id] if len(ht.type_id) else np.zeros(0, dtype=bool)
 
 
-def _typed_doc(ht: HeapTypes, sel: np.ndarray) -> Doc:
+def _typed_doc(ht: HeapTypes, sel: np.ndarray) -> TypedShare:
     tb, ab = ht.typed_fraction(sel)
     return {"bytes": tb, "of": ab, "percent": round(100.0 * tb / ab, 3) if ab else 100.0}
 
@@ -120,7 +136,7 @@ def _histogram_by_type(
     notes: list[str],
     which: str,
     top: int | None,
-) -> Doc:
+) -> HistogramDoc:
     """``--by type``: count and bytes per type-table entry over the selected objects (one
     compiled pass, or two bincounts), then entries of one name merged (typed by different
     sources) over the small table."""
@@ -148,7 +164,7 @@ def _histogram_by_type(
         row[0] += c
         row[1] += b
         sources.setdefault(e.name, set()).add(e.source)
-    rows: list[Doc] = [
+    rows: list[HistogramRow] = [
         {"type": k, "count": c, "bytes": b, "source": ", ".join(sorted(sources[k]))}
         for k, (c, b) in merged.items()
     ]
@@ -181,7 +197,7 @@ def histogram_doc(
     max_size: int | None = None,
     top: int | None = None,
     by: str = "type",
-) -> Doc:
+) -> HistogramDoc:
     """Rows of (key, count, bytes), smallest first so the largest end next to the prompt."""
     if which != "all":
         _start_model(proc)
@@ -226,11 +242,11 @@ def histogram_doc(
         uniq, inv = np.unique(keys, return_inverse=True)
         counts = np.bincount(inv, minlength=len(uniq))
         nbytes = np.bincount(inv, weights=size[idx], minlength=len(uniq))
-    rows = []
+    rows: list[HistogramRow] = []
     for k, c, b in zip(uniq.tolist(), counts.tolist(), nbytes.tolist(), strict=True):
         rows.append({"type": labels[int(k)], "count": int(c), "bytes": int(b)})
     rows.sort(key=lambda r: (r["bytes"], r["count"], r["type"]))
-    total = {"count": len(idx), "bytes": int(size[idx].sum())}
+    total: CountBytes = {"count": len(idx), "bytes": int(size[idx].sum())}
     shown = rows[-top:] if top else rows
     selection = which if which != "default" else ("all" if notes else "live")
     return {
@@ -256,17 +272,19 @@ def _class_label(spc: int, ht: HeapTypes, idx: np.ndarray, sc: np.ndarray) -> st
     return f"class {cls} ({int(sizes[0])} B){noscan}"
 
 
-def objects_doc(proc: GoProcess, type_rx: str | None, limit: int = 100, which: str = "all") -> Doc:
+def objects_doc(
+    proc: GoProcess, type_rx: str | None, limit: int = 100, which: str = "all"
+) -> ObjectsDoc:
     _start_model(proc)
     ht = heap_types(proc)
     sel, notes = _select(proc, ht, which)
     sel &= _type_filter(ht, _regex(type_rx))
     idx = np.flatnonzero(sel)
     lm = live_mask(proc, ht)
-    out = []
+    out: list[ObjectRow] = []
     for i in idx[:limit].tolist():
         e = ht.entry_of(i)
-        d: Doc = {
+        d: ObjectRow = {
             "addr": f"{int(ht.addr[i]):#x}",
             "size": int(ht.size[i]),
             "type": e.name,
@@ -298,19 +316,26 @@ class _Decoder:
         self.dw = proc.dw
         self.tr = types(proc)
 
-    def pointee(self, p: int) -> Doc:
-        d: Doc = {"addr": f"{p:#x}"}
-        i = self.ht.objects.index(p)
-        if i >= 0:
-            e = self.ht.entry_of(i)
-            base = int(self.ht.addr[i])
-            d["object"] = {"base": f"{base:#x}", "offset": p - base, "type": e.name}
+    def object_ref(self, p: int) -> ObjectRef | None:
+        """The heap object ``p`` points into, if any."""
+        i = self.ht.objects.find_one(p)
+        if i < 0:
+            return None
+        e = self.ht.entry_of(i)
+        base = int(self.ht.addr[i])
+        return {"base": f"{base:#x}", "offset": p - base, "type": e.name}
+
+    def pointee(self, p: int) -> PointeeRef:
+        d: PointeeRef = {"addr": f"{p:#x}"}
+        ref = self.object_ref(p)
+        if ref is not None:
+            d["object"] = ref
         return d
 
-    def value(self, v: Val, depth: int) -> Doc:
+    def value(self, v: Val, depth: int) -> ValueDoc:
         t = v.type
         dw = self.dw
-        d: Doc = {"type": go_name(t.name or t.tag)}
+        d: ValueDoc = {"type": go_name(t.name or t.tag)}
         try:
             if t.tag == "base":
                 if t.kind in (13, 14) or (not t.kind and t.encoding == 4):
@@ -334,7 +359,13 @@ class _Decoder:
                                 {"key": self.value(k, depth - 1), "value": self.value(x, depth - 1)}
                                 for k, x in map_entries(v, MAX_ELEMS)
                             ]
-                d.update(self.pointee(p) if p else {"value": None})
+                if p:
+                    d["addr"] = f"{p:#x}"
+                    ref = self.object_ref(p)
+                    if ref is not None:
+                        d["object"] = ref
+                else:
+                    d["value"] = None
                 return d
             if t.tag == "func":
                 p = v.ptr()
@@ -369,7 +400,9 @@ class _Decoder:
                 return d
             if t.kind == 23 or names == ["array", "len", "cap"]:
                 p, n, c = v.slice_header()
-                d.update({"len": n, "cap": c, "array": self.pointee(p) if p else None})
+                d["len"] = n
+                d["cap"] = c
+                d["array"] = self.pointee(p) if p else None
                 if depth > 0 and p and 0 <= n <= c:
                     d["elems"] = [self.value(x, depth - 1) for x in v.slice_items(MAX_ELEMS)]
                 return d
@@ -399,7 +432,9 @@ class _Decoder:
         return d
 
 
-def _alloc_stack(proc: GoProcess, span_base: int, specials: int, offset: int) -> list[Doc] | None:
+def _alloc_stack(
+    proc: GoProcess, span_base: int, specials: int, offset: int
+) -> list[AllocFrameDoc] | None:
     """The sampled allocation stack: the object's ``specialprofile`` -> ``bucket`` -> PCs
     (``runtime/mprof.go``: ``bucket.stk`` follows the bucket header)."""
     dw = proc.dw
@@ -424,11 +459,11 @@ def _alloc_stack(proc: GoProcess, span_base: int, specials: int, offset: int) ->
                 if n > MAX_STACK * 16:
                     return None
                 raw = mem.read(b + hdr, 8 * min(n, MAX_STACK))
-                out = []
+                out: list[AllocFrameDoc] = []
                 for k in range(min(n, MAX_STACK)):
                     pc = int.from_bytes(raw[8 * k : 8 * k + 8], "little")
-                    where = proc.describe_pc(pc - 1 if pc else pc) or {}
-                    out.append({"pc": f"{pc:#x}", **where})
+                    where = code_location(proc, pc - 1 if pc else pc)
+                    out.append({"pc": f"{pc:#x}", **where} if where else {"pc": f"{pc:#x}"})
                 return out
             sp = mem.u64(sp + o_next)
         except UnreadableMemory:
@@ -436,18 +471,14 @@ def _alloc_stack(proc: GoProcess, span_base: int, specials: int, offset: int) ->
     return None
 
 
-def obj_doc(proc: GoProcess, addr: int, depth: int = 2) -> Doc:
+def obj_doc(proc: GoProcess, addr: int, depth: int = 2) -> ObjDoc:
     ht = heap_types(proc)
     look = span_of(proc, addr)
-    doc: Doc = {
-        "go_version": proc.go_version,
-        "addr": f"{addr:#x}",
-        "errors": [],
-        "notes": list(look.notes),
-    }
+    notes = list(look.notes)
     s = look.span
+    span: ObjSpanDoc | None = None
     if s is not None and look.in_span:
-        doc["span"] = {
+        span = {
             "base": f"{s.base:#x}",
             "end": f"{s.end:#x}",
             "mspan": f"{s.addr:#x}",
@@ -456,16 +487,46 @@ def obj_doc(proc: GoProcess, addr: int, depth: int = 2) -> Doc:
             "elemsize": s.elemsize,
             "kind": s.kind,
         }
-    i = ht.objects.index(addr)
+    obj = _heap_object(proc, ht, addr, look.allocated, look.marked, depth, notes)
+    if span is None:
+        return {
+            "go_version": proc.go_version,
+            "addr": f"{addr:#x}",
+            "errors": [],
+            "notes": notes,
+            "object": obj,
+        }
+    return {
+        "go_version": proc.go_version,
+        "addr": f"{addr:#x}",
+        "errors": [],
+        "notes": notes,
+        "span": span,
+        "object": obj,
+    }
+
+
+def _heap_object(
+    proc: GoProcess,
+    ht: HeapTypes,
+    addr: int,
+    allocated: bool | None,
+    marked: bool | None,
+    depth: int,
+    notes: list[str],
+) -> HeapObjectDoc | None:
+    """The object holding ``addr``, typed and decoded ``depth`` levels deep; None (and a note
+    for a free slot) when no allocated object holds it."""
+    i = ht.objects.find_one(addr)
     if i < 0:
-        doc["object"] = None
-        if look.allocated is False:
-            doc["notes"].append("a free slot: no object is allocated there")
-        return doc
+        if allocated is False:
+            notes.append("a free slot: no object is allocated there")
+        return None
     e = ht.entry_of(i)
     base = int(ht.addr[i])
     off = int(ht.data_off[i]) if len(ht.data_off) else 0
-    obj: Doc = {
+    lm = live_mask(proc, ht)
+    obj: HeapObjectDoc = {
         "base": f"{base:#x}",
         "size": int(ht.size[i]),
         "offset": addr - base,
@@ -473,12 +534,11 @@ def obj_doc(proc: GoProcess, addr: int, depth: int = 2) -> Doc:
         "source": e.source,
         "count": e.count,
         "data_offset": off,
-        "marked": look.marked,
+        "marked": marked,
+        "live": bool(lm[i]) if lm is not None else None,
     }
-    lm = live_mask(proc, ht)
-    obj["live"] = bool(lm[i]) if lm is not None else None
     if e.source == SRC_INFERRED:
-        doc["notes"].append(
+        notes.append(
             "no type source reached this object; the name is its size and pointer-mask signature"
         )
     if e.dwarf is not None:
@@ -500,5 +560,4 @@ def obj_doc(proc: GoProcess, addr: int, depth: int = 2) -> Doc:
     span = cached_walk(proc).find(base)
     if span is not None:
         obj["alloc_stack"] = _alloc_stack(proc, span.base, span.specials, base - span.base)
-    doc["object"] = obj
-    return doc
+    return obj

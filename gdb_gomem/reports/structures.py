@@ -8,27 +8,54 @@ corrupt data stops with an error line and returns what it had; it never raises f
 
 from __future__ import annotations
 
-from typing import Any
+from typing import cast
 
 from gdb_gomem.base.errors import LayoutError, UnreadableMemory
-from gdb_gomem.reports.info import hexaddr, unix_ns_to_iso
+from gdb_gomem.base.fmt import hexaddr, unix_ns_to_iso
+from gdb_gomem.reports.schema.structures import (
+    SWEEP_STATES,
+    ArenasDoc,
+    ByKindDoc,
+    CachedSpanDoc,
+    CentralClassDoc,
+    CheckDoc,
+    MCacheDoc,
+    MCentralDoc,
+    MemStatsCounters,
+    MemStatsDoc,
+    MemStatsFields,
+    MHeapDoc,
+    PageBitsDoc,
+    PagesDoc,
+    PCacheDoc,
+    SetSpanDoc,
+    SlotDoc,
+    SpanAddrDoc,
+    SpanDoc,
+    SpanListDoc,
+    SpanListsDoc,
+    SpansDoc,
+    SpanSetDoc,
+    SpanTally,
+    SweepDoc,
+)
+from gdb_gomem.runtime.geometry import span_of
 from gdb_gomem.runtime.mcache import MCacheInfo, p_status_names, read_mcaches
-from gdb_gomem.runtime.mcentral import SET_NAMES, check_homes, walk_mcentral
+from gdb_gomem.runtime.mcentral import CentralClass, check_homes, walk_mcentral
 from gdb_gomem.runtime.memstats import gc_history, read_memstats, size_classes
 from gdb_gomem.runtime.memstats_check import compare
+from gdb_gomem.runtime.mspan import SpanRecord
 from gdb_gomem.runtime.pagealloc import PageAllocSummary, page_state, read_page_alloc
 from gdb_gomem.runtime.spanlists import all_span_lists
-from gdb_gomem.runtime.spans import SpanRecord, SpanWalk, cached_walk, span_of, sweep_state
+from gdb_gomem.runtime.spans import SpanWalk, cached_walk, sweep_state
 from gdb_gomem.target.process import GoProcess
-
-Doc = dict[str, Any]
 
 #: Bound on the arena index list read from mheap_.heapArenas (4M arenas = the whole 48-bit space).
 MAX_ARENAS = 1 << 22
 UNSWEPT = ("unswept", "sweeping", "cached unswept")
 
 
-def span_doc(s: SpanRecord, sweepgen: int) -> Doc:
+def span_doc(s: SpanRecord, sweepgen: int) -> SpanDoc:
     """One span as JSON; in-use fields are meaningful only for in-use spans."""
     in_use = s.state == 1
     return {
@@ -57,7 +84,7 @@ def span_doc(s: SpanRecord, sweepgen: int) -> Doc:
     }
 
 
-def _tally(spans: list[SpanRecord]) -> Doc:
+def _tally(spans: list[SpanRecord]) -> SpanTally:
     return {
         "spans": len(spans),
         "pages": sum(s.npages for s in spans),
@@ -65,7 +92,7 @@ def _tally(spans: list[SpanRecord]) -> Doc:
     }
 
 
-def _objects(spans: list[SpanRecord]) -> Doc:
+def _objects(spans: list[SpanRecord]) -> SpanTally:
     d = _tally(spans)
     d["objects"] = sum(s.allocated or 0 for s in spans)
     d["object_bytes"] = sum((s.allocated or 0) * s.elemsize for s in spans)
@@ -82,7 +109,7 @@ def _names(proc: GoProcess, prefix: str) -> dict[int, str]:
     return out
 
 
-def _arenas(proc: GoProcess, walk: SpanWalk) -> Doc:
+def _arenas(proc: GoProcess, walk: SpanWalk) -> ArenasDoc:
     geo = walk.geometry
     mheap = proc.global_("runtime.mheap_")
     # Go 1.25 renamed allArenas to heapArenas when user arenas got their own list.
@@ -105,7 +132,7 @@ def _arenas(proc: GoProcess, walk: SpanWalk) -> Doc:
     }
 
 
-def pages_doc(pa: PageAllocSummary) -> Doc:
+def pages_doc(pa: PageAllocSummary) -> PagesDoc:
     return {
         "ranges": [{"start": hexaddr(a), "end": hexaddr(b)} for a, b in pa.ranges],
         "chunks": pa.chunks,
@@ -136,7 +163,7 @@ def pages_doc(pa: PageAllocSummary) -> Doc:
     }
 
 
-def mheap_doc(proc: GoProcess) -> Doc:
+def mheap_doc(proc: GoProcess) -> MHeapDoc:
     """``gomem mheap``: arenas, spans and pages by state, sweep, the page allocator."""
     walk = cached_walk(proc)
     mheap = proc.global_("runtime.mheap_")
@@ -144,22 +171,28 @@ def mheap_doc(proc: GoProcess) -> Doc:
     notes: list[str] = []
     in_use, manual = walk.in_use(), walk.manual()
     dead = [s for s in walk.spans if s.state == 0]
-    kinds: dict[str, Doc] = {}
-    for k in ("small", "large", "user arena"):
-        kinds[k] = _objects([s for s in in_use if s.kind == k])
-    for k in ("stack", "workbuf", "ptrscalar", "manual"):
-        sp = [s for s in manual if s.kind == k]
-        if sp or k in ("stack", "workbuf"):
-            kinds[k] = _tally(sp)
-    sweep: dict[str, Any] = {
-        k: 0 for k in ("unswept", "sweeping", "swept", "cached unswept", "cached swept")
+    kinds: ByKindDoc = {
+        "small": _objects([s for s in in_use if s.kind == "small"]),
+        "large": _objects([s for s in in_use if s.kind == "large"]),
+        "user arena": _objects([s for s in in_use if s.kind == "user arena"]),
+        "stack": _tally([s for s in manual if s.kind == "stack"]),
+        "workbuf": _tally([s for s in manual if s.kind == "workbuf"]),
     }
+    for k in ("ptrscalar", "manual"):
+        sp = [s for s in manual if s.kind == k]
+        if sp:
+            kinds[k] = _tally(sp)
+    states = dict.fromkeys(SWEEP_STATES, 0)
     for s in in_use:
         st = sweep_state(s.sweepgen, walk.sweepgen)
-        sweep[st] = sweep.get(st, 0) + 1
+        states[st] = states.get(st, 0) + 1
     pages_in_use = mheap["pagesInUse"].int()
-    sweep["pages_in_use"] = pages_in_use
-    sweep["pages_swept"] = mheap["pagesSwept"].int()
+    # A corrupt descriptor's sweepgen counts under a key of its own ("invalid (sg+5)"),
+    # which a TypedDict cannot name: the one cast of this module.
+    sweep = cast(
+        SweepDoc,
+        {**states, "pages_in_use": pages_in_use, "pages_swept": mheap["pagesSwept"].int()},
+    )
     try:
         active = proc.global_("runtime.sweep")["active.state"].int()
         drained = proc.dw.constant("runtime.sweepDrainedMask")
@@ -172,7 +205,7 @@ def mheap_doc(proc: GoProcess) -> Doc:
         gc_phase = _names(proc, "runtime._GC").get(phase, str(phase))
     except (LayoutError, UnreadableMemory):
         gc_phase = None
-    checks: list[Doc] = []
+    checks: list[CheckDoc] = []
     span_pages = sum(s.npages for s in in_use)
     checks.append(
         {
@@ -199,7 +232,7 @@ def mheap_doc(proc: GoProcess) -> Doc:
                 "detail": f"{walk.inline_checked} span(s) checked, {len(bad_class)} differ",
             }
         )
-    pages: Doc | None = None
+    pages: PagesDoc | None = None
     try:
         pa = read_page_alloc(proc)
         errors.extend(pa.errors)
@@ -238,7 +271,7 @@ def mheap_doc(proc: GoProcess) -> Doc:
     except (LayoutError, UnreadableMemory) as exc:
         errors.append(f"page allocator unreadable: {exc}")
     try:
-        arenas: Doc | None = _arenas(proc, walk)
+        arenas: ArenasDoc | None = _arenas(proc, walk)
     except (LayoutError, UnreadableMemory) as exc:
         arenas = None
         errors.append(f"arena list unreadable: {exc}")
@@ -272,7 +305,7 @@ def spans_doc(
     states: tuple[str, ...] = ("in use", "manual"),
     unswept: bool = False,
     limit: int = 100,
-) -> Doc:
+) -> SpansDoc:
     """``gomem spans``: one entry per span, filtered, by base address; ``limit`` 0 = all."""
     walk = cached_walk(proc)
     sg = walk.sweepgen
@@ -312,12 +345,12 @@ def spans_doc(
     }
 
 
-def span_addr_doc(proc: GoProcess, addr: int) -> Doc:
+def span_addr_doc(proc: GoProcess, addr: int) -> SpanAddrDoc:
     """``gomem span ADDR``: the span holding an address, and the object slot."""
     res = span_of(proc, addr)
     sg = proc.global_("runtime.mheap_")["sweepgen"].int()
     s = res.span
-    obj = None
+    obj: SlotDoc | None = None
     if res.in_span and s is not None and res.object_index is not None:
         assert res.object_base is not None
         obj = {
@@ -328,7 +361,7 @@ def span_addr_doc(proc: GoProcess, addr: int) -> Doc:
             "allocated": res.allocated,
             "marked": res.marked,
         }
-    page = None
+    page: PageBitsDoc | None = None
     try:
         ps = page_state(proc, addr)
         if ps is not None:
@@ -356,8 +389,8 @@ def span_addr_doc(proc: GoProcess, addr: int) -> Doc:
     }
 
 
-def _cached_span_doc(spc: int, rec: SpanRecord | None, p: int, sg: int) -> Doc:
-    d: Doc = {
+def _cached_span_doc(spc: int, rec: SpanRecord | None, p: int, sg: int) -> CachedSpanDoc:
+    d: CachedSpanDoc = {
         "spanclass": spc,
         "sizeclass": spc >> 1,
         "noscan": bool(spc & 1),
@@ -366,27 +399,23 @@ def _cached_span_doc(spc: int, rec: SpanRecord | None, p: int, sg: int) -> Doc:
     if rec is None:
         d["error"] = "descriptor not in allspans"
         return d
-    d.update(
-        {
-            "base": hexaddr(rec.base),
-            "elemsize": rec.elemsize,
-            "nelems": rec.nelems,
-            "alloc_count": rec.alloc_count,
-            "allocated_since_cached": rec.alloc_count - rec.alloc_count_before_cache,
-            "free": rec.nelems - rec.alloc_count,
-            "sweep": sweep_state(rec.sweepgen, sg),
-        }
-    )
+    d["base"] = hexaddr(rec.base)
+    d["elemsize"] = rec.elemsize
+    d["nelems"] = rec.nelems
+    d["alloc_count"] = rec.alloc_count
+    d["allocated_since_cached"] = rec.alloc_count - rec.alloc_count_before_cache
+    d["free"] = rec.nelems - rec.alloc_count
+    d["sweep"] = sweep_state(rec.sweepgen, sg)
     return d
 
 
-def mcache_doc(proc: GoProcess) -> Doc:
+def mcache_doc(proc: GoProcess) -> MCacheDoc:
     """``gomem mcache``: each P's cached spans, tiny block, sampling point, stack cache."""
     walk = cached_walk(proc)
     caches, errors = read_mcaches(proc)
     by_addr = walk.by_addr()
     status = p_status_names(proc)
-    ps = []
+    ps: list[PCacheDoc] = []
     for c in caches:
         ps.append(
             {
@@ -423,7 +452,31 @@ def mcache_doc(proc: GoProcess) -> Doc:
     }
 
 
-def mcentral_doc(proc: GoProcess, sizeclass: int | None = None) -> Doc:
+def _span_set_doc(cls: CentralClass, name: str, by_addr: dict[int, SpanRecord]) -> SpanSetDoc:
+    """One of a class's four spanSets, each entry with its descriptor's slots."""
+    ss = cls.sets[name]
+    ents: list[SetSpanDoc] = []
+    for p in ss.spans:
+        rec = by_addr.get(p)
+        ents.append(
+            {
+                "mspan": hexaddr(p),
+                "base": hexaddr(rec.base) if rec else None,
+                "allocated": rec.allocated if rec else None,
+                "nelems": rec.nelems if rec else None,
+            }
+        )
+    return {
+        "count": len(ss.spans),
+        "head": ss.head,
+        "tail": ss.tail,
+        "nils": ss.nils,
+        "spans": ents,
+        "error": ss.error,
+    }
+
+
+def mcentral_doc(proc: GoProcess, sizeclass: int | None = None) -> MCentralDoc:
     """``gomem mcentral``: spanSets per span class, and where every in-use span lives."""
     walk = cached_walk(proc)
     central = walk_mcentral(proc, sizeclass)
@@ -434,39 +487,23 @@ def mcentral_doc(proc: GoProcess, sizeclass: int | None = None) -> Doc:
         sizes = size_classes(proc)
     except (LayoutError, UnreadableMemory):
         sizes = []
-    classes = []
+    classes: list[CentralClassDoc] = []
     for cls in central.classes:
         if not cls.count() and not any(ss.error for ss in cls.sets.values()):
             continue
-        d: Doc = {
-            "spanclass": cls.spanclass,
-            "sizeclass": cls.sizeclass,
-            "noscan": cls.noscan,
-            "elemsize": sizes[cls.sizeclass] if cls.sizeclass < len(sizes) else None,
-            "count": cls.count(),
-        }
-        for name in SET_NAMES:
-            ss = cls.sets[name]
-            ents = []
-            for p in ss.spans:
-                rec = by_addr.get(p)
-                ents.append(
-                    {
-                        "mspan": hexaddr(p),
-                        "base": hexaddr(rec.base) if rec else None,
-                        "allocated": rec.allocated if rec else None,
-                        "nelems": rec.nelems if rec else None,
-                    }
-                )
-            d[name] = {
-                "count": len(ss.spans),
-                "head": ss.head,
-                "tail": ss.tail,
-                "nils": ss.nils,
-                "spans": ents,
-                "error": ss.error,
+        classes.append(
+            {
+                "spanclass": cls.spanclass,
+                "sizeclass": cls.sizeclass,
+                "noscan": cls.noscan,
+                "elemsize": sizes[cls.sizeclass] if cls.sizeclass < len(sizes) else None,
+                "count": cls.count(),
+                "partial_swept": _span_set_doc(cls, "partial_swept", by_addr),
+                "partial_unswept": _span_set_doc(cls, "partial_unswept", by_addr),
+                "full_swept": _span_set_doc(cls, "full_swept", by_addr),
+                "full_unswept": _span_set_doc(cls, "full_unswept", by_addr),
             }
-        classes.append(d)
+        )
     return {
         "go_version": proc.go_version,
         "sweepgen": central.sweepgen,
@@ -485,10 +522,10 @@ def mcentral_doc(proc: GoProcess, sizeclass: int | None = None) -> Doc:
     }
 
 
-def spanlists_doc(proc: GoProcess) -> Doc:
+def spanlists_doc(proc: GoProcess) -> SpanListsDoc:
     """``gomem spanlists``: stack pools, large stack free lists, work buffers, user arenas."""
     lists = all_span_lists(proc)
-    out = []
+    out: list[SpanListDoc] = []
     for r in lists:
         out.append(
             {
@@ -520,7 +557,40 @@ def spanlists_doc(proc: GoProcess) -> Doc:
     }
 
 
-def memstats_doc(proc: GoProcess, ngc: int = 10) -> Doc:
+def memstats_fields(stats: dict[str, int]) -> MemStatsFields:
+    """Every MemStats field ``read_memstats`` gives, in its order, and ``last_gc_time``."""
+    counters: MemStatsCounters = {
+        "Alloc": stats["Alloc"],
+        "TotalAlloc": stats["TotalAlloc"],
+        "Sys": stats["Sys"],
+        "Mallocs": stats["Mallocs"],
+        "Frees": stats["Frees"],
+        "HeapAlloc": stats["HeapAlloc"],
+        "HeapSys": stats["HeapSys"],
+        "HeapIdle": stats["HeapIdle"],
+        "HeapInuse": stats["HeapInuse"],
+        "HeapReleased": stats["HeapReleased"],
+        "HeapObjects": stats["HeapObjects"],
+        "StackInuse": stats["StackInuse"],
+        "StackSys": stats["StackSys"],
+        "MSpanInuse": stats["MSpanInuse"],
+        "MSpanSys": stats["MSpanSys"],
+        "MCacheInuse": stats["MCacheInuse"],
+        "MCacheSys": stats["MCacheSys"],
+        "BuckHashSys": stats["BuckHashSys"],
+        "GCSys": stats["GCSys"],
+        "OtherSys": stats["OtherSys"],
+        "LastGC": stats["LastGC"],
+        "PauseTotalNs": stats["PauseTotalNs"],
+        "NumGC": stats["NumGC"],
+        "NumForcedGC": stats["NumForcedGC"],
+    }
+    if "NextGC" in stats:
+        counters["NextGC"] = stats["NextGC"]
+    return {**counters, "last_gc_time": unix_ns_to_iso(stats["LastGC"])}
+
+
+def memstats_doc(proc: GoProcess, ngc: int = 10) -> MemStatsDoc:
     """``gomem memstats``: MemStats beside the span walk, and the last GC cycles."""
     ms = read_memstats(proc)
     walk = cached_walk(proc)
@@ -539,8 +609,7 @@ def memstats_doc(proc: GoProcess, ngc: int = 10) -> Doc:
     rows = compare(proc, ms, walk, pa, caches)
     cycles = gc_history(proc, ngc)
     st = ms.stats
-    stats = dict(st)
-    stats["last_gc_time"] = unix_ns_to_iso(st["LastGC"])
+    stats = memstats_fields(st)
     return {
         "go_version": proc.go_version,
         "memstats": stats,
