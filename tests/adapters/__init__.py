@@ -1,0 +1,1 @@
+"""Tests of gdb_gomem.adapters: the ELF core reader."""

@@ -1,0 +1,1 @@
+"""Tests of gdb_gomem.commands."""

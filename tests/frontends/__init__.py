@@ -1,0 +1,1 @@
+"""Tests of gdb_gomem.frontends and init.py: the standalone command and gdb."""

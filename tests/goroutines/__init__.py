@@ -1,0 +1,1 @@
+"""Tests of gdb_gomem.goroutines: goroutines, backtraces, threads, frames, defers, panics."""

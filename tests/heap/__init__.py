@@ -1,0 +1,1 @@
+"""Tests of gdb_gomem.heap: the heap model, graph algorithms, types and retention."""

@@ -1,0 +1,1 @@
+"""Tests of gdb_gomem.reports: info, histogram and objects."""

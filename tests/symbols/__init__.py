@@ -1,0 +1,1 @@
+"""Tests of gdb_gomem.symbols: the Go binary, its DWARF, pclntab and names."""
