@@ -49,11 +49,9 @@ def build_heap_model(proc: GoProcess) -> HeapModel:
 
     if native.kernels() is None and native.unavailable != "disabled by GOMEM_NATIVE=0":
         # Same results, several times slower on big heaps: say so once, with the reason.
-        print(
-            f"gomem: compiled kernels unavailable ({native.unavailable}); using the "
-            "slower numpy/Python passes",
-            file=sys.stderr,
-            flush=True,
+        proc.context.note(
+            f"compiled kernels unavailable ({native.unavailable}); using the "
+            "slower numpy/Python passes"
         )
     ctx = proc.context
     # The same table the type pass uses: the heap is enumerated once per target.

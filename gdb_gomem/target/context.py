@@ -36,10 +36,12 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class ProgressEvent:
-    """One step of a long pass: ``start`` (seconds 0) or ``done`` (its wall time)."""
+    """One step of a long pass: ``start`` (seconds 0) or ``done`` (its wall time); or a
+    ``note`` the user should see once (``phase`` is then the message), such as a slower
+    fallback taking over."""
 
     phase: str
-    state: Literal["start", "done"]
+    state: Literal["start", "done", "note"]
     seconds: float = 0.0
 
 
@@ -111,6 +113,10 @@ class AnalysisContext:
         self.timings[name] = dt
         self.report(ProgressEvent(name, "done", dt))
         return out
+
+    def note(self, message: str) -> None:
+        """Tell the user something about how the analysis runs (not about the target)."""
+        self.report(ProgressEvent(message, "note"))
 
     def report(self, event: ProgressEvent) -> None:
         cb = self.progress

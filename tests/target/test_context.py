@@ -76,3 +76,12 @@ def test_stream_progress_prints_only_slow_passes_off_a_terminal() -> None:
     show(ProgressEvent("types", "done", 3.5))
     assert out.getvalue().split("\n")[0].strip() == "gomem: types 3.5s"
     assert "mark" not in out.getvalue()
+
+
+def test_notes_are_always_printed() -> None:
+    out = io.StringIO()
+    ctx = AnalysisContext(stream_progress(out))
+    ctx.note("compiled kernels unavailable (test); using the slower numpy/Python passes")
+    assert out.getvalue() == (
+        "gomem: compiled kernels unavailable (test); using the slower numpy/Python passes\n"
+    )
