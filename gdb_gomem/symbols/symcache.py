@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-#: Bump when the pickled classes change shape.
-SCHEMA = 2
+#: Bump when the pickled classes change shape or module (3: analysis/ split into packages).
+SCHEMA = 3
 
 T = TypeVar("T")
 
