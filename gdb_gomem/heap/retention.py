@@ -322,17 +322,24 @@ class TopTypes:
     live_bytes: int
 
 
+def _dominated(
+    proc: GoProcess,
+) -> tuple[HeapModel, DominatorTree, ObjectTypes, np.ndarray, np.ndarray]:
+    """What top works on: the model, its dominator tree, the objects' types and sizes (int64),
+    and which objects the tree reaches."""
+    model = _model_and_types(proc)
+    dt = dominator_tree(proc)
+    types = object_types(proc, model)
+    return model, dt, types, as_int64(model.objects.size), dt.idom >= 0
+
+
 def top_types(proc: GoProcess, n: int = 20) -> TopTypes:
     """The biggest retainers by type.
 
     Retained per type sums the objects whose immediate dominator is of another type, so a
     list or tree of one type counts once, at its head."""
-    model = _model_and_types(proc)
-    dt = dominator_tree(proc)
-    types = object_types(proc, model)
+    model, dt, types, size, reached = _dominated(proc)
     live_bytes = model.live_bytes()
-    size = as_int64(model.objects.size)
-    reached = dt.idom >= 0
     tid = types.type_id
     parent_t = np.where(dt.idom >= 0, tid[np.minimum(dt.idom, len(tid) - 1)], -2)
     parent_t = np.where(dt.idom == len(tid), -2, parent_t)
@@ -355,12 +362,8 @@ def top_types(proc: GoProcess, n: int = 20) -> TopTypes:
 def top_objects(proc: GoProcess, n: int = 20) -> TopObjects:
     """The biggest retainers: objects by retained size, with the root holding each, and the
     roots by what the largest object only they hold retains."""
-    model = _model_and_types(proc)
-    dt = dominator_tree(proc)
-    types = object_types(proc, model)
+    model, dt, types, size, reached = _dominated(proc)
     live_bytes = model.live_bytes()
-    size = as_int64(model.objects.size)
-    reached = dt.idom >= 0
     best = _largest(dt.retained, reached, n)
     rows = []
     for o in best.tolist():

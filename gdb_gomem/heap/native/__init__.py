@@ -133,158 +133,58 @@ def kernels() -> ctypes.CDLL | None:
 
 def _declare(lib: ctypes.CDLL) -> None:
     """Argument and result types of every kernel (ctypes checks arrays against them)."""
+    # The signatures as a table, one kernel a line or two: ruff format would stack every
+    # argument on its own line.
+    # fmt: off
     lib.gomem_dominators.restype = ctypes.c_int64
-    lib.gomem_dominators.argtypes = [
-        ctypes.c_int64,
-        _I64P,
-        _I32P,
-        ctypes.c_int64,
-        _I64P,
-        _I32P,
-        _I32P,
-    ]
+    lib.gomem_dominators.argtypes = [ctypes.c_int64, _I64P, _I32P, ctypes.c_int64, _I64P,
+                                     _I32P, _I32P]
     lib.gomem_retained.restype = None
     lib.gomem_retained.argtypes = [ctypes.c_int64, _I32P, _I32P, ctypes.c_int64, _I64P]
     lib.gomem_find.restype = None
     lib.gomem_find.argtypes = [ctypes.c_int64, _U64P, *_FIND_T, _I32P]
     lib.gomem_words_multi.restype = None
-    lib.gomem_words_multi.argtypes = [
-        ctypes.c_int64,
-        _U64P,
-        ctypes.c_int64,
-        _I64P,
-        *_IMAGE_T,
-        _U64P,
-        _U8P,
-    ]
+    lib.gomem_words_multi.argtypes = [ctypes.c_int64, _U64P, ctypes.c_int64, _I64P, *_IMAGE_T,
+                                      _U64P, _U8P]
     lib.gomem_edges.restype = ctypes.c_int64
-    lib.gomem_edges.argtypes = [
-        ctypes.c_int64,
-        _I32P,
-        _U64P,
-        *_IMAGE_T,
-        *_FIND_T,
-        _U64P,
-        _I32P,
-        _I32P,
-        _U32P,
-        _I64R,
-    ]
+    lib.gomem_edges.argtypes = [ctypes.c_int64, _I32P, _U64P, *_IMAGE_T, *_FIND_T, _U64P,
+                                _I32P, _I32P, _U32P, _I64R]
     lib.gomem_mark.restype = ctypes.c_int64
     lib.gomem_mark.argtypes = [ctypes.c_int64, _I64P, _I32P, ctypes.c_int64, _I64P, _U8P]
     lib.gomem_alloc_objects.restype = ctypes.c_int64
-    lib.gomem_alloc_objects.argtypes = [
-        ctypes.c_int64,
-        _I64P,
-        _I64P,
-        _I64P,
-        _I64P,
-        _I64P,
-        _I64P,
-        _U8P,
-        _U8P,
-        ctypes.c_int64,
-        _I32P,
-        _U64P,
-        _U64P,
-        _I32P,
-    ]
+    lib.gomem_alloc_objects.argtypes = [ctypes.c_int64, _I64P, _I64P, _I64P, _I64P, _I64P,
+                                        _I64P, _U8P, _U8P, ctypes.c_int64, _I32P, _U64P,
+                                        _U64P, _I32P]
     lib.gomem_fresh.restype = ctypes.c_int64
-    lib.gomem_fresh.argtypes = [
-        ctypes.c_int64,
-        _U64P,
-        ctypes.c_int32,
-        *_FIND_T,
-        _U8P,
-        _U8P,
-        _I32P,
-        _U64P,
-        _U64P,
-        _I64R,
-    ]
+    lib.gomem_fresh.argtypes = [ctypes.c_int64, _U64P, ctypes.c_int32, *_FIND_T, _U8P, _U8P,
+                                _I32P, _U64P, _U64P, _I64R]
     lib.gomem_reverse.restype = None
     lib.gomem_reverse.argtypes = [ctypes.c_int64, _I64P, _I32P, _I64P, _I32P]
     lib.gomem_span_edges_csr.restype = ctypes.c_int64
     lib.gomem_span_edges_csr.argtypes = [
-        ctypes.c_int64,
-        _I64P,
-        _I64P,
-        _U64P,
-        _I64P,
-        _I64P,
-        *_IMAGE_T,
-        *_FIND_T,
-        _U64P,
-        _I32P,
-        _I32P,
-        _U32P,
-        ctypes.c_int64,
-        _I64R,
-        ctypes.c_int,
-        ctypes.c_int64,
-        _I32P,
-        _U32P,
-        _I32P,
-        _I64R,
-        _I64R,
-        _I64R,
+        ctypes.c_int64, _I64P, _I64P, _U64P, _I64P, _I64P, *_IMAGE_T, *_FIND_T, _U64P, _I32P,
+        _I32P, _U32P, ctypes.c_int64, _I64R, ctypes.c_int, ctypes.c_int64, _I32P, _U32P, _I32P,
+        _I64R, _I64R, _I64R,
     ]
     lib.gomem_top.restype = None
     lib.gomem_top.argtypes = [ctypes.c_int64, _I32P, _I32P, ctypes.c_int64, _I32P]
     lib.gomem_histogram.restype = None
-    lib.gomem_histogram.argtypes = [
-        ctypes.c_int64,
-        _I32P,
-        _U8P,
-        _U64P,
-        ctypes.c_int64,
-        _I64P,
-        _U64P,
-    ]
+    lib.gomem_histogram.argtypes = [ctypes.c_int64, _I32P, _U8P, _U64P, ctypes.c_int64, _I64P,
+                                    _U64P]
     lib.gomem_ptr_batch.restype = None
     lib.gomem_ptr_batch.argtypes = [
-        ctypes.c_int64,
-        _U64P,
-        ctypes.c_int64,
-        ctypes.c_int32,
-        ctypes.c_int32,
-        ctypes.c_int,
-        *_FIND_T,
-        _I64P,
-        _U16P,
-        _U8P,
-        _U8P,
-        _I8P,
-        _I32P,
-        ctypes.c_int32,
-        ctypes.c_int32,
-        ctypes.c_int8,
-        ctypes.c_int8,
-        _I32P,
-        _U64P,
-        _I64R,
-        _U64P,
-        _I64R,
-        _U64P,
-        _I64R,
+        ctypes.c_int64, _U64P, ctypes.c_int64, ctypes.c_int32, ctypes.c_int32, ctypes.c_int,
+        *_FIND_T, _I64P, _U16P, _U8P, _U8P, _I8P, _I32P, ctypes.c_int32, ctypes.c_int32,
+        ctypes.c_int8, ctypes.c_int8, _I32P, _U64P, _I64R, _U64P, _I64R, _U64P, _I64R,
     ]
     lib.gomem_string_batch.restype = None
     lib.gomem_string_batch.argtypes = [
-        ctypes.c_int64,
-        _U64P,
-        _U64P,
-        ctypes.c_int32,
-        *_FIND_T,
-        _U16P,
-        _I8P,
-        _I32P,
-        ctypes.c_int32,
-        ctypes.c_int32,
-        ctypes.c_int8,
-        ctypes.c_int8,
-        _I32P,
-        _U8P,
+        ctypes.c_int64, _U64P, _U64P, ctypes.c_int32, *_FIND_T, _U16P, _I8P, _I32P,
+        ctypes.c_int32, ctypes.c_int32, ctypes.c_int8, ctypes.c_int8, _I32P, _U8P,
     ]
+
+
+    # fmt: on
 
 
 def _find_args(t: Any) -> tuple[Any, ...]:
