@@ -26,8 +26,10 @@ from typing import Any
 from gomem_fixtures.store import (
     EXPECTED_STDERR,
     GDB_SCENARIOS,
+    MEMSTATS_EXTRA,
     MEMSTATS_KEYS,
     PROGRAM_SCENARIOS,
+    PROGRAM_SOURCES,
     RUN_ENV,
     RUN_TIMEOUT,
     SRC,
@@ -113,18 +115,27 @@ def go_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def build_program(version: str, program: str, outdir: Path) -> Path:
-    """Build fixtures/src/<program> with Go version into outdir/<program>.
+def program_source(program: str) -> tuple[Path, tuple[str, ...]]:
+    """Source directory and extra ``go build`` flags of a fixture program."""
+    name, flags = PROGRAM_SOURCES.get(program, (program, ()))
+    return SRC / name, flags
 
+
+def build_program(version: str, program: str, outdir: Path) -> Path:
+    """Build a fixture program with Go version into outdir/<program>.
+
+    The source is fixtures/src/<program>, or the directory and flags that
+    PROGRAM_SOURCES names (windowprof: fixtures/src/window with -tags prof).
     -trimpath makes the binary reproducible (same bytes on every machine), so
     a rebuild does not dirty git; DWARF is kept since the tool needs it.
     """
     go = ensure_toolchain(version)
     outdir.mkdir(parents=True, exist_ok=True)
     binary = outdir / program
+    src, flags = program_source(program)
     proc = subprocess.run(
-        [str(go), "build", "-trimpath", "-o", str(binary), "."],
-        cwd=SRC / program,
+        [str(go), "build", "-trimpath", *flags, "-o", str(binary), "."],
+        cwd=src,
         env=go_env(),
         capture_output=True,
         text=True,
@@ -237,6 +248,9 @@ def _merge_memstats(manifest_path: Path) -> dict[str, Any]:
     if missing:
         raise FixtureError(f"{stats_path} lacks {missing}")
     data["memstats_final"] = {k: stats[k] for k in MEMSTATS_KEYS}
+    for key, name in MEMSTATS_EXTRA.items():
+        if key in stats:
+            data[name] = stats[key]
     data["threads_at_manifest"] = data.get("threads_at_checkpoint")
     data["threads_at_checkpoint"] = stats.get("Threads", data.get("threads_at_checkpoint"))
     return data

@@ -51,6 +51,15 @@ XZ_PRESET = 6
 GO_VERSIONS = ("1.21.13", "1.22.10", "1.23.9", "1.24.11", "1.25.5", "1.26.6", "1.27.3")
 PROGRAM_SCENARIOS: dict[str, tuple[str, ...]] = {
     "leaky": ("panic", "nil", "mapwrite", "gcore"),
+    # Tagged batches at known times before the crash (for `gomem window`); windowprof is the
+    # same source with the heap profiler linked and sampling every allocation.
+    "window": ("panic", "throw", "churn"),
+    "windowprof": ("panic", "churn"),
+}
+# Programs built from another program's source directory with extra ``go build`` flags:
+# program -> (directory under fixtures/src, flags). Others build fixtures/src/<program>.
+PROGRAM_SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "windowprof": ("window", ("-tags", "prof")),
 }
 # Scenarios whose core is taken by gdb at main.checkpoint instead of by the
 # kernel on a crash.
@@ -61,6 +70,8 @@ EXPECTED_STDERR = {
     "panic": "panic: gomem-fixture: crash panic in flight",
     "nil": "panic: runtime error: invalid memory address or nil pointer dereference",
     "mapwrite": "fatal error: concurrent map writes",
+    "throw": "fatal error: concurrent map writes",
+    "churn": "panic: gomem-fixture: crash panic in flight",
 }
 # Environment given to the fixture programs. memprofilerate=1 makes the
 # runtime sample every allocation from its first one, before main.init can
@@ -87,6 +98,9 @@ MEMSTATS_KEYS = (
     "PauseTotalNs",
     "NextGC",
 )
+# Extra keys a program may write to PATH.memstats.json, copied into the manifest under the
+# given name (window: the last time.Now() of the allocation-free final sequence).
+MEMSTATS_EXTRA = {"LastTimestampUnixNano": "last_timestamp_unix_ns"}
 RUN_TIMEOUT = 120
 
 _VERSION_RE = re.compile(r"^\d+\.\d+(?:\.\d+)?$")
