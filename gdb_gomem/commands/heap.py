@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from gdb_gomem.commands import colors as c
 from gdb_gomem.commands.fmt import human_bytes, kv, table, trailer
+from gdb_gomem.commands.info import clock_lines
 from gdb_gomem.commands.registry import address_arg, command
 from gdb_gomem.reports import structures as heapdocs
 from gdb_gomem.reports.schema.structures import (
@@ -594,5 +595,6 @@ def render_memstats(d: MemStatsDoc, args: argparse.Namespace) -> str:
         )
     if not g["cycles"]:
         out.append("  no GC cycle has completed")
+    out += clock_lines(d.get("gc_epoch"), d.get("crash_time"), "Stopped at")
     out += trailer(d)
     return "\n".join(out)

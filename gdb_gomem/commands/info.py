@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from gdb_gomem.base.fmt import unix_ns_to_iso
 from gdb_gomem.commands import colors as c
 from gdb_gomem.commands.fmt import human_bytes, kv
 from gdb_gomem.commands.registry import command
 from gdb_gomem.reports.info import collect_info
-from gdb_gomem.reports.schema.info import InfoDoc
+from gdb_gomem.reports.schema.info import CrashTimeDoc, GcEpochDoc, InfoDoc
 from gdb_gomem.target.process import GoProcess
 
 _BYTES = {
@@ -21,6 +22,51 @@ _BYTES = {
     "StackInuse",
     "Sys",
 }
+
+
+def _span(ns: int) -> str:
+    a = abs(ns)
+    if a < 1_000_000:
+        return f"{a / 1e3:.1f} µs"
+    if a < 1_000_000_000:
+        return f"{a / 1e6:.1f} ms"
+    if a < 120_000_000_000:
+        return f"{a / 1e9:.2f} s"
+    return f"{a / 60e9:.1f} min"
+
+
+def clock_lines(ep: GcEpochDoc | None, ct: CrashTimeDoc | None, label: str) -> list[str]:
+    """The "GC epoch" line and the stop-time line (``label``) with its precision note."""
+    out: list[str] = []
+    est = ct["unix_ns"] if ct else None
+    if ep is not None:
+        last = ep["last_gc_time"]
+        text = f"{c.number(ep['num_gc'])} cycle(s), "
+        if last and ep["last_gc_unix_ns"]:
+            text += f"last ended {last}"
+            if est is not None and est >= ep["last_gc_unix_ns"]:
+                text += c.hint(f" ({_span(est - ep['last_gc_unix_ns'])} before the stop)")
+        else:
+            text += "none completed"
+        text += f", phase {ep['gc_phase']}"
+        out.append(kv("GC epoch", text))
+    if ct is None:
+        return out
+    if est is None:
+        out.append(kv(label, "unknown" + c.hint(f"  (latest clock: {ct['source'] or 'none'})")))
+    else:
+        lo, hi = ct["lo_unix_ns"], ct["hi_unix_ns"]
+        when = c.name(ct["time"])
+        bounds = [f"the runtime's last clock: {ct['source']}"]
+        if lo is not None and lo == est:
+            when += " or later"
+        elif lo is not None:
+            bounds.append(f"no earlier than {unix_ns_to_iso(lo)}")
+        bounds.append(f"no later than {unix_ns_to_iso(hi)}" if hi else "no upper bound")
+        out.append(kv(label, f"{when}  " + c.hint(f"({'; '.join(bounds)})")))
+    if ct["notes"]:
+        out.append(c.hint(f"  {ct['notes'][0]}"))
+    return out
 
 
 @command("info", "Go version, build, threads, crash signal and goroutine, heap, MemStats")
@@ -60,6 +106,7 @@ def render(d: InfoDoc, args: argparse.Namespace) -> str:
     else:
         sig = d["stopped"]["signal"] or "no signal"
         out.append(kv("Stopped", f"not a crash ({sig})"))
+    out += clock_lines(d.get("gc_epoch"), d.get("crash_time"), "Crash time" if cr else "Stopped at")
     out.append(kv("Threads", f"{c.number(d['threads'])} OS threads, {d['ms']} Ms"))
     h = d.get("heap")
     if h and h["arenas"]:

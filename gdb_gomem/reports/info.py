@@ -1,7 +1,8 @@
 """``gomem info``: what a target is, in one screen.
 
 Go version and build, threads, why it stopped (signal, crashing thread and goroutine), the heap
-arena range, and the MemStats headline. Every value names its source in the runtime.
+arena range, the MemStats headline, the GC epoch and when the target stopped (from the runtime's
+own clocks, :mod:`gdb_gomem.runtime.clock`). Every value names its source in the runtime.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from gdb_gomem.reports.casts import code_location
 from gdb_gomem.reports.schema.info import (
     ArenaRange,
     CrashDoc,
+    CrashTimeDoc,
+    GcEpochDoc,
     HeadlineMemStats,
     InfoDoc,
     ThreadRow,
 )
+from gdb_gomem.runtime.clock import CRASH_TIME, GC_EPOCH
 from gdb_gomem.runtime.memstats import read_memstats
 from gdb_gomem.target.process import GoProcess
 
@@ -39,6 +43,39 @@ def headline_memstats(stats: dict[str, int]) -> HeadlineMemStats:
         "LastGC": stats["LastGC"],
         "PauseTotalNs": stats["PauseTotalNs"],
         "last_gc_time": unix_ns_to_iso(stats["LastGC"]),
+    }
+
+
+def gc_epoch_doc(proc: GoProcess, notes: list[str]) -> GcEpochDoc | None:
+    """The GC epoch (cycles, last GC end, phase); None (and a note) when unreadable."""
+    try:
+        ep = GC_EPOCH(proc)
+    except (LayoutError, UnreadableMemory) as exc:
+        notes.append(f"GC epoch unreadable: {exc}")
+        return None
+    last = ep.last_gc_unix_ns
+    return {
+        "num_gc": ep.num_gc,
+        "last_gc_unix_ns": last,
+        "last_gc_time": unix_ns_to_iso(last) if last else None,
+        "gc_phase": ep.gc_phase,
+    }
+
+
+def crash_time_doc(proc: GoProcess, notes: list[str]) -> CrashTimeDoc | None:
+    """When the target stopped, from the runtime's clocks; None (and a note) when unreadable."""
+    try:
+        ct = CRASH_TIME(proc)
+    except (LayoutError, UnreadableMemory) as exc:
+        notes.append(f"crash time unreadable: {exc}")
+        return None
+    return {
+        "unix_ns": ct.unix_ns,
+        "lo_unix_ns": ct.lo_unix_ns,
+        "hi_unix_ns": ct.hi_unix_ns,
+        "source": ct.source,
+        "notes": list(ct.notes),
+        "time": unix_ns_to_iso(ct.unix_ns) if ct.unix_ns else None,
     }
 
 
@@ -141,5 +178,7 @@ def collect_info(proc: GoProcess) -> InfoDoc:
         "crash": crash,
         "heap": heap,
         "memstats": memstats,
+        "gc_epoch": gc_epoch_doc(proc, notes),
+        "crash_time": crash_time_doc(proc, notes),
         "notes": notes,
     }

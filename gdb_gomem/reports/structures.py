@@ -12,6 +12,7 @@ from typing import cast
 
 from gdb_gomem.base.errors import LayoutError, UnreadableMemory
 from gdb_gomem.base.fmt import hexaddr, unix_ns_to_iso
+from gdb_gomem.reports.info import crash_time_doc, gc_epoch_doc
 from gdb_gomem.reports.schema.structures import (
     SWEEP_STATES,
     ArenasDoc,
@@ -639,6 +640,8 @@ def memstats_doc(proc: GoProcess, ngc: int = 10) -> MemStatsDoc:
                 for c in cycles
             ],
         },
+        "gc_epoch": gc_epoch_doc(proc, notes),
+        "crash_time": crash_time_doc(proc, notes),
         "errors": errors,
         "notes": notes,
     }

@@ -85,6 +85,26 @@ class HeadlineMemStats(TypedDict):
     last_gc_time: str | None  # ISO-8601 UTC, null before the first GC
 
 
+class GcEpochDoc(TypedDict):
+    """The GC epoch at the stop (``memstats.numgc``, ``last_gc_unix``, ``runtime.gcphase``)."""
+
+    num_gc: int
+    last_gc_unix_ns: int | None  # null before the first GC
+    last_gc_time: str | None  # ISO-8601 UTC
+    gc_phase: str  # "off", "mark", "mark termination"
+
+
+class CrashTimeDoc(TypedDict):
+    """When the target stopped, from the runtime's own monotonic clocks (Unix ns)."""
+
+    unix_ns: int | None  # the estimate; null when no reading converts to wall time
+    lo_unix_ns: int | None  # proven: the runtime wrote this clock before it stopped
+    hi_unix_ns: int | None  # an upper bound, when anything proves one
+    source: str  # the clock that gave the estimate ("sched.procresizetime", "P1 ...")
+    notes: list[str]  # how precise, what else was consulted
+    time: str | None  # the estimate, ISO-8601 UTC
+
+
 class InfoDoc(TypedDict):
     go_version: str
     goarch: str
@@ -97,4 +117,6 @@ class InfoDoc(TypedDict):
     crash: CrashDoc | None
     heap: ArenaRange | None
     memstats: HeadlineMemStats | None
+    gc_epoch: GcEpochDoc | None  # null when memstats is unreadable
+    crash_time: CrashTimeDoc | None
     notes: list[str]

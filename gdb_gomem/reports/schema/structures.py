@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Final, NotRequired, TypedDict
 
 from gdb_gomem.reports.schema.common import AddrRange
+from gdb_gomem.reports.schema.info import CrashTimeDoc, GcEpochDoc
 
 # ----------------------------------------------------------------------------- shared
 
@@ -448,5 +449,7 @@ class MemStatsDoc(TypedDict):
     memstats: MemStatsFields
     comparison: list[ComparisonRow]
     gc: GcHistoryDoc
+    gc_epoch: GcEpochDoc | None  # as in ``gomem info``
+    crash_time: CrashTimeDoc | None
     errors: list[str]
     notes: list[str]
