@@ -14,10 +14,9 @@ from __future__ import annotations
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 
-from gdb_gomem.base.errors import LayoutError, UnreadableMemory
 from gdb_gomem.goroutines.allgs import Goroutine, goroutines
 from gdb_gomem.goroutines.unwind import Frame, goroutine_backtrace
-from gdb_gomem.runtime.memstats import all_ps
+from gdb_gomem.runtime.clock import crash_time
 from gdb_gomem.target.process import GoProcess
 
 #: What ``--group-by`` accepts: the creation site, the whole stack, or (status, wait reason).
@@ -25,38 +24,13 @@ GROUP_KEYS = ("creation", "stack", "wait")
 
 
 def now_lower_bound(proc: GoProcess) -> tuple[int, str]:
-    """A monotonic (nanotime) instant the dump is known to be at or after, and its source.
-
-    The runtime keeps no "now"; the latest monotonic stamps it wrote are lower bounds: each P's
-    ``sysmontick.schedwhen``, ``sched.lastpoll``, the last GC's ``last_gc_nanotime``, and the
-    goroutines' own ``waitsince``.
-    """
-    best, src = 0, ""
-
-    def consider(v: int, name: str) -> None:
-        nonlocal best, src
-        if 0 < v < 1 << 62 and v > best:
-            best, src = v, name
-
-    try:
-        for p in all_ps(proc):
-            consider(p["sysmontick.schedwhen"].int(), "P sysmontick.schedwhen")
-    except (LayoutError, UnreadableMemory):
-        pass
-    for name, getter in (
-        ("sched.lastpoll", lambda: proc.global_("runtime.sched")["lastpoll"].int()),
-        (
-            "memstats.last_gc_nanotime",
-            lambda: proc.global_("runtime.memstats")["last_gc_nanotime"].int(),
-        ),
-    ):
-        try:
-            consider(getter(), name)
-        except (LayoutError, UnreadableMemory):
-            pass
-    for g in goroutines(proc).all:
-        consider(g.waitsince, "a goroutine's waitsince")
-    return best, src
+    """A monotonic (nanotime) instant the dump is known to be at or after, and its source:
+    the newest clock reading the runtime wrote (:func:`gdb_gomem.runtime.clock.crash_time`
+    gathers them all); (0, "") when it left none."""
+    readings = crash_time(proc).readings
+    if not readings:
+        return 0, ""
+    return readings[0].nanotime, readings[0].source
 
 
 @dataclass
