@@ -45,4 +45,6 @@ def command_lines(manifest: dict[str, Any]) -> list[tuple[str, list[str]]]:
         ("top-type", ["top", "--by", "type"]),
         ("suspects", ["suspects"]),
         ("verify", ["verify"]),
+        ("window", ["window", "1m", "--by", "stack", "--limit", "50"]),
+        ("window-narrow", ["window", "1us", "--live"]),
     ]

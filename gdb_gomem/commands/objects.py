@@ -11,6 +11,7 @@ import argparse
 from gdb_gomem.commands import colors as c
 from gdb_gomem.commands.fmt import human_bytes, kv, table, trailer
 from gdb_gomem.commands.registry import address_arg, command
+from gdb_gomem.commands.window import bound_text
 from gdb_gomem.reports import objects as types_docs
 from gdb_gomem.reports.schema.objects import (
     HistogramDoc,
@@ -208,6 +209,9 @@ def render_obj(d: ObjDoc, args: argparse.Namespace) -> str:
         out.append(kv("Text", repr(o["text"])))
     elif "bytes" in o:
         out.append(kv("Bytes", o["bytes"]))
+    al = o.get("allocated")
+    if al:
+        out.append(kv("Allocated", bound_text(al)))
     st = o.get("alloc_stack")
     if st:
         out.append(kv("Allocated", "(sampled allocation stack, innermost first)"))

@@ -131,7 +131,16 @@ def output(spec: CommandSpec[Any], proc: GoProcess, args: argparse.Namespace) ->
 
 
 #: Command modules; each registers its commands when imported.
-COMMAND_MODULES = ("info", "heap", "goroutines", "deferpanic", "objects", "graph", "verify")
+COMMAND_MODULES = (
+    "info",
+    "heap",
+    "goroutines",
+    "deferpanic",
+    "objects",
+    "graph",
+    "verify",
+    "window",
+)
 
 
 def load_all() -> None:

@@ -14,10 +14,12 @@ import numpy as np
 
 from gdb_gomem.base.errors import GomemError, LayoutError, UnreadableMemory
 from gdb_gomem.heap import native
+from gdb_gomem.heap.epochs import UNKNOWN, AllocEpochs, alloc_epochs
 from gdb_gomem.heap.types.infer import heap_types
 from gdb_gomem.heap.types.table import SRC_INFERRED, HeapTypes
 from gdb_gomem.reports.casts import code_location
 from gdb_gomem.reports.schema.objects import (
+    AllocBoundDoc,
     AllocFrameDoc,
     CountBytes,
     HeapObjectDoc,
@@ -32,8 +34,10 @@ from gdb_gomem.reports.schema.objects import (
     TypedShare,
     ValueDoc,
 )
+from gdb_gomem.runtime import clock
 from gdb_gomem.runtime.geometry import span_of
 from gdb_gomem.runtime.gomaps import MapError, map_entries, map_header, map_kind, map_len
+from gdb_gomem.runtime.memprof import bucket_pcs, object_bucket
 from gdb_gomem.runtime.rtype import types
 from gdb_gomem.runtime.spans import cached_walk
 from gdb_gomem.symbols.gonames import go_name
@@ -433,42 +437,58 @@ class _Decoder:
 
 
 def _alloc_stack(
-    proc: GoProcess, span_base: int, specials: int, offset: int
+    proc: GoProcess, span_base: int, specials: int, offset: int, size: int = 1
 ) -> list[AllocFrameDoc] | None:
-    """The sampled allocation stack: the object's ``specialprofile`` -> ``bucket`` -> PCs
-    (``runtime/mprof.go``: ``bucket.stk`` follows the bucket header)."""
-    dw = proc.dw
-    kind = dw.constants.get("runtime._KindSpecialProfile")
-    if kind is None or not specials or dw.find("runtime.specialprofile") is None:
+    """The sampled allocation stack of the object at span offset ``offset``: its
+    ``specialprofile`` (anywhere in its ``size`` bytes: past a malloc header, at a value in a
+    tiny block) -> ``bucket`` -> PCs (:mod:`gdb_gomem.runtime.memprof`)."""
+    b = object_bucket(proc, specials, offset, offset + max(size, 1))
+    if b is None:
         return None
-    mem = proc.mem
-    o_next = dw.offset("runtime.special", "next")
-    o_off = dw.offset("runtime.special", "offset")
-    o_kind = dw.offset("runtime.special", "kind")
-    off_size = dw.resolve(dw.field("runtime.special", "offset").type).size
-    o_b = dw.offset("runtime.specialprofile", "b")
-    hdr = dw.size("runtime.bucket")
-    o_nstk = dw.offset("runtime.bucket", "nstk")
-    sp, hops = specials, 0
-    while sp and hops < 1 << 16:
-        hops += 1
-        try:
-            if mem.u8(sp + o_kind) == kind and mem.uint(sp + o_off, off_size) == offset:
-                b = mem.u64(sp + o_b)
-                n = mem.u64(b + o_nstk)
-                if n > MAX_STACK * 16:
-                    return None
-                raw = mem.read(b + hdr, 8 * min(n, MAX_STACK))
-                out: list[AllocFrameDoc] = []
-                for k in range(min(n, MAX_STACK)):
-                    pc = int.from_bytes(raw[8 * k : 8 * k + 8], "little")
-                    where = code_location(proc, pc - 1 if pc else pc)
-                    out.append({"pc": f"{pc:#x}", **where} if where else {"pc": f"{pc:#x}"})
-                return out
-            sp = mem.u64(sp + o_next)
-        except UnreadableMemory:
-            return None
-    return None
+    pcs = bucket_pcs(proc, b, MAX_STACK)
+    return None if pcs is None else stack_frames(proc, pcs)
+
+
+def stack_frames(proc: GoProcess, pcs: list[int]) -> list[AllocFrameDoc]:
+    """Frames of a profile stack (return addresses: each is looked up at ``pc - 1``)."""
+    out: list[AllocFrameDoc] = []
+    for pc in pcs:
+        where = code_location(proc, pc - 1 if pc else pc)
+        out.append({"pc": f"{pc:#x}", **where} if where else {"pc": f"{pc:#x}"})
+    return out
+
+
+# ---------------------------------------------------------------------------- allocation bound
+
+#: ``AllocBoundDoc.source`` of a bound proven by GC epochs (:mod:`gdb_gomem.heap.epochs`).
+SOURCE_GC_EPOCH = "gc-epoch"
+
+
+def crash_end(ct: clock.CrashTime) -> int | None:
+    """The latest the crash can have been: its upper bound if known, else the estimate."""
+    return ct.hi_unix_ns or ct.unix_ns
+
+
+def bound_doc(ep: AllocEpochs, i: int, end: int | None) -> AllocBoundDoc:
+    """The allocation bound of object ``i`` of the epochs' object table; ``end`` stands for
+    "before the crash" (:func:`crash_end`)."""
+    a, b = int(ep.after_cycle[i]), int(ep.before_cycle[i])
+    return {
+        "after_unix_ns": ep.cycle_end(a) if a != UNKNOWN else None,
+        "before_unix_ns": ep.cycle_end(b) if b != UNKNOWN else end,
+        "source": SOURCE_GC_EPOCH,
+        "after_gc": a if a != UNKNOWN else None,
+        "before_gc": b if b != UNKNOWN else None,
+    }
+
+
+def object_bound(proc: GoProcess, addr: int) -> AllocBoundDoc | None:
+    """The allocation bound of the object starting at ``addr``; None if no object does."""
+    ep = alloc_epochs(proc)
+    i = ep.objects.find_one(addr)
+    if i < 0 or int(ep.objects.addr[i]) != addr:
+        return None
+    return bound_doc(ep, i, crash_end(clock.crash_time(proc)))
 
 
 def obj_doc(proc: GoProcess, addr: int, depth: int = 2) -> ObjDoc:
@@ -559,5 +579,10 @@ def _heap_object(
             obj["text"] = raw.decode("utf-8", "replace")
     span = cached_walk(proc).find(base)
     if span is not None:
-        obj["alloc_stack"] = _alloc_stack(proc, span.base, span.specials, base - span.base)
+        obj["alloc_stack"] = _alloc_stack(
+            proc, span.base, span.specials, base - span.base, int(ht.size[i])
+        )
+    bound = object_bound(proc, base)
+    if bound is not None:
+        obj["allocated"] = bound
     return obj

@@ -2,10 +2,11 @@
 
 One module per area: :mod:`.info`, :mod:`.structures` (mheap, spans, span, mcentral, mcache,
 spanlists, memstats), :mod:`.goroutines` (goroutines, goroutine, threads, defers, panics),
-:mod:`.objects` (histogram, objects, obj), :mod:`.retention` (path, top, suspects) and
-:mod:`.verify`; :mod:`.common` holds the pieces several share. The builders in
-:mod:`gdb_gomem.reports` and the commands' ``run`` functions return these types, so mypy
-checks every document against its contract. Keys are stable: add, never rename or remove.
+:mod:`.objects` (histogram, objects, obj), :mod:`.retention` (path, top, suspects),
+:mod:`.verify` and :mod:`.window`; :mod:`.common` holds the pieces several share. The
+builders in :mod:`gdb_gomem.reports` and the commands' ``run`` functions return these types,
+so mypy checks every document against its contract. Keys are stable: add, never rename or
+remove.
 
 :data:`DOCUMENTS` names each command's document type (two for a command whose document
 depends on its options).
@@ -34,6 +35,7 @@ from gdb_gomem.reports.schema.structures import (
     SpansDoc,
 )
 from gdb_gomem.reports.schema.verify import VerifyDoc
+from gdb_gomem.reports.schema.window import WindowDoc
 
 #: Command name -> the TypedDict(s) of its ``--json`` document.
 DOCUMENTS: dict[str, tuple[type, ...]] = {
@@ -57,6 +59,7 @@ DOCUMENTS: dict[str, tuple[type, ...]] = {
     "top": (TopObjectsDoc, TopTypesDoc),
     "suspects": (SuspectsDoc,),
     "verify": (VerifyDoc,),
+    "window": (WindowDoc,),
 }
 
 __all__ = [
@@ -83,4 +86,5 @@ __all__ = [
     "TopObjectsDoc",
     "TopTypesDoc",
     "VerifyDoc",
+    "WindowDoc",
 ]

@@ -135,6 +135,21 @@ class AllocFrameDoc(TypedDict):
     line: NotRequired[int]
 
 
+class AllocBoundDoc(TypedDict):
+    """When an object was allocated, as far as the core proves it (Unix ns; null: unbounded).
+
+    ``source`` ``gc-epoch``: from the GC's sweep state (``after_unix_ns`` the end of GC
+    ``after_gc``, ``before_unix_ns`` the end of GC ``before_gc`` or, when that is null, the
+    crash time's upper bound or estimate).
+    """
+
+    after_unix_ns: int | None
+    before_unix_ns: int | None
+    source: str
+    after_gc: NotRequired[int | None]  # the GC cycle it was allocated after
+    before_gc: NotRequired[int | None]  # the GC cycle it was allocated before (null: the stop)
+
+
 class HeapObjectDoc(TypedDict):
     base: str
     size: int
@@ -150,6 +165,7 @@ class HeapObjectDoc(TypedDict):
     bytes: NotRequired[str]  # untyped: the first bytes, hex
     text: NotRequired[str]  # string data
     alloc_stack: NotRequired[list[AllocFrameDoc] | None]  # null: no sampled record
+    allocated: NotRequired[AllocBoundDoc]  # the allocation time bound (gomem window)
 
 
 class ObjDoc(TypedDict):
