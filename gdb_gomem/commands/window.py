@@ -61,12 +61,15 @@ def _configure(p: argparse.ArgumentParser) -> None:
     _configure,
 )
 def run_window(proc: GoProcess, args: argparse.Namespace) -> WindowDoc:
+    # JSON lists every object unless --limit; text lists objects only with --limit, so it
+    # builds none (a million entries on a big heap cost seconds for nothing).
+    limit = args.limit if args.limit is not None or args.json else 0
     return window_docs.window_doc(
         proc,
         args.duration,
         args.type,
         args.by,
-        args.limit,
+        limit,
         getattr(args, "which", None) or "all",
     )
 
