@@ -18,12 +18,15 @@ import signal
 import subprocess
 import sys
 from contextlib import redirect_stderr, redirect_stdout
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from gdb_gomem.adapters.corefile import open_core
 from gdb_gomem.target.memory import Memory
+from gdb_gomem.target.process import GoProcess
 from gomem_fixtures import store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,6 +65,22 @@ def fixture_file(version: str, program: str, name: str) -> Path:
 
 def manifest(version: str, scenario: str) -> dict[str, Any]:
     return store.manifest(version, PROGRAM, scenario)
+
+
+@cache
+def fixture_process(version: str, program: str, scenario: str) -> GoProcess:
+    """One opened core per (version, program, scenario), shared by the tests of a run."""
+    return open_core(
+        store.fixture_file(version, program, program),
+        store.fixture_file(version, program, f"{scenario}.core"),
+    )
+
+
+def program_manifest(version: str, program: str, scenario: str) -> dict[str, Any]:
+    """The manifest of another fixture program (``window``...); skip where none is committed."""
+    if not store.has_fixture(version, program):
+        pytest.skip(f"no fixtures/{version}/{program} yet")
+    return store.manifest(version, program, scenario)
 
 
 def patched_core(src: Path, dst: Path, patches: dict[int, bytes]) -> Path:

@@ -14,37 +14,17 @@ last GC must equal the objects the epochs call "allocated after the last GC".
 
 from __future__ import annotations
 
-from functools import cache
-from typing import Any
-
 import numpy as np
 import pytest
 
-from gdb_gomem.adapters.corefile import open_core
 from gdb_gomem.heap.epochs import UNKNOWN, AllocEpochs, alloc_epochs
 from gdb_gomem.heap.types.infer import heap_types
 from gdb_gomem.runtime.memprof import MEM_PROFILE, profile_specials
 from gdb_gomem.target.process import GoProcess
 from gomem_fixtures import store
-from tests.support import SCENARIOS, binary, core, manifest
+from tests.support import SCENARIOS, fixture_process, manifest, program_manifest
 
 WINDOW_CASES = [(p, s) for p in ("window", "windowprof") for s in store.PROGRAM_SCENARIOS[p]]
-
-
-@cache
-def _proc(version: str, program: str, scenario: str) -> GoProcess:
-    if program == "leaky":
-        return open_core(binary(version), core(version, scenario))
-    return open_core(
-        store.fixture_file(version, program, program),
-        store.fixture_file(version, program, f"{scenario}.core"),
-    )
-
-
-def _window_manifest(version: str, program: str, scenario: str) -> dict[str, Any]:
-    if not store.has_fixture(version, program):
-        pytest.skip(f"no fixtures/{version}/{program} yet")
-    return store.manifest(version, program, scenario)
 
 
 def _objects_holding(ep: AllocEpochs, addrs: list[str]) -> np.ndarray:
@@ -57,7 +37,7 @@ def _objects_holding(ep: AllocEpochs, addrs: list[str]) -> np.ndarray:
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_leaky_tagged_after_forced_gc_entries_before(version: str, scenario: str) -> None:
     m = manifest(version, scenario)
-    ep = alloc_epochs(_proc(version, "leaky", scenario))
+    ep = alloc_epochs(fixture_process(version, "leaky", scenario))
     n = m["forced_gc"]["num_gc"]
     assert m["memstats_final"]["NumGC"] == n  # the forced GC is the last one
     assert ep.sweep_cycle == ep.epoch.num_gc == n
@@ -73,7 +53,7 @@ def test_leaky_tagged_after_forced_gc_entries_before(version: str, scenario: str
     for s in np.unique(spans):
         assert (np.diff(ep.order[tagged][spans == s]) > 0).all()
     # The cache entries were allocated before the forced GC and survived it.
-    ht = heap_types(_proc(version, "leaky", scenario))
+    ht = heap_types(fixture_process(version, "leaky", scenario))
     entry = np.flatnonzero(
         np.array([e.name == "main.Entry" for e in ht.table], dtype=bool)[ht.type_id]
     )
@@ -87,7 +67,7 @@ def test_leaky_profiler_counts_equal_allocations_since_last_gc(version: str, sce
     """The heap profiler's own count since the last GC equals the objects after it, per stack."""
     m = manifest(version, scenario)
     assert m["mem_profile_rate"] == 1
-    proc = _proc(version, "leaky", scenario)
+    proc = fixture_process(version, "leaky", scenario)
     _check_profile_counts(proc)
 
 
@@ -117,8 +97,8 @@ def _check_profile_counts(proc: GoProcess) -> None:
 
 @pytest.mark.parametrize(("program", "scenario"), WINDOW_CASES)
 def test_window_batches(version: str, program: str, scenario: str) -> None:
-    m = _window_manifest(version, program, scenario)
-    ep = alloc_epochs(_proc(version, program, scenario))
+    m = program_manifest(version, program, scenario)
+    ep = alloc_epochs(fixture_process(version, program, scenario))
     last = m["gc"]["num_gc_at_crash_manifest"]
     assert ep.sweep_cycle == ep.epoch.num_gc == last
     assert ep.cycle_end(last) == m["gc"]["last_gc_unix_ns"]
@@ -134,15 +114,15 @@ def test_window_batches(version: str, program: str, scenario: str) -> None:
 
 @pytest.mark.parametrize("scenario", store.PROGRAM_SCENARIOS["windowprof"])
 def test_windowprof_profiler_counts(version: str, scenario: str) -> None:
-    _window_manifest(version, "windowprof", scenario)
-    _check_profile_counts(_proc(version, "windowprof", scenario))
+    program_manifest(version, "windowprof", scenario)
+    _check_profile_counts(fixture_process(version, "windowprof", scenario))
 
 
 @pytest.mark.parametrize("scenario", store.PROGRAM_SCENARIOS["window"])
 def test_window_profiler_disabled_by_the_linker(version: str, scenario: str) -> None:
-    m = _window_manifest(version, "window", scenario)
+    m = program_manifest(version, "window", scenario)
     assert m["profiling_linked"] is False
-    mp = MEM_PROFILE(_proc(version, "window", scenario))
+    mp = MEM_PROFILE(fixture_process(version, "window", scenario))
     assert mp.disabled_by_linker is True
     assert mp.rate == 0
     assert "disabled by the linker" in mp.summary()

@@ -13,16 +13,12 @@ never when it was allocated before (the core cannot tell when: it is counted as 
 from __future__ import annotations
 
 import json
-from functools import cache
-from typing import Any
 
 import numpy as np
 import pytest
 
-from gdb_gomem.adapters.corefile import open_core
 from gdb_gomem.reports.schema.window import WindowDoc
 from gdb_gomem.reports.window import clock_text, parse_duration, window_doc
-from gdb_gomem.target.process import GoProcess
 from gomem_fixtures import store
 from tests.reports.test_schema import _problems
 from tests.support import (
@@ -30,30 +26,16 @@ from tests.support import (
     binary,
     cli_json,
     core,
+    fixture_process,
     gdb_batch,
     gomem_cli,
     json_after,
     manifest,
+    program_manifest,
 )
 
 WINDOW_CASES = [(p, s) for p in ("window", "windowprof") for s in store.PROGRAM_SCENARIOS[p]]
 MINUTE = 60_000_000_000
-
-
-@cache
-def _proc(version: str, program: str, scenario: str) -> GoProcess:
-    if program == "leaky":
-        return open_core(binary(version), core(version, scenario))
-    return open_core(
-        store.fixture_file(version, program, program),
-        store.fixture_file(version, program, f"{scenario}.core"),
-    )
-
-
-def _window_manifest(version: str, program: str, scenario: str) -> dict[str, Any]:
-    if not store.has_fixture(version, program):
-        pytest.skip(f"no fixtures/{version}/{program} yet")
-    return store.manifest(version, program, scenario)
 
 
 def _listed(doc: WindowDoc, addrs: list[str]) -> np.ndarray:
@@ -91,7 +73,7 @@ def test_leaky_window_back_past_the_forced_gc(version: str, scenario: str) -> No
     m = manifest(version, scenario)
     last_gc = m["memstats_final"]["LastGC"]
     n = m["forced_gc"]["num_gc"]
-    doc = window_doc(_proc(version, "leaky", scenario), MINUTE)
+    doc = window_doc(fixture_process(version, "leaky", scenario), MINUTE)
     _check_schema(doc)
     assert _listed(doc, m["tagged"]["main.Tagged"]["addresses"]).all()
     assert _listed(doc, m["dropped"]["main.Dropped"]["addresses"]).all()  # garbage, allocated
@@ -127,7 +109,7 @@ def test_leaky_window_back_past_the_forced_gc(version: str, scenario: str) -> No
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_leaky_live_leaves_out_the_dropped(version: str, scenario: str) -> None:
     m = manifest(version, scenario)
-    doc = window_doc(_proc(version, "leaky", scenario), MINUTE, which="live")
+    doc = window_doc(fixture_process(version, "leaky", scenario), MINUTE, which="live")
     assert doc["selection"] == "live"
     assert _listed(doc, m["tagged"]["main.Tagged"]["addresses"]).all()
     assert not _listed(doc, m["dropped"]["main.Dropped"]["addresses"]).any()
@@ -138,7 +120,7 @@ def test_leaky_narrower_than_the_epoch(version: str, scenario: str) -> None:
     """1 µs: the core cannot resolve it; everything since the forced GC, said so."""
     m = manifest(version, scenario)
     last_gc = m["memstats_final"]["LastGC"]
-    doc = window_doc(_proc(version, "leaky", scenario), 1_000, type_rx=r"^main\.")
+    doc = window_doc(fixture_process(version, "leaky", scenario), 1_000, type_rx=r"^main\.")
     b = doc["bound"]
     assert doc["crash_time"]["unix_ns"] - last_gc > 1_000  # the program ran on after the GC
     assert (b["kind"], b["since_unix_ns"]) == ("epoch", last_gc)
@@ -153,7 +135,7 @@ def test_leaky_narrower_than_the_epoch(version: str, scenario: str) -> None:
 def test_leaky_by_stack_and_goroutine() -> None:
     version = "1.26.6" if "1.26.6" in store.versions() else store.versions()[-1]
     m = manifest(version, "panic")
-    proc = _proc(version, "leaky", "panic")
+    proc = fixture_process(version, "leaky", "panic")
     doc = window_doc(proc, MINUTE, type_rx=r"^main\.Tagged$", by="stack")
     assert [r["count"] for r in doc["rows"]] == [m["types"]["main.Tagged"]["count"]]
     assert doc["rows"][0]["type"].startswith("main.main (main.go:")
@@ -190,7 +172,7 @@ def test_obj_has_its_allocation_bound(version: str) -> None:
     al = doc["object"]["allocated"]
     assert al["after_unix_ns"] == m["memstats_final"]["LastGC"]
     assert (al["source"], al["after_gc"], al["before_gc"]) == ("gc-epoch", 2, None)
-    entry = window_doc(_proc(version, "leaky", "panic"), MINUTE)  # any survivor will do
+    entry = window_doc(fixture_process(version, "leaky", "panic"), MINUTE)  # any survivor will do
     assert entry["undecided"]["count"] > 0
 
 
@@ -213,8 +195,8 @@ def test_obj_text_line() -> None:
 
 @pytest.mark.parametrize(("program", "scenario"), WINDOW_CASES)
 def test_window_fixture_batches(version: str, program: str, scenario: str) -> None:
-    m = _window_manifest(version, program, scenario)
-    proc = _proc(version, program, scenario)
+    m = program_manifest(version, program, scenario)
+    proc = fixture_process(version, program, scenario)
     last_gc = m["gc"]["last_gc_unix_ns"]
     final = m["gc"]["num_gc_at_crash_manifest"]
     # Back past the forced GC: every batch the program allocated after the last GC is
@@ -254,9 +236,9 @@ def test_window_fixture_batches(version: str, program: str, scenario: str) -> No
 
 @pytest.mark.parametrize("scenario", store.PROGRAM_SCENARIOS["windowprof"])
 def test_windowprof_by_stack_names_the_allocating_function(version: str, scenario: str) -> None:
-    m = _window_manifest(version, "windowprof", scenario)
+    m = program_manifest(version, "windowprof", scenario)
     final = m["gc"]["num_gc_at_crash_manifest"]
-    doc = window_doc(_proc(version, "windowprof", scenario), MINUTE, by="stack")
+    doc = window_doc(fixture_process(version, "windowprof", scenario), MINUTE, by="stack")
     rows = {r["type"]: r["count"] for r in doc["rows"]}
     for b in m["batches"]:
         fn = f"main.alloc{b['name']} ("
@@ -268,8 +250,8 @@ def test_windowprof_by_stack_names_the_allocating_function(version: str, scenari
 
 @pytest.mark.parametrize("scenario", store.PROGRAM_SCENARIOS["window"])
 def test_window_without_profiler_says_so(version: str, scenario: str) -> None:
-    _window_manifest(version, "window", scenario)
-    doc = window_doc(_proc(version, "window", scenario), MINUTE, by="stack")
+    program_manifest(version, "window", scenario)
+    doc = window_doc(fixture_process(version, "window", scenario), MINUTE, by="stack")
     assert "disabled by the linker" in doc["sources"][1]
     note = next(n for n in doc["notes"] if "disabled by the linker" in n)
     assert "runtime.MemProfileRate = 1" in note and "memprofilerate=1" in note
