@@ -28,13 +28,16 @@ from gomem_fixtures.store import (
     GDB_SCENARIOS,
     MEMSTATS_EXTRA,
     MEMSTATS_KEYS,
+    PROGRAM_MIN_GO,
     PROGRAM_SCENARIOS,
     PROGRAM_SOURCES,
-    RUN_ENV,
     RUN_TIMEOUT,
     SRC,
+    UNAUDITED_PROGRAMS,
     FixtureError,
+    builds_with,
     cache_dir,
+    run_env,
     write_text_atomic,
 )
 
@@ -278,8 +281,9 @@ def run_scenario(
     core_out = workdir / f"{scenario}.core"
     for stale in (manifest_path, core_out, workdir / "core"):
         stale.unlink(missing_ok=True)
-    env = go_env(RUN_ENV)
-    harness: dict[str, Any] = {"toolchain": version, "env": dict(RUN_ENV)}
+    program_env = run_env(binary.name)
+    env = go_env(program_env)
+    harness: dict[str, Any] = {"toolchain": version, "env": dict(program_env)}
     if scenario in GDB_SCENARIOS:
         if shutil.which("gdb") is None:
             raise FixtureError("gdb is needed for the gcore scenario")
@@ -444,7 +448,7 @@ def audit_after_checkpoint(binary: Path, scenario: str, workdir: Path) -> dict[s
     1.26+ persistentallocs an extended-register save area (xRegSave): a gdb
     artefact that a free run would not normally show.
     """
-    if scenario in GDB_SCENARIOS:
+    if scenario in GDB_SCENARIOS or binary.name in UNAUDITED_PROGRAMS:
         return {}
     workdir.mkdir(parents=True, exist_ok=True)
     script = workdir / "audit.gdb.py"
@@ -468,7 +472,7 @@ def audit_after_checkpoint(binary: Path, scenario: str, workdir: Path) -> dict[s
     proc = subprocess.run(
         cmd,
         cwd=workdir,
-        env=go_env(RUN_ENV),
+        env=go_env(run_env(binary.name)),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
@@ -495,6 +499,8 @@ def build_and_crash(
     """
     if scenario not in PROGRAM_SCENARIOS[program]:
         raise FixtureError(f"{program} has no scenario {scenario!r}")
+    if not builds_with(program, version):
+        raise FixtureError(f"{program} needs Go {PROGRAM_MIN_GO[program]}+, not {version}")
     outdir = Path(outdir)
     binary = build_program(version, program, outdir)
     core, manifest_path = run_scenario(binary, scenario, outdir, version)

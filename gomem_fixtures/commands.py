@@ -47,4 +47,5 @@ def command_lines(manifest: dict[str, Any]) -> list[tuple[str, list[str]]]:
         ("verify", ["verify"]),
         ("window", ["window", "1m", "--by", "stack", "--limit", "50"]),
         ("window-narrow", ["window", "1us", "--live"]),
+        ("trace", ["trace"]),
     ]

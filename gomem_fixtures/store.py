@@ -55,7 +55,18 @@ PROGRAM_SCENARIOS: dict[str, tuple[str, ...]] = {
     # same source with the heap profiler linked and sampling every allocation.
     "window": ("panic", "throw", "churn"),
     "windowprof": ("panic", "churn"),
+    # Go 1.25+'s runtime/trace.FlightRecorder under GODEBUG=traceallocfree=1: the execution
+    # trace held in the core (`gomem trace`), with the recorder's own WriteTo output.
+    "flight": ("panic", "throw"),
 }
+# Programs that only build with newer Go: program -> the oldest Go version (make_fixtures skips
+# older ones; fixtures/src/flight needs runtime/trace.FlightRecorder).
+PROGRAM_MIN_GO: dict[str, str] = {"flight": "1.25"}
+# Files a program writes next to its manifest, stored (packed) in the fixture folder:
+# program -> names, ``{scenario}`` replaced (flight: FlightRecorder.WriteTo's output).
+PROGRAM_EXTRA_FILES: dict[str, tuple[str, ...]] = {"flight": ("{scenario}.trace",)}
+# Programs without a main.checkpoint: no gdb audit of what runs after it.
+UNAUDITED_PROGRAMS = frozenset({"flight"})
 # Programs built from another program's source directory with extra ``go build`` flags:
 # program -> (directory under fixtures/src, flags). Others build fixtures/src/<program>.
 PROGRAM_SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -77,6 +88,10 @@ EXPECTED_STDERR = {
 # runtime sample every allocation from its first one, before main.init can
 # set runtime.MemProfileRate itself.
 RUN_ENV = {"GOTRACEBACK": "crash", "GODEBUG": "memprofilerate=1"}
+# Per-program changes to RUN_ENV (flight: every heap allocation and free in the trace).
+PROGRAM_ENV: dict[str, dict[str, str]] = {
+    "flight": {"GODEBUG": "traceallocfree=1,memprofilerate=1"},
+}
 # Keys of PATH.memstats.json copied into manifest["memstats_final"].
 MEMSTATS_KEYS = (
     "HeapAlloc",
@@ -284,6 +299,17 @@ def restore(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
 # --------------------------------------------------------------------------
 # Fixture lookup for tests
 # --------------------------------------------------------------------------
+
+
+def run_env(program: str) -> dict[str, str]:
+    """The environment additions a fixture program runs with (RUN_ENV + PROGRAM_ENV)."""
+    return {**RUN_ENV, **PROGRAM_ENV.get(program, {})}
+
+
+def builds_with(program: str, version: str) -> bool:
+    """Tell whether a fixture program is made with Go version (PROGRAM_MIN_GO)."""
+    oldest = PROGRAM_MIN_GO.get(program)
+    return oldest is None or _version_key(version) >= _version_key(oldest)
 
 
 def cache_dir() -> Path:

@@ -140,6 +140,7 @@ COMMAND_MODULES = (
     "graph",
     "verify",
     "window",
+    "trace",
 )
 
 

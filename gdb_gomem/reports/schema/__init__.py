@@ -3,7 +3,7 @@
 One module per area: :mod:`.info`, :mod:`.structures` (mheap, spans, span, mcentral, mcache,
 spanlists, memstats), :mod:`.goroutines` (goroutines, goroutine, threads, defers, panics),
 :mod:`.objects` (histogram, objects, obj), :mod:`.retention` (path, top, suspects),
-:mod:`.verify` and :mod:`.window`; :mod:`.common` holds the pieces several share. The
+:mod:`.verify`, :mod:`.window` and :mod:`.trace`; :mod:`.common` holds the pieces several share. The
 builders in :mod:`gdb_gomem.reports` and the commands' ``run`` functions return these types,
 so mypy checks every document against its contract. Keys are stable: add, never rename or
 remove.
@@ -34,6 +34,7 @@ from gdb_gomem.reports.schema.structures import (
     SpanListsDoc,
     SpansDoc,
 )
+from gdb_gomem.reports.schema.trace import TraceDoc
 from gdb_gomem.reports.schema.verify import VerifyDoc
 from gdb_gomem.reports.schema.window import WindowDoc
 
@@ -60,6 +61,7 @@ DOCUMENTS: dict[str, tuple[type, ...]] = {
     "suspects": (SuspectsDoc,),
     "verify": (VerifyDoc,),
     "window": (WindowDoc,),
+    "trace": (TraceDoc,),
 }
 
 __all__ = [
