@@ -10,6 +10,14 @@ allocated in the window; when the window reaches back before a GC's end, objects
 that GC may or may not be in it (allocated at an unknown time before it): they are counted,
 not listed. When the window is narrower than the time since the last GC's end, the core cannot
 resolve it: everything allocated since that GC's end is listed and the bound says so.
+
+When the core holds an execution trace with allocation events (a Go 1.25+ flight recorder run
+with ``GODEBUG=traceallocfree=1``, :mod:`gdb_gomem.runtime.exectrace.allocs`), an object whose
+slot has an allocation event in it (the earliest since the slot's last free event, and within
+the object's GC-epoch bound) is placed at that event's time, exactly (source ``trace``), and
+attributed to the goroutine that ran the allocation. An object allocated after a GC that ended
+inside a gapless trace, yet without an event, came after the trace's last event (source
+``trace-end``: allocated after that event).
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from gdb_gomem.heap.epochs import AllocEpochs, alloc_epochs
 from gdb_gomem.heap.objects import F_TINY, as_int64
 from gdb_gomem.heap.types.infer import heap_types
 from gdb_gomem.reports.objects import MAX_STACK, bound_doc, crash_end, live_mask, stack_frames
-from gdb_gomem.reports.schema.objects import AllocFrameDoc, CountBytes
+from gdb_gomem.reports.schema.objects import AllocBoundDoc, AllocFrameDoc, CountBytes
 from gdb_gomem.reports.schema.window import (
     CrashTimeDoc,
     WindowBoundDoc,
@@ -33,6 +41,7 @@ from gdb_gomem.reports.schema.window import (
     WindowRow,
 )
 from gdb_gomem.runtime import clock
+from gdb_gomem.runtime.exectrace.allocs import TRACE_ALLOCS, TraceAllocs
 from gdb_gomem.runtime.memprof import (
     HOW_TO_SAMPLE,
     MEM_PROFILE,
@@ -42,6 +51,18 @@ from gdb_gomem.runtime.memprof import (
 from gdb_gomem.target.process import GoProcess
 
 NO_TRACE = "unknown (no execution trace in this core)"
+NOT_TRACED = "unknown (no allocation event in the execution trace)"
+AFTER_TRACE = "unknown (allocated after the execution trace's last event)"
+NO_GOROUTINE = "no goroutine (the runtime, on a system stack)"
+SOURCE_TRACE = "trace"
+SOURCE_TRACE_END = "trace-end"
+#: A trace time may precede the end of the GC the object was allocated after (or follow the
+#: end of the GC it survived) by this much before it is taken for a stale event: the two wall
+#: clocks come from different snapshots of nanotime.
+TRACE_EPOCH_SLACK_NS = 1_000_000
+#: A GC end this long after the trace's first event is taken as inside the trace (wall clocks
+#: of the GC's and of the trace's clock snapshot, both from nanotime).
+TRACE_START_SLACK_NS = 20_000
 NOT_SAMPLED = "(not sampled)"
 
 _UNITS = {
@@ -160,7 +181,7 @@ class _Stacks:
 # ---------------------------------------------------------------------------- the window
 
 
-def _sources(proc: GoProcess, ep: AllocEpochs) -> list[str]:
+def _sources(proc: GoProcess, ep: AllocEpochs, ta: TraceAllocs, ntraced: int) -> list[str]:
     out: list[str] = []
     s = ep.sweep_cycle
     if s >= 1:
@@ -171,7 +192,98 @@ def _sources(proc: GoProcess, ep: AllocEpochs) -> list[str]:
     else:
         out.append("gc epochs: no GC has completed: no allocation can be placed in time")
     out.append(MEM_PROFILE(proc).summary())
-    out.append("execution trace: not read yet")
+    line = ta.summary()
+    cov = ta.covered()
+    if ta.trace is not None and cov is not None:
+        line += f", from {clock_text(cov[0])} to {clock_text(cov[1])} (UTC)"
+    if ta.usable:
+        line += f"; {ntraced} listed object(s) timed by it"
+    out.append(line)
+    return out
+
+
+class _Traced:
+    """Per object of the epochs' table: the time (Unix ns, 0: none) and goroutine (-1: none)
+    of its allocation event in the execution trace."""
+
+    def __init__(self, ep: AllocEpochs, ta: TraceAllocs) -> None:
+        n = len(ep.objects)
+        self.unix_ns = np.zeros(n, np.int64)
+        self.goroutine = np.full(n, -1, np.int64)
+        #: Objects allocated after the trace's last event: allocated after a GC that ended
+        #: once the trace ran, yet without an event in a trace without gaps.
+        self.after_end = np.zeros(n, bool)
+        self.end_unix_ns = 0
+        self.notes: list[str] = []
+        if not ta.usable or ta.heap is None or n == 0:
+            return
+        ot = ep.objects
+        allocs, frees = ta.heap.allocs, ta.heap.frees
+        if not len(allocs):
+            return
+        # The alloc event names the pointer mallocgc returns (past a malloc header, at an
+        # offset of a tiny block), the free event the slot's base: match both by slot.
+        ai = ot.find(allocs.addr)
+        fi = ot.find(frees.addr) if len(frees) else np.zeros(0, np.int64)
+        last_free = np.full(n, np.iinfo(np.int64).min, np.int64)
+        ok = fi >= 0
+        np.maximum.at(last_free, fi[ok], frees.ticks[ok])
+        cand = np.flatnonzero(ai >= 0)
+        cand = cand[allocs.ticks[cand] > last_free[ai[cand]]]
+        # The earliest allocation since the last free: the slot's object (a tiny block's
+        # first value; its later values are allocated inside it).
+        order = np.lexsort((allocs.ticks[cand], ai[cand]))
+        cand = cand[order]
+        objs = ai[cand]
+        first = np.ones(len(cand), bool)
+        first[1:] = objs[1:] != objs[:-1]
+        cand, objs = cand[first], objs[first]
+        t = allocs.unix_ns[cand]
+        # An event older than the GC end the object was allocated after (or newer than the
+        # end of the GC it survived) is an earlier occupant's whose free the trace missed.
+        ea = ep.after_unix_ns()[objs]
+        eb = ep.before_unix_ns()[objs]
+        stale = ((ea > 0) & (t < ea - TRACE_EPOCH_SLACK_NS)) | (
+            (eb > 0) & (t > eb + TRACE_EPOCH_SLACK_NS)
+        )
+        if stale.any():
+            self.notes.append(
+                f"{int(stale.sum())} allocation event(s) of the execution trace disagree with "
+                "their object's GC-epoch bound (an earlier occupant of the slot, freed after "
+                "the trace ended): the epoch bound is kept for those objects"
+            )
+        keep = ~stale
+        self.unix_ns[objs[keep]] = t[keep]
+        self.goroutine[objs[keep]] = allocs.goroutine[cand[keep]]
+        cov = ta.covered()
+        if ta.gapless and cov is not None and ta.trace is not None:
+            # The trace's first generation is whole from its first event when tracing began
+            # there (generation 1: StartTrace stops the world); a later one may begin while
+            # a thread still writes an event of the generation before it.
+            margin = TRACE_START_SLACK_NS
+            if ta.trace.generations[0].gen != 1:
+                margin += TRACE_EPOCH_SLACK_NS
+            ea_all = ep.after_unix_ns()
+            self.after_end = (self.unix_ns == 0) & (ea_all > 0) & (ea_all >= cov[0] + margin)
+            self.end_unix_ns = cov[1]
+
+    @property
+    def mask(self) -> np.ndarray:
+        return self.unix_ns > 0
+
+
+def _trace_bound(t: int) -> AllocBoundDoc:
+    return {"after_unix_ns": t, "before_unix_ns": t, "source": SOURCE_TRACE}
+
+
+def _trace_end_bound(doc: AllocBoundDoc, end_ns: int) -> AllocBoundDoc:
+    """An epoch bound raised to the trace's last event (allocated after it: no event)."""
+    a = doc["after_unix_ns"]
+    out: AllocBoundDoc = {
+        "after_unix_ns": end_ns if a is None else max(a, end_ns),
+        "before_unix_ns": doc["before_unix_ns"],
+        "source": SOURCE_TRACE_END,
+    }
     return out
 
 
@@ -218,6 +330,10 @@ def window_doc(
     ct = clock.crash_time(proc)
     notes: list[str] = list(ep.notes)
     errors: list[str] = list(ep.errors)
+    ta = TRACE_ALLOCS(proc)
+    tr = _Traced(ep, ta)
+    traced = tr.mask
+    notes += ta.notes + tr.notes
     sel = np.ones(len(ot), dtype=bool)
     if which == "live":
         lm = live_mask(proc, ht)
@@ -251,8 +367,12 @@ def window_doc(
             "crash may have come later: nothing bounds it from above)"
         )
 
-    after_ns = ep.after_unix_ns()
-    before_ns = ep.before_unix_ns()
+    # GC-epoch bounds, replaced by the exact time where the trace has one.
+    ep_after_ns = ep.after_unix_ns()
+    after_ns = np.where(traced, tr.unix_ns, ep_after_ns)
+    if tr.after_end.any():
+        after_ns = np.where(tr.after_end, np.maximum(after_ns, tr.end_unix_ns), after_ns)
+    before_ns = np.where(traced, tr.unix_ns, ep.before_unix_ns())
     size = as_int64(ot.size)
     s = ep.sweep_cycle
     t_last = ep.cycle_end(s)
@@ -274,27 +394,56 @@ def window_doc(
         proven_in = (after_ns > 0) & (after_ns >= start)
         proven_out = (before_ns > 0) & (before_ns < start)
         if t_last is not None and start > t_last:
-            # Narrower than the time since the last GC's end: widen to that end.
-            listed = sel & (ep.after_cycle == s)
+            # Narrower than the time since the last GC's end: widen to that end, except for
+            # the objects the execution trace times.
+            since_last = sel & (ep.after_cycle == s)
+            proven = sel & (after_ns > 0) & (after_ns >= start)
+            untimed = since_last & ~traced & ~proven
+            listed = untimed | proven
             undecided = np.zeros(len(ot), dtype=bool)
             older = None
-            bound = {
-                "kind": "epoch",
-                "since_unix_ns": t_last,
-                "since_gc": s,
-                "window_start_unix_ns": start,
-                "text": f"allocated after {clock_text(t_last)} (GC #{s} ended), "
-                f"{reach(t_last)}; no trace in this core: the last "
-                f"{span_text(duration_ns)} cannot be told apart from the "
-                f"{span_text(start - t_last)} before them, so everything allocated since GC "
-                f"#{s} ended is listed",
-            }
+            if ta.usable and since_last.any() and not untimed.any():
+                bound = {
+                    "kind": "window",
+                    "since_unix_ns": start,
+                    "since_gc": None,
+                    "window_start_unix_ns": start,
+                    "text": f"every object allocated in the last {span_text(duration_ns)} "
+                    f"(after {clock_text(start)}) is listed: the execution trace times each "
+                    f"allocation since GC #{s} ended"
+                    + (
+                        f", or shows it came after its last event ({clock_text(tr.end_unix_ns)}"
+                        f"; {int((since_last & tr.after_end).sum())} object(s))"
+                        if (since_last & tr.after_end).any()
+                        else ""
+                    ),
+                }
+            else:
+                why = (
+                    "the execution trace places "
+                    f"{int((since_last & ~untimed).sum())} of the objects allocated since then, "
+                    f"not the other {int(untimed.sum())}"
+                    if ta.usable
+                    else "no trace in this core"
+                )
+                bound = {
+                    "kind": "epoch",
+                    "since_unix_ns": t_last,
+                    "since_gc": s,
+                    "window_start_unix_ns": start,
+                    "text": f"allocated after {clock_text(t_last)} (GC #{s} ended), "
+                    f"{reach(t_last)}; {why}: the last "
+                    f"{span_text(duration_ns)} cannot be told apart from the "
+                    f"{span_text(start - t_last)} before them, so everything allocated since "
+                    f"GC #{s} ended{' without a trace time' if ta.usable else ''} is listed",
+                }
         else:
             listed = sel & proven_in
             undecided = sel & ~proven_in & ~proven_out
-            ends = after_ns[listed]
+            by_epoch = listed & ~traced & ~tr.after_end
+            ends = ep_after_ns[by_epoch]
             since = int(ends.min()) if len(ends) else t_last
-            since_gc = int(ep.after_cycle[listed].min()) if listed.any() else (s or None)
+            since_gc = int(ep.after_cycle[by_epoch].min()) if by_epoch.any() else (s or None)
             # What the undecided objects are older than (the earliest GC end they precede).
             ob = before_ns[undecided]
             older = int(ob[ob > 0].min()) if (ob > 0).any() else None
@@ -366,13 +515,38 @@ def window_doc(
             r[0] += 1
             r[1] += int(size[i])
         rows = [{"type": k, "count": c, "bytes": b} for k, (c, b) in groups.items()]
-    else:
+    elif not ta.usable:
+        label = NO_TRACE if ta.trace is None else NOT_TRACED
         if len(idx):
-            rows = [{"type": NO_TRACE, "count": len(idx), "bytes": int(size[idx].sum())}]
+            rows = [{"type": label, "count": len(idx), "bytes": int(size[idx].sum())}]
         notes.append(
-            "--by goroutine needs an execution trace (which goroutine allocated what is not in "
-            "the heap): every object is grouped under one row"
+            "--by goroutine needs an execution trace with allocation events (which goroutine "
+            "allocated what is not in the heap)"
+            + (f"; this core's: {ta.why}" if ta.trace is not None and ta.why else "")
+            + ": every object is grouped under one row"
         )
+    else:
+        gsets: dict[str, list[int]] = {}
+        for i in idx.tolist():
+            if tr.after_end[i]:
+                label = AFTER_TRACE
+            elif not traced[i]:
+                label = NOT_TRACED
+            elif tr.goroutine[i] < 0:
+                label = NO_GOROUTINE
+            else:
+                label = f"goroutine {int(tr.goroutine[i])}"
+            r = gsets.setdefault(label, [0, 0])
+            r[0] += 1
+            r[1] += int(size[i])
+        rows = [{"type": k, "count": c, "bytes": b} for k, (c, b) in gsets.items()]
+        if NOT_TRACED in gsets or AFTER_TRACE in gsets:
+            notes.append(
+                "objects without an allocation event in the execution trace (allocated before "
+                "its first generation or after its last) have no goroutine: grouped as "
+                f"{AFTER_TRACE!r} where the GC epochs prove they came after the trace, else "
+                f"{NOT_TRACED!r}"
+            )
     rows.sort(key=lambda r: (r["bytes"], r["count"], r["type"]))
 
     objects: list[WindowObject] = []
@@ -382,11 +556,16 @@ def window_doc(
             "addr": f"{int(ot.addr[i]):#x}",
             "size": int(size[i]),
             "type": ht.entry_of(i).name,
-            "allocated": bound_doc(ep, i, end),
+            "allocated": _trace_bound(int(tr.unix_ns[i])) if traced[i] else bound_doc(ep, i, end),
         }
+        if tr.after_end[i]:
+            o["allocated"] = _trace_end_bound(o["allocated"], tr.end_unix_ns)
         if stacks is not None:
             o["stack"] = stacks.frames(i)
-        if by == "goroutine":
+        if traced[i]:
+            g = int(tr.goroutine[i])
+            o["goroutine"] = g if g >= 0 else None
+        elif by == "goroutine":
             o["goroutine"] = None
         objects.append(o)
     if tiny[idx].any():
@@ -415,7 +594,7 @@ def window_doc(
             "bytes": int(size[undecided].sum()) if undecided.any() else 0,
             "older_than_unix_ns": older,
         },
-        "sources": _sources(proc, ep),
+        "sources": _sources(proc, ep, ta, int(traced[idx].sum()) if len(idx) else 0),
         "errors": errors + list(ht.errors),
         "notes": notes,
     }

@@ -12,12 +12,13 @@ never when it was allocated before (the core cannot tell when: it is counted as 
 
 from __future__ import annotations
 
+import bisect
 import json
 
 import numpy as np
 import pytest
 
-from gdb_gomem.reports.schema.window import WindowDoc
+from gdb_gomem.reports.schema.window import WindowDoc, WindowObject
 from gdb_gomem.reports.window import clock_text, parse_duration, window_doc
 from gomem_fixtures import store
 from tests.reports.test_schema import _problems
@@ -103,7 +104,7 @@ def test_leaky_window_back_past_the_forced_gc(version: str, scenario: str) -> No
     )  # the estimate is a lower bound from runtime clocks; within 1 ms
     assert any(s.startswith("gc epochs: cycle 2 ended") for s in doc["sources"])
     assert "heap profile: rate 1 (every allocation)" in doc["sources"][1]
-    assert doc["sources"][2] == "execution trace: not read yet"
+    assert doc["sources"][2].startswith("execution trace: none in this core (")
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -161,7 +162,7 @@ def test_text_output() -> None:
     lines = text.splitlines()
     total = next(i for i, ln in enumerate(lines) if ln.startswith("Total "))
     assert "main.Tagged" in lines[total - 1]  # largest row last
-    assert "execution trace: not read yet" in text
+    assert "execution trace: none in this core (" in text
     assert gomem_cli("window", "soon", *args).returncode == 2
 
 
@@ -256,6 +257,103 @@ def test_window_without_profiler_says_so(version: str, scenario: str) -> None:
     note = next(n for n in doc["notes"] if "disabled by the linker" in n)
     assert "runtime.MemProfileRate = 1" in note and "memprofilerate=1" in note
     assert {r["type"] for r in doc["rows"]} <= {"(not sampled)"}
+
+
+# ----------------------------------------------------------------------------- flight
+# fixtures/<v>/flight: a FlightRecorder under GODEBUG=traceallocfree=1 while the main goroutine
+# allocates three tagged batches of 100 objects about 50 ms apart after a forced GC; the
+# execution trace in the core times each allocation.
+
+FLIGHT_VERSIONS = ("1.25.5", "1.26.6", "1.27.3")
+
+
+@pytest.mark.parametrize("fversion", FLIGHT_VERSIONS)
+def test_flight_every_batch_object_timed_by_the_trace(fversion: str) -> None:
+    m = program_manifest(fversion, "flight", "panic")
+    doc = window_doc(fixture_process(fversion, "flight", "panic"), MINUTE, type_rx=r"^main\.")
+    _check_schema(doc)
+    objs = sorted((int(o["addr"], 16), o) for o in doc["objects"])
+    starts = [s for s, _ in objs]
+
+    def holding(a: int) -> WindowObject:  # a user pointer may sit past a malloc header
+        s, o = objs[bisect.bisect_right(starts, a) - 1]
+        assert s <= a < s + o["size"]
+        return o
+
+    for b in m["batches"]:
+        assert _listed(doc, b["addresses"]).all(), b["name"]
+        for a in b["addresses"]:
+            al = holding(int(a, 16))["allocated"]
+            assert al["source"] == "trace"
+            assert al["after_unix_ns"] == al["before_unix_ns"]
+            # Within the wall-clock readings around the batch, to the clock snapshot's
+            # precision.
+            assert b["t_before_unix_ns"] - 50_000 <= al["after_unix_ns"], (b["name"], a)
+            assert al["after_unix_ns"] <= b["t_after_unix_ns"] + 50_000, (b["name"], a)
+            assert holding(int(a, 16))["goroutine"] == m["main_goroutine_id"]
+    src = doc["sources"][2]
+    assert src.startswith("execution trace: flight recorder, ") and "300 listed" in src
+
+
+@pytest.mark.parametrize("fversion", FLIGHT_VERSIONS)
+def test_flight_window_between_batches_is_exact(fversion: str) -> None:
+    """A window starting between batches B and C: C listed, A and B not, no widening to the
+    GC's end (which the GC epochs alone would need)."""
+    m = program_manifest(fversion, "flight", "panic")
+    proc = fixture_process(fversion, "flight", "panic")
+    crash = window_doc(proc, MINUTE)["crash_time"]["unix_ns"]
+    assert crash is not None
+    a, b, c = m["batches"]
+    between = (b["t_after_unix_ns"] + c["t_before_unix_ns"]) // 2
+    assert between > m["forced_gc"]["unix_nano"]  # narrower than the time since the GC
+    doc = window_doc(proc, crash - between)
+    _check_schema(doc)
+    assert _listed(doc, c["addresses"]).all()
+    assert not _listed(doc, a["addresses"]).any()
+    assert not _listed(doc, b["addresses"]).any()
+    bd = doc["bound"]
+    assert bd["kind"] == "window" and bd["window_start_unix_ns"] == between
+    assert "execution trace" in bd["text"]
+    assert doc["undecided"]["count"] == 0
+    # Everything listed is placed by the trace: timed by it, or after its last event.
+    sources = {o["allocated"]["source"] for o in doc["objects"]}
+    assert sources <= {"trace", "trace-end"}
+    for o in doc["objects"]:
+        assert o["allocated"]["after_unix_ns"] >= between
+
+
+@pytest.mark.parametrize("fversion", FLIGHT_VERSIONS)
+def test_flight_by_goroutine(fversion: str) -> None:
+    m = program_manifest(fversion, "flight", "panic")
+    proc = fixture_process(fversion, "flight", "panic")
+    doc = window_doc(proc, MINUTE, type_rx=r"^main\.Flight", by="goroutine")
+    _check_schema(doc)
+    assert doc["rows"] == [
+        {
+            "type": f"goroutine {m['main_goroutine_id']}",
+            "count": sum(b["count"] for b in m["batches"]),
+            "bytes": doc["total"]["bytes"],
+        }
+    ]
+    assert not any("needs an execution trace" in n for n in doc["notes"])
+
+
+def test_flight_text_output() -> None:
+    version = FLIGHT_VERSIONS[-1]
+    m = program_manifest(version, "flight", "panic")
+    args = [
+        "--binary",
+        str(store.fixture_file(version, "flight", "flight")),
+        "--core",
+        str(store.fixture_file(version, "flight", "panic.core")),
+    ]
+    r = gomem_cli("window", "1m", "--by", "goroutine", "--type", r"main\.Flight", *args)
+    assert r.returncode == 0, r.stderr
+    row = next(
+        ln for ln in r.stdout.splitlines() if ln.endswith(f"goroutine {m['main_goroutine_id']}")
+    )
+    assert row.split()[0] == "300"
+    assert "execution trace: flight recorder, " in r.stdout
 
 
 # ----------------------------------------------------------------------------- gdb

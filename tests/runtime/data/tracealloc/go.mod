@@ -1,0 +1,3 @@
+module tracealloc
+
+go 1.25
