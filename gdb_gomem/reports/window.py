@@ -307,6 +307,17 @@ def _profile_notes(proc: GoProcess, by: str) -> list[str]:
     return notes
 
 
+def _resolved(start: int, text: str) -> WindowBoundDoc:
+    """The bound of a window the core resolves exactly: it starts at ``start``."""
+    return {
+        "kind": "window",
+        "since_unix_ns": start,
+        "since_gc": None,
+        "window_start_unix_ns": start,
+        "text": text,
+    }
+
+
 def window_doc(
     proc: GoProcess,
     duration_ns: int,
@@ -403,12 +414,9 @@ def window_doc(
             undecided = np.zeros(len(ot), dtype=bool)
             older = None
             if ta.usable and since_last.any() and not untimed.any():
-                bound = {
-                    "kind": "window",
-                    "since_unix_ns": start,
-                    "since_gc": None,
-                    "window_start_unix_ns": start,
-                    "text": f"every object allocated in the last {span_text(duration_ns)} "
+                bound = _resolved(
+                    start,
+                    f"every object allocated in the last {span_text(duration_ns)} "
                     f"(after {clock_text(start)}) is listed: the execution trace times each "
                     f"allocation since GC #{s} ended"
                     + (
@@ -417,7 +425,7 @@ def window_doc(
                         if (since_last & tr.after_end).any()
                         else ""
                     ),
-                }
+                )
             else:
                 why = (
                     "the execution trace places "
@@ -448,14 +456,11 @@ def window_doc(
             ob = before_ns[undecided]
             older = int(ob[ob > 0].min()) if (ob > 0).any() else None
             if not undecided.any():
-                bound = {
-                    "kind": "window",
-                    "since_unix_ns": start,
-                    "since_gc": None,
-                    "window_start_unix_ns": start,
-                    "text": f"every object allocated in the last {span_text(duration_ns)} "
+                bound = _resolved(
+                    start,
+                    f"every object allocated in the last {span_text(duration_ns)} "
                     f"(after {clock_text(start)}) is listed",
-                }
+                )
             elif since is None:
                 bound = {
                     "kind": "epoch",
