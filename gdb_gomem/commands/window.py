@@ -13,6 +13,7 @@ from gdb_gomem.commands import colors as c
 from gdb_gomem.commands.fmt import human_bytes, kv, table, trailer
 from gdb_gomem.commands.registry import command
 from gdb_gomem.reports import window as window_docs
+from gdb_gomem.reports.objects import SOURCE_TRACE, SOURCE_TRACE_END
 from gdb_gomem.reports.schema.objects import AllocBoundDoc
 from gdb_gomem.reports.schema.window import WindowDoc
 from gdb_gomem.target.process import GoProcess
@@ -75,15 +76,21 @@ def run_window(proc: GoProcess, args: argparse.Namespace) -> WindowDoc:
 
 
 def bound_text(b: AllocBoundDoc) -> str:
-    """``after 11:05:03.120 (GC #7 ended), before the crash; source gc-epoch`` (UTC)."""
-    if b["after_unix_ns"] is not None:
-        head = f"after {window_docs.clock_text(b['after_unix_ns'])} (GC #{b.get('after_gc')} ended)"
-    else:
+    """``after 11:05:03.120 (GC #7 ended), before the crash; source gc-epoch`` (UTC), or
+    ``at 11:05:03.120456 (execution trace, goroutine 12)`` for a traced allocation."""
+    after, before = b["after_unix_ns"], b["before_unix_ns"]
+    if b["source"] == SOURCE_TRACE and after is not None:
+        g = b.get("goroutine")
+        who = f", goroutine {g}" if g is not None else ""
+        return f"at {window_docs.clock_text(after)} (execution trace{who}); source trace"
+    if after is None:
         head = "at an unknown time"
+    elif b["source"] == SOURCE_TRACE_END:
+        head = f"after {window_docs.clock_text(after)} (the execution trace's last event)"
+    else:
+        head = f"after {window_docs.clock_text(after)} (GC #{b.get('after_gc')} ended)"
     if b.get("before_gc") is not None:
-        tail = (
-            f"before {window_docs.clock_text(b['before_unix_ns'])} (GC #{b.get('before_gc')} ended)"
-        )
+        tail = f"before {window_docs.clock_text(before)} (GC #{b.get('before_gc')} ended)"
     else:
         tail = "before the crash"
     return f"{head}, {tail}; source {b['source']}"

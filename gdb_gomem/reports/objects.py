@@ -14,6 +14,7 @@ import numpy as np
 
 from gdb_gomem.base.errors import GomemError, LayoutError, UnreadableMemory
 from gdb_gomem.heap import native
+from gdb_gomem.heap.alloctimes import trace_times
 from gdb_gomem.heap.epochs import UNKNOWN, AllocEpochs, alloc_epochs
 from gdb_gomem.heap.types.infer import heap_types
 from gdb_gomem.heap.types.table import SRC_INFERRED, HeapTypes
@@ -482,13 +483,40 @@ def bound_doc(ep: AllocEpochs, i: int, end: int | None) -> AllocBoundDoc:
     }
 
 
+SOURCE_TRACE = "trace"
+SOURCE_TRACE_END = "trace-end"
+
+
+def trace_bound(t: int) -> AllocBoundDoc:
+    return {"after_unix_ns": t, "before_unix_ns": t, "source": SOURCE_TRACE}
+
+
+def trace_end_bound(doc: AllocBoundDoc, end_ns: int) -> AllocBoundDoc:
+    """An epoch bound raised to the trace's last event (allocated after it: no event)."""
+    a = doc["after_unix_ns"]
+    out: AllocBoundDoc = {
+        "after_unix_ns": end_ns if a is None else max(a, end_ns),
+        "before_unix_ns": doc["before_unix_ns"],
+        "source": SOURCE_TRACE_END,
+    }
+    return out
+
+
 def object_bound(proc: GoProcess, addr: int) -> AllocBoundDoc | None:
     """The allocation bound of the object starting at ``addr``; None if no object does."""
     ep = alloc_epochs(proc)
     i = ep.objects.find_one(addr)
     if i < 0 or int(ep.objects.addr[i]) != addr:
         return None
-    return bound_doc(ep, i, crash_end(clock.crash_time(proc)))
+    doc = bound_doc(ep, i, crash_end(clock.crash_time(proc)))
+    tr = trace_times(proc)
+    if tr.unix_ns[i] > 0:
+        doc = trace_bound(int(tr.unix_ns[i]))
+        if tr.goroutine[i] >= 0:
+            doc["goroutine"] = int(tr.goroutine[i])
+    elif tr.after_end[i]:
+        doc = trace_end_bound(doc, tr.end_unix_ns)
+    return doc
 
 
 def obj_doc(proc: GoProcess, addr: int, depth: int = 2) -> ObjDoc:

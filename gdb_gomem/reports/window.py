@@ -28,11 +28,20 @@ import re
 import numpy as np
 
 from gdb_gomem.base.errors import GomemError
+from gdb_gomem.heap.alloctimes import trace_times
 from gdb_gomem.heap.epochs import AllocEpochs, alloc_epochs
 from gdb_gomem.heap.objects import F_TINY, as_int64
 from gdb_gomem.heap.types.infer import heap_types
-from gdb_gomem.reports.objects import MAX_STACK, bound_doc, crash_end, live_mask, stack_frames
-from gdb_gomem.reports.schema.objects import AllocBoundDoc, AllocFrameDoc, CountBytes
+from gdb_gomem.reports.objects import (
+    MAX_STACK,
+    bound_doc,
+    crash_end,
+    live_mask,
+    stack_frames,
+    trace_bound,
+    trace_end_bound,
+)
+from gdb_gomem.reports.schema.objects import AllocFrameDoc, CountBytes
 from gdb_gomem.reports.schema.window import (
     CrashTimeDoc,
     WindowBoundDoc,
@@ -54,15 +63,6 @@ NO_TRACE = "unknown (no execution trace in this core)"
 NOT_TRACED = "unknown (no allocation event in the execution trace)"
 AFTER_TRACE = "unknown (allocated after the execution trace's last event)"
 NO_GOROUTINE = "no goroutine (the runtime, on a system stack)"
-SOURCE_TRACE = "trace"
-SOURCE_TRACE_END = "trace-end"
-#: A trace time may precede the end of the GC the object was allocated after (or follow the
-#: end of the GC it survived) by this much before it is taken for a stale event: the two wall
-#: clocks come from different snapshots of nanotime.
-TRACE_EPOCH_SLACK_NS = 1_000_000
-#: A GC end this long after the trace's first event is taken as inside the trace (wall clocks
-#: of the GC's and of the trace's clock snapshot, both from nanotime).
-TRACE_START_SLACK_NS = 20_000
 NOT_SAMPLED = "(not sampled)"
 
 _UNITS = {
@@ -202,91 +202,6 @@ def _sources(proc: GoProcess, ep: AllocEpochs, ta: TraceAllocs, ntraced: int) ->
     return out
 
 
-class _Traced:
-    """Per object of the epochs' table: the time (Unix ns, 0: none) and goroutine (-1: none)
-    of its allocation event in the execution trace."""
-
-    def __init__(self, ep: AllocEpochs, ta: TraceAllocs) -> None:
-        n = len(ep.objects)
-        self.unix_ns = np.zeros(n, np.int64)
-        self.goroutine = np.full(n, -1, np.int64)
-        #: Objects allocated after the trace's last event: allocated after a GC that ended
-        #: once the trace ran, yet without an event in a trace without gaps.
-        self.after_end = np.zeros(n, bool)
-        self.end_unix_ns = 0
-        self.notes: list[str] = []
-        if not ta.usable or ta.heap is None or n == 0:
-            return
-        ot = ep.objects
-        allocs, frees = ta.heap.allocs, ta.heap.frees
-        if not len(allocs):
-            return
-        # The alloc event names the pointer mallocgc returns (past a malloc header, at an
-        # offset of a tiny block), the free event the slot's base: match both by slot.
-        ai = ot.find(allocs.addr)
-        fi = ot.find(frees.addr) if len(frees) else np.zeros(0, np.int64)
-        last_free = np.full(n, np.iinfo(np.int64).min, np.int64)
-        ok = fi >= 0
-        np.maximum.at(last_free, fi[ok], frees.ticks[ok])
-        cand = np.flatnonzero(ai >= 0)
-        cand = cand[allocs.ticks[cand] > last_free[ai[cand]]]
-        # The earliest allocation since the last free: the slot's object (a tiny block's
-        # first value; its later values are allocated inside it).
-        order = np.lexsort((allocs.ticks[cand], ai[cand]))
-        cand = cand[order]
-        objs = ai[cand]
-        first = np.ones(len(cand), bool)
-        first[1:] = objs[1:] != objs[:-1]
-        cand, objs = cand[first], objs[first]
-        t = allocs.unix_ns[cand]
-        # An event older than the GC end the object was allocated after (or newer than the
-        # end of the GC it survived) is an earlier occupant's whose free the trace missed.
-        ea = ep.after_unix_ns()[objs]
-        eb = ep.before_unix_ns()[objs]
-        stale = ((ea > 0) & (t < ea - TRACE_EPOCH_SLACK_NS)) | (
-            (eb > 0) & (t > eb + TRACE_EPOCH_SLACK_NS)
-        )
-        if stale.any():
-            self.notes.append(
-                f"{int(stale.sum())} allocation event(s) of the execution trace disagree with "
-                "their object's GC-epoch bound (an earlier occupant of the slot, freed after "
-                "the trace ended): the epoch bound is kept for those objects"
-            )
-        keep = ~stale
-        self.unix_ns[objs[keep]] = t[keep]
-        self.goroutine[objs[keep]] = allocs.goroutine[cand[keep]]
-        cov = ta.covered()
-        if ta.gapless and cov is not None and ta.trace is not None:
-            # The trace's first generation is whole from its first event when tracing began
-            # there (generation 1: StartTrace stops the world); a later one may begin while
-            # a thread still writes an event of the generation before it.
-            margin = TRACE_START_SLACK_NS
-            if ta.trace.generations[0].gen != 1:
-                margin += TRACE_EPOCH_SLACK_NS
-            ea_all = ep.after_unix_ns()
-            self.after_end = (self.unix_ns == 0) & (ea_all > 0) & (ea_all >= cov[0] + margin)
-            self.end_unix_ns = cov[1]
-
-    @property
-    def mask(self) -> np.ndarray:
-        return self.unix_ns > 0
-
-
-def _trace_bound(t: int) -> AllocBoundDoc:
-    return {"after_unix_ns": t, "before_unix_ns": t, "source": SOURCE_TRACE}
-
-
-def _trace_end_bound(doc: AllocBoundDoc, end_ns: int) -> AllocBoundDoc:
-    """An epoch bound raised to the trace's last event (allocated after it: no event)."""
-    a = doc["after_unix_ns"]
-    out: AllocBoundDoc = {
-        "after_unix_ns": end_ns if a is None else max(a, end_ns),
-        "before_unix_ns": doc["before_unix_ns"],
-        "source": SOURCE_TRACE_END,
-    }
-    return out
-
-
 def _profile_notes(proc: GoProcess, by: str) -> list[str]:
     mp = MEM_PROFILE(proc)
     notes = list(mp.notes)
@@ -342,7 +257,7 @@ def window_doc(
     notes: list[str] = list(ep.notes)
     errors: list[str] = list(ep.errors)
     ta = TRACE_ALLOCS(proc)
-    tr = _Traced(ep, ta)
+    tr = trace_times(proc)
     traced = tr.mask
     notes += ta.notes + tr.notes
     sel = np.ones(len(ot), dtype=bool)
@@ -561,10 +476,10 @@ def window_doc(
             "addr": f"{int(ot.addr[i]):#x}",
             "size": int(size[i]),
             "type": ht.entry_of(i).name,
-            "allocated": _trace_bound(int(tr.unix_ns[i])) if traced[i] else bound_doc(ep, i, end),
+            "allocated": trace_bound(int(tr.unix_ns[i])) if traced[i] else bound_doc(ep, i, end),
         }
         if tr.after_end[i]:
-            o["allocated"] = _trace_end_bound(o["allocated"], tr.end_unix_ns)
+            o["allocated"] = trace_end_bound(o["allocated"], tr.end_unix_ns)
         if stacks is not None:
             o["stack"] = stacks.frames(i)
         if traced[i]:

@@ -376,3 +376,20 @@ def test_in_gdb_agrees_with_the_cli() -> None:
     assert in_gdb["bound"]["since_unix_ns"] == cli["bound"]["since_unix_ns"]
     assert in_gdb["crash_time"] == cli["crash_time"]
     assert in_gdb["sources"] == cli["sources"]
+
+
+@pytest.mark.parametrize("fversion", FLIGHT_VERSIONS)
+def test_flight_obj_gives_the_trace_time_and_goroutine(fversion: str) -> None:
+    """``gomem obj`` on a traced object: the allocation event's time, between the program's
+    own clock readings around its batch, and the goroutine that ran the batch."""
+    from gdb_gomem.reports.objects import obj_doc
+
+    m = program_manifest(fversion, "flight", "panic")
+    proc = fixture_process(fversion, "flight", "panic")
+    for b in m["batches"]:
+        for a in b["addresses"][:: max(len(b["addresses"]) // 5, 1)]:
+            al = obj_doc(proc, int(a, 16))["object"]["allocated"]
+            assert al["source"] == "trace", (a, al)
+            assert b["t_before_unix_ns"] <= al["after_unix_ns"] <= b["t_after_unix_ns"], (a, al)
+            assert al["after_unix_ns"] == al["before_unix_ns"]
+            assert al["goroutine"] == m["main_goroutine_id"], (a, al)  # main allocates the batches

@@ -140,7 +140,10 @@ class AllocBoundDoc(TypedDict):
 
     ``source`` ``gc-epoch``: from the GC's sweep state (``after_unix_ns`` the end of GC
     ``after_gc``, ``before_unix_ns`` the end of GC ``before_gc`` or, when that is null, the
-    crash time's upper bound or estimate).
+    crash time's upper bound or estimate); ``trace``: the allocation event of the execution
+    trace held in the core (both times equal; ``goroutine`` the goroutine that allocated it,
+    in ``gomem obj``); ``trace-end``: an epoch bound raised to the trace's last event (no
+    event for an object allocated after a GC that ended inside a gapless trace).
     """
 
     after_unix_ns: int | None
@@ -148,6 +151,7 @@ class AllocBoundDoc(TypedDict):
     source: str
     after_gc: NotRequired[int | None]  # the GC cycle it was allocated after
     before_gc: NotRequired[int | None]  # the GC cycle it was allocated before (null: the stop)
+    goroutine: NotRequired[int]  # source trace, in gomem obj: the allocating goroutine
 
 
 class HeapObjectDoc(TypedDict):
