@@ -19,6 +19,7 @@ from tests.support import (
     CRASH_SCENARIOS,
     SCENARIOS,
     binary,
+    cli_json,
     core,
     fixture_file,
     gdb_batch,
@@ -108,16 +109,7 @@ def ours_vs_go(doc_g: dict[str, Any], go: dict[str, Any]) -> None:
 @pytest.mark.parametrize("scenario", CRASH_SCENARIOS)
 def test_goroutines_match_go_traceback(version: str, scenario: str) -> None:
     go = go_traceback(fixture_file(version, "leaky", f"{scenario}.stderr.txt").read_text())
-    res = gomem_cli(
-        "goroutines",
-        "--json",
-        "--binary",
-        str(binary(version)),
-        "--core",
-        str(core(version, scenario)),
-    )
-    assert res.returncode == 0, res.stderr
-    doc = json.loads(res.stdout)
+    doc = cli_json(version, "goroutines", scenario=scenario)
     ours = {g["id"]: g for g in doc["goroutines"]}
     assert set(ours) == set(go)
     for goid, g in go.items():
@@ -127,15 +119,7 @@ def test_goroutines_match_go_traceback(version: str, scenario: str) -> None:
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_goroutines_match_manifest(version: str, scenario: str) -> None:
     m = manifest(version, scenario)
-    res = gomem_cli(
-        "goroutines",
-        "--json",
-        "--binary",
-        str(binary(version)),
-        "--core",
-        str(core(version, scenario)),
-    )
-    doc = json.loads(res.stdout)
+    doc = cli_json(version, "goroutines", scenario=scenario)
     ours = {g["id"]: g for g in doc["goroutines"]}
     for mg in m["goroutines"]:
         g = ours[mg["id"]]
@@ -222,15 +206,7 @@ def test_goroutine_bt_in_gdb(version: str) -> None:
 @pytest.mark.parametrize("scenario", CRASH_SCENARIOS)
 def test_threads(version: str, scenario: str) -> None:
     m = manifest(version, scenario)
-    res = gomem_cli(
-        "threads",
-        "--json",
-        "--binary",
-        str(binary(version)),
-        "--core",
-        str(core(version, scenario)),
-    )
-    d = json.loads(res.stdout)
+    d = cli_json(version, "threads", scenario=scenario)
     assert len(d["threads"]) == m["threads_at_checkpoint"]
     assert all(t["m"] is not None for t in d["threads"])  # a pure-Go program: all threads are Ms
     crashed = [t for t in d["threads"] if t["crashed"]]
