@@ -174,7 +174,7 @@ class ClosureReader:
             if self.tab.funcdata(f, FUNCDATA_INLTREE):
                 u = unwinder(self.proc)
                 for pc in range(f.entry, min(f.end, f.entry + 1024)):
-                    fr = u._expand(f, pc, pc, 0, 0)
+                    fr = u.inl.frames(f, pc)
                     if len(fr) > 1 and fr[-2].func not in found:
                         found.append(fr[-2].func)
                         break

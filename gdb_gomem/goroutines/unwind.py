@@ -22,11 +22,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gdb_gomem.base.errors import UnreadableMemory
+from gdb_gomem.symbols.inltree import InlineTree
 from gdb_gomem.symbols.pclntab import (
     FUNC_FLAG_SPWRITE,
     FUNC_FLAG_TOPFRAME,
-    FUNCDATA_INLTREE,
-    PCDATA_INLTREE_INDEX,
     Func,
     PclntabError,
     func_id_name,
@@ -36,7 +35,6 @@ from gdb_gomem.target.memory import ThreadInfo
 from gdb_gomem.target.process import GoProcess
 
 MAX_FRAMES = 4096
-MAX_INLINE_DEPTH = 256
 #: ucontext_t.uc_mcontext on linux/amd64: uc_flags (8) + uc_link (8) + uc_stack (24).
 _UC_MCONTEXT = 40
 #: gregs indexes in mcontext_t (sys/ucontext.h): REG_RSP = 15, REG_RIP = 16, REG_RBP = 10.
@@ -89,13 +87,7 @@ class Unwinder:
         self.proc = proc
         self.tab = proc.pclntab
         self.version = proc.go_version
-        lay = proc.dw.find("runtime.inlinedCall")
-        self._inl_size = proc.dw.resolve(lay.id).size if lay else 16
-        self._inl = (
-            {n: proc.dw.offset("runtime.inlinedCall", n) for n in ("funcID", "nameOff", "parentPc")}
-            if lay
-            else {"funcID": 0, "nameOff": 4, "parentPc": 8}
-        )
+        self.inl = InlineTree(self.tab, proc.dw, proc.mem.read)
 
         # Per (pc, exact) decoding, shared by every goroutine parked at the same place: a
         # goroutine leak is thousands of identical stacks.
@@ -127,25 +119,21 @@ class Unwinder:
 
     def _expand(self, f: Func, pc: int, tracepc: int, sp: int, fp: int) -> list[Frame]:
         """The inlined calls at tracepc (innermost first), then the physical frame."""
-        out: list[Frame] = []
-        tree = self.tab.funcdata(f, FUNCDATA_INLTREE)
-        cur = tracepc
-        if tree:
-            for _ in range(MAX_INLINE_DEPTH):
-                ix = self.tab.pcdata(f, PCDATA_INLTREE_INDEX, cur)
-                if ix < 0:
-                    break
-                raw = self.proc.mem.read(tree + ix * self._inl_size, self._inl_size)
-                name_off = int.from_bytes(raw[self._inl["nameOff"] :][:4], "little", signed=True)
-                parent = int.from_bytes(raw[self._inl["parentPc"] :][:4], "little", signed=True)
-                file, line = self.tab.line(f, cur)
-                out.append(
-                    Frame(self.tab.name_at(name_off), file, line, pc, sp, fp, f.entry, inlined=True)
-                )
-                cur = f.entry + parent
-        file, line = self.tab.line(f, cur)
-        out.append(Frame(f.name, file, line, pc, sp, fp, f.entry, func_id=self.func_id(f)))
-        return out
+        fid = self.func_id(f)
+        return [
+            Frame(
+                fr.func,
+                fr.file,
+                fr.line,
+                pc,
+                sp,
+                fp,
+                f.entry,
+                fr.inlined,
+                "" if fr.inlined else fid,
+            )
+            for fr in self.inl.frames(f, tracepc)
+        ]
 
     def unwind(
         self,
