@@ -58,15 +58,18 @@ PROGRAM_SCENARIOS: dict[str, tuple[str, ...]] = {
     # Go 1.25+'s runtime/trace.FlightRecorder under GODEBUG=traceallocfree=1: the execution
     # trace held in the core (`gomem trace`), with the recorder's own WriteTo output.
     "flight": ("panic", "throw"),
+    # runtime/trace.Start into io.Discard (Go 1.22+): the trace's newest events live only in
+    # the runtime's own buffers in the core.
+    "tracing": ("throw",),
 }
 # Programs that only build with newer Go: program -> the oldest Go version (make_fixtures skips
-# older ones; fixtures/src/flight needs runtime/trace.FlightRecorder).
-PROGRAM_MIN_GO: dict[str, str] = {"flight": "1.25"}
+# older ones; fixtures/src/flight needs runtime/trace.FlightRecorder, tracing the v2 trace).
+PROGRAM_MIN_GO: dict[str, str] = {"flight": "1.25", "tracing": "1.22"}
 # Files a program writes next to its manifest, stored (packed) in the fixture folder:
 # program -> names, ``{scenario}`` replaced (flight: FlightRecorder.WriteTo's output).
 PROGRAM_EXTRA_FILES: dict[str, tuple[str, ...]] = {"flight": ("{scenario}.trace",)}
 # Programs without a main.checkpoint: no gdb audit of what runs after it.
-UNAUDITED_PROGRAMS = frozenset({"flight"})
+UNAUDITED_PROGRAMS = frozenset({"flight", "tracing"})
 # Programs built from another program's source directory with extra ``go build`` flags:
 # program -> (directory under fixtures/src, flags). Others build fixtures/src/<program>.
 PROGRAM_SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -91,6 +94,7 @@ RUN_ENV = {"GOTRACEBACK": "crash", "GODEBUG": "memprofilerate=1"}
 # Per-program changes to RUN_ENV (flight: every heap allocation and free in the trace).
 PROGRAM_ENV: dict[str, dict[str, str]] = {
     "flight": {"GODEBUG": "traceallocfree=1,memprofilerate=1"},
+    "tracing": {"GODEBUG": "traceallocfree=1,memprofilerate=1"},
 }
 # Keys of PATH.memstats.json copied into manifest["memstats_final"].
 MEMSTATS_KEYS = (
