@@ -111,6 +111,10 @@ class CrashTime:
     notes: tuple[str, ...]  # how precise, and what else was consulted
     #: Every reading consulted, latest first (monotonic nanoseconds).
     readings: tuple[ClockReading, ...] = field(default=(), repr=False, compare=False)
+    #: One wall/monotonic pair read together, (unix ns, nanotime), that turns any monotonic
+    #: reading into wall time; None when the core holds none.
+    pair: tuple[int, int] | None = field(default=None, repr=False, compare=False)
+    pair_source: str = field(default="", repr=False, compare=False)
 
 
 # ----------------------------------------------------------------------------- GC epoch
@@ -461,7 +465,7 @@ def crash_time(proc: GoProcess) -> CrashTime:
         notes.append("bounded: " + "; ".join(c.truncated))
     if not readings:
         notes.append("the runtime left no clock reading")
-        return CrashTime(None, None, None, "", tuple(notes), readings)
+        return CrashTime(None, None, None, "", tuple(notes), readings, pair, pair_source)
     latest = readings[0]
     if pair is None:
         since = f" ({_fmt_gap(latest.nanotime - init)} after the runtime started)" if init else ""
@@ -470,7 +474,7 @@ def crash_time(proc: GoProcess) -> CrashTime:
             f"no GC has completed and no time.Time holds a monotonic reading: the latest "
             f"clock ({latest.source}, monotonic {latest.nanotime}){since} has no wall time",
         )
-        return CrashTime(None, None, None, latest.source, tuple(notes), readings)
+        return CrashTime(None, None, None, latest.source, tuple(notes), readings, pair, pair_source)
     lo = pair[0] + (latest.nanotime - pair[1])
 
     sched = proc.find_global("runtime.sched")
@@ -508,7 +512,7 @@ def crash_time(proc: GoProcess) -> CrashTime:
         "before that clock; a wall-clock step in between shifts it"
     )
     head.append("no upper bound: a core records no later time (its file time is no proof)")
-    return CrashTime(est, lo, None, latest.source, tuple(head + notes), readings)
+    return CrashTime(est, lo, None, latest.source, tuple(head + notes), readings, pair, pair_source)
 
 
 def _flag(v: Val | None) -> bool | None:

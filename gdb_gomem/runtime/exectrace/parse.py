@@ -249,6 +249,10 @@ class Generation:
     min_ticks: int = 0
     max_ticks: int = 0
     complete: bool = False  # closed by its end marker or by the next generation
+    #: Where the wall clock of ``clock`` comes from: "snapshot" (the generation's own
+    #: EvClockSnapshot), "core" (a wall/monotonic pair the runtime wrote elsewhere, given to
+    #: read_trace), "" (none: times are the trace clock only).
+    clock_source: str = ""
     counts: Counter[str] = field(default_factory=Counter)  # wire events per name
     cpu_samples: int = 0
 
@@ -441,9 +445,16 @@ class _MemCols:
 
 
 class _Reader:
-    def __init__(self, data: bytes, ver: int, deadline: float | None) -> None:
+    def __init__(
+        self,
+        data: bytes,
+        ver: int,
+        deadline: float | None,
+        wall_anchor: tuple[int, int] | None = None,
+    ) -> None:
         self.data = data
         self.ver = ver
+        self.wall_anchor = wall_anchor
         self.notes: list[str] = []
         self.mem = _MemCols()
         self.alloc_info: AllocFreeInfo | None = None
@@ -549,6 +560,13 @@ class _Reader:
         if freq:
             if snap is not None:
                 g.clock = ClockSync(freq, snap_ticks, snap[0], snap[1] * 1_000_000_000 + snap[2])
+                g.clock_source = "snapshot"
+            elif self.wall_anchor is not None:
+                # The trace clock is nanotime()/div (runtime/tracetime.go): a monotonic
+                # reading with its wall time places it.
+                unix, mono = self.wall_anchor
+                g.clock = ClockSync(freq, mono * freq // 1_000_000_000, mono, unix)
+                g.clock_source = "core"
             else:
                 g.clock = ClockSync(freq)
                 if self.ver >= 25:
@@ -761,8 +779,17 @@ class _Reader:
         return ts
 
 
-def read_trace(data: bytes, *, time_limit: float | None = 60.0) -> Trace:
+def read_trace(
+    data: bytes,
+    *,
+    time_limit: float | None = 60.0,
+    wall_anchor: tuple[int, int] | None = None,
+) -> Trace:
     """Read a whole trace (``trace.Start`` output or ``FlightRecorder.WriteTo``).
+
+    wall_anchor, (unix ns, nanotime) read together (a core's last GC), gives wall times to the
+    generations without a clock snapshot (every one before Go 1.25); their ``clock_source``
+    is then "core".
 
     Raises TraceFormatError when the header is not a v2 trace's; anything broken after it is
     skipped with a note in ``Trace.notes``. time_limit (seconds) bounds the event walk; past
@@ -771,7 +798,7 @@ def read_trace(data: bytes, *, time_limit: float | None = 60.0) -> Trace:
     mv = bytes(data) if not isinstance(data, bytes) else data
     ver = read_header(mv)
     deadline = time.monotonic() + time_limit if time_limit is not None else None
-    r = _Reader(mv, ver, deadline)
+    r = _Reader(mv, ver, deadline, wall_anchor)
     gens, consumed = r.split()
     for g in gens:
         if deadline is not None and time.monotonic() > deadline:
@@ -904,6 +931,13 @@ def heap_object_allocs(
         else:
             clock = "monotonic" if clock == "wall" else clock
             offs[gen] = (c.ns_per_tick, 0)
+    anchored = [g.gen for g in trace.generations if g.clock_source == "core" and g.gen in offs]
+    if anchored:
+        notes.append(
+            f"generation(s) {', '.join(map(str, anchored))} carry no clock snapshot: their wall "
+            "times come from a wall/monotonic pair the runtime wrote elsewhere (the last GC's), "
+            "through the trace clock being nanotime()/64"
+        )
     if clock != "wall" and trace.version < 25:
         notes.append(
             "the trace predates clock snapshots (Go 1.25): times are the trace clock "
