@@ -1,4 +1,4 @@
-"""Command: trace [--out FILE] (the execution trace the flight recorder holds in the core).
+"""Command: trace [--out FILE] [--ring-only] (the execution trace the core holds).
 
 Argument parsing and printing only; the document and the file come from
 :mod:`gdb_gomem.reports.trace`.
@@ -21,17 +21,24 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--out",
         metavar="FILE",
-        help="write the trace as FlightRecorder.WriteTo would (open it with `go tool trace`)",
+        help="write the trace file (open it with `go tool trace`): the flight recorder's "
+        "generations, then the ones the process died in, rebuilt from the runtime's buffers",
+    )
+    p.add_argument(
+        "--ring-only",
+        action="store_true",
+        help="only the flight recorder's complete generations: FlightRecorder.WriteTo's bytes",
     )
 
 
 @command(
     "trace",
-    "the execution trace a runtime/trace.FlightRecorder holds in the core (Go 1.25+)",
+    "the execution trace the core holds: a FlightRecorder's ring (Go 1.25+) and the runtime's "
+    "own trace buffers (trace.Start or a recorder, Go 1.22+)",
     _configure,
 )
 def run_trace(proc: GoProcess, args: argparse.Namespace) -> TraceDoc:
-    return trace_doc(proc, args.out)
+    return trace_doc(proc, args.out, ring_only=args.ring_only)
 
 
 def _time(ns: int | None) -> str:
@@ -49,17 +56,23 @@ def render_trace(d: TraceDoc, args: argparse.Namespace) -> str:
     if not d["available"]:
         return f"{d['reason']}\n  hint: {d['hint']}"
     r = d["recorder"]
-    assert r is not None
-    out = [
-        kv(
-            "Recorder",
-            f"{r['addr']}  {r['header']!r}, MinAge {r['min_age_ns'] / 1e9:g} s, "
-            f"MaxBytes {human_bytes(r['max_bytes'])}",
+    out = [kv("Source", d["source"] or "?")]
+    if r is not None:
+        out.append(
+            kv(
+                "Recorder",
+                f"{r['addr']}  {r['header']!r}, MinAge {r['min_age_ns'] / 1e9:g} s, "
+                f"MaxBytes {human_bytes(r['max_bytes'])}",
+            )
         )
-    ]
     rows = []
     for g in d["generations"]:
-        state = "written" if g["written"] else ("filling" if g["where"] == "active" else "left out")
+        if g["where"] == "runtime":
+            state = "rebuilt" + (", partial" if g["partial"] else "")
+        else:
+            state = (
+                "written" if g["written"] else ("filling" if g["where"] == "active" else "left out")
+            )
         rows.append(
             [
                 c.number(str(g["gen"])),
@@ -67,8 +80,8 @@ def render_trace(d: TraceDoc, args: argparse.Namespace) -> str:
                 c.number(str(g["batches"])),
                 c.number(str(g["bytes"])),
                 _time(g["start_unix_ns"]),
-                _span(g["start_unix_ns"], g["next_start_unix_ns"]),
-                state if g["written"] else c.warn(state),
+                _span(g["start_unix_ns"], g["next_start_unix_ns"] or g["last_batch_unix_ns"]),
+                state if g["written"] and not g["partial"] else c.warn(state),
             ]
         )
     out.append("")

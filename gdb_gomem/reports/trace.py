@@ -1,8 +1,11 @@
-"""The document of ``gomem trace``: the flight recorder's ring as the core holds it.
+"""The document of ``gomem trace``: the execution trace the core holds, and the file.
 
-The bytes come from :mod:`gdb_gomem.runtime.exectrace.ring` (``FlightRecorder.WriteTo``'s
-format); this module says which generations they hold and which seconds those cover, from
-each generation's sync batch (the runtime's own clock snapshot), and writes the file.
+The bytes come from :mod:`gdb_gomem.runtime.exectrace.coretrace`: the flight recorder's
+complete generations (``FlightRecorder.WriteTo``'s bytes, :mod:`~.ring`), then the
+generations the process died in, rebuilt from the recorder's active batches and the runtime's
+own trace buffers. This module says which generations the file holds and which seconds those
+cover (each generation's clock snapshot, else the core's last GC's wall/monotonic pair), and
+writes it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from gdb_gomem.reports.schema.trace import (
     TraceRecorderDoc,
 )
 from gdb_gomem.runtime.clock import CRASH_TIME
+from gdb_gomem.runtime.exectrace.coretrace import CORE_TRACE, CoreTrace, GenerationSource
+from gdb_gomem.runtime.exectrace.parse import Trace, read_trace
 from gdb_gomem.runtime.exectrace.ring import (
     HOW_TO_START,
     FlightRing,
@@ -55,6 +60,50 @@ def _generation_doc(
         "last_batch_unix_ns": clock.to_unix_ns(ticks[1]) if clock and ticks else None,
         "next_start_unix_ns": next_clock.unix_ns if next_clock else None,
         "start_mono_ns": clock.mono_ns if clock else None,
+        "rebuilt": [],
+        "partial": False,
+    }
+
+
+def _rebuilt_doc(src: GenerationSource, tr: Trace | None) -> TraceGenerationDoc:
+    """A generation rebuilt from the runtime's buffers; its times from the parsed file."""
+    start = last = mono = None
+    g = next((x for x in tr.generations if x.gen == src.gen), None) if tr else None
+    c = g.clock if g is not None else None
+    if g is not None and c is not None and c.wall_ns is not None and c.ticks is not None:
+        start = c.wall_ns + c.ns(g.min_ticks) - c.ns(c.ticks)
+        last = c.wall_ns + c.ns(g.max_ticks) - c.ns(c.ticks)
+        mono = c.mono_ns
+    problems = []
+    if src.partial:
+        problems.append(
+            "a reader (trace.Start's writer) took this generation's earlier batches before the "
+            "crash: they are not in the core"
+        )
+    return {
+        "gen": src.gen,
+        "where": "runtime",
+        "batches": src.batches,
+        "bytes": src.bytes,
+        "written": True,
+        "end_marker": any(r.startswith("end-of-generation") for r in src.synthesized),
+        "sync": True,
+        "problems": problems,
+        "start_unix_ns": start,
+        "last_batch_unix_ns": last,
+        "next_start_unix_ns": None,
+        "start_mono_ns": mono,
+        "rebuilt": [
+            f"{src.held_batches} batch(es) from the runtime's buffers ({src.patched} still open, "
+            "their sizes written here)",
+            *(
+                [f"{src.recorder_batches} batch(es) from the recorder's active generation"]
+                if src.recorder_batches
+                else []
+            ),
+            *src.synthesized,
+        ],
+        "partial": src.partial,
     }
 
 
@@ -78,23 +127,20 @@ def _recorder_doc(ring: FlightRing) -> TraceRecorderDoc:
     }
 
 
-def _notes(
-    proc: GoProcess, ring: FlightRing, written: list[RawGeneration], unrecorded_ns: int | None
+def _ring_notes(
+    proc: GoProcess,
+    ring: FlightRing,
+    written: list[RawGeneration],
+    ring_only: bool,
 ) -> list[str]:
     notes: list[str] = []
-    if unrecorded_ns is not None and unrecorded_ns > UNRECORDED_NOTE_NS:
-        notes.append(
-            f"the runtime ran on for about {unrecorded_ns / 1e6:.1f} ms after the last "
-            "generation in the ring ended (its own clocks say so): that stretch is not in the "
-            "file. A panic advances the trace before dying, a fatal error (throw) or a signal "
-            "does not: those events are still in the runtime's trace buffers (not read yet)"
-        )
     a = ring.active
-    if a is not None:
+    if a is not None and ring_only:
         notes.append(
             f"generation {a.gen} ({a.nbytes} bytes in {len(a.batches)} batch(es)) was still "
             "being filled when the process stopped (no end-of-generation batch, no final "
-            "flush): left out, as WriteTo leaves it out"
+            "flush): left out, as WriteTo leaves it out (without --ring-only it is rebuilt "
+            "with the runtime's own buffers)"
         )
     if ring.error and ring.error.startswith(_EXPERIMENTAL_REFUSED):
         base = ""
@@ -118,55 +164,96 @@ def _notes(
             "generations by their batch headers"
         )
     if not written:
-        notes.append("no complete generation in the ring: nothing to write")
+        notes.append("no complete generation in the ring")
     return notes
 
 
-def trace_doc(proc: GoProcess, out: str | None = None) -> TraceDoc:
-    """The flight recorder's ring in the core; with ``out``, also write it as a trace file.
-
-    A core without a flight recorder gives a document with ``available`` false, or with
-    ``out`` raises :class:`NoFlightRecorder` (nothing can be written).
-    """
-    try:
-        ring = read_flight_ring(proc)
-    except NoFlightRecorder as exc:
-        if out is not None:
-            raise
-        return {
-            "go_version": proc.go_version,
-            "available": False,
-            "reason": str(exc),
-            "hint": HOW_TO_START,
-            "recorder": None,
+def _unavailable(proc: GoProcess, reason: str) -> TraceDoc:
+    return {
+        "go_version": proc.go_version,
+        "available": False,
+        "source": None,
+        "reason": reason,
+        "hint": HOW_TO_START,
+        "recorder": None,
+        "generations": [],
+        "output": {
+            "path": None,
+            "bytes": 0,
             "generations": [],
-            "output": {
-                "path": None,
-                "bytes": 0,
-                "generations": [],
-                "from_unix_ns": None,
-                "to_unix_ns": None,
-                "stop_after_unix_ns": None,
-                "unrecorded_ns": None,
-            },
-            "errors": [],
-            "notes": [],
-        }
-    written = ring.complete
-    kept = {id(g) for g in written}
-    all_gens = [*ring.generations, *([ring.active] if ring.active is not None else [])]
-    gens = [
-        _generation_doc(g, all_gens[i + 1] if i + 1 < len(all_gens) else None, id(g) in kept)
-        for i, g in enumerate(all_gens)
-    ]
-    data = ring.writeto_bytes()
+            "from_unix_ns": None,
+            "to_unix_ns": None,
+            "stop_after_unix_ns": None,
+            "unrecorded_ns": None,
+        },
+        "errors": [],
+        "notes": [],
+    }
+
+
+def _no_trace_reason(proc: GoProcess) -> str:
+    try:
+        read_flight_ring(proc)
+    except NoFlightRecorder as exc:
+        return str(exc)
+    return "no execution trace in this core: the flight recorder holds no complete generation"
+
+
+def _write(out: str, data: bytes) -> str:
+    path = Path(out)
+    try:
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise BadFile(f"cannot write {out}: {exc.strerror}", "choose a writable path") from None
+    return str(path)
+
+
+def trace_doc(proc: GoProcess, out: str | None = None, *, ring_only: bool = False) -> TraceDoc:
+    """The execution trace the core holds; with ``out``, also write it as a trace file.
+
+    ``ring_only``: only the flight recorder's complete generations, exactly
+    ``FlightRecorder.WriteTo``'s bytes. A core without a trace gives a document with
+    ``available`` false, or with ``out`` raises :class:`NoFlightRecorder`.
+    """
+    ct: CoreTrace | None = CORE_TRACE(proc)
+    ring = ct.ring if ct is not None else None
+    if ct is None or (ring_only and ring is None):
+        reason = _no_trace_reason(proc)
+        if out is not None:
+            raise NoFlightRecorder(reason.removeprefix("no execution trace in this core: "))
+        return _unavailable(proc, reason)
+    written = ring.complete if ring is not None else []
+    gens: list[TraceGenerationDoc] = []
+    if ring is not None:
+        kept = {id(g) for g in written}
+        listed = [*ring.generations]
+        if ring_only and ring.active is not None:
+            listed.append(ring.active)
+        gens += [
+            _generation_doc(g, listed[i + 1] if i + 1 < len(listed) else None, id(g) in kept)
+            for i, g in enumerate(listed)
+        ]
+    rebuilt = [] if ring_only else ct.rebuilt
+    if rebuilt:
+        try:
+            tr: Trace | None = read_trace(ct.data, wall_anchor=CRASH_TIME(proc).pair)
+        except BadFile:
+            tr = None
+        gens += [_rebuilt_doc(src, tr) for src in rebuilt]
+        # The ring's last generation ends where the first rebuilt one starts.
+        if ring is not None and len(gens) > len(rebuilt):
+            gens[-len(rebuilt) - 1]["next_start_unix_ns"] = gens[-len(rebuilt)]["start_unix_ns"]
+    data = ring.writeto_bytes() if ring_only and ring is not None else ct.data
     written_docs = [d for d in gens if d["written"]]
+    last_doc = written_docs[-1] if written_docs else None
     output: TraceOutputDoc = {
         "path": None,
-        "bytes": len(data) if written else 0,
+        "bytes": len(data) if written_docs else 0,
         "generations": [d["gen"] for d in written_docs],
         "from_unix_ns": written_docs[0]["start_unix_ns"] if written_docs else None,
-        "to_unix_ns": _end(written_docs[-1]) if written_docs else None,
+        "to_unix_ns": _end(last_doc) if last_doc else None,
         "stop_after_unix_ns": None,
         "unrecorded_ns": None,
     }
@@ -174,31 +261,47 @@ def trace_doc(proc: GoProcess, out: str | None = None) -> TraceDoc:
     output["stop_after_unix_ns"] = stop
     if stop and output["to_unix_ns"]:
         output["unrecorded_ns"] = max(0, stop - output["to_unix_ns"])
-    errors: list[str] = []
     if out is not None:
-        if not written:
+        if not written_docs:
             why = "; ".join(
-                f"generation {g.gen}: {p}" for g in ring.generations for p in g.problems
+                f"generation {g.gen}: {p}"
+                for g in (ring.generations if ring is not None else [])
+                for p in g.problems
             )
             raise NoFlightRecorder(
                 "the flight recorder holds no complete generation" + (f" ({why})" if why else "")
             )
-        path = Path(out)
-        try:
-            tmp = path.with_name(f".{path.name}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-        except OSError as exc:
-            raise BadFile(f"cannot write {out}: {exc.strerror}", "choose a writable path") from None
-        output["path"] = str(path)
+        output["path"] = _write(out, data)
+    notes = list(ct.notes)
+    un = output["unrecorded_ns"]
+    if un is not None and un > UNRECORDED_NOTE_NS:
+        notes.append(
+            f"the runtime ran on for about {un / 1e6:.1f} ms after the file's last event "
+            "(its own clocks say so): that stretch is not in the file"
+            + (
+                "; without --ring-only the generation it died in is rebuilt from the "
+                "runtime's own buffers"
+                if ring_only
+                else ""
+            )
+        )
+    if ring is not None:
+        notes += _ring_notes(proc, ring, written, ring_only)
+    for d in gens:
+        if d["where"] == "runtime":
+            notes.append(
+                f"generation {d['gen']} was still being written when the process stopped: "
+                "rebuilt from " + "; ".join(d["rebuilt"])
+            )
     return {
         "go_version": proc.go_version,
         "available": True,
+        "source": "flight recorder" if ring_only else ct.source,
         "reason": None,
         "hint": None,
-        "recorder": _recorder_doc(ring),
+        "recorder": _recorder_doc(ring) if ring is not None else None,
         "generations": gens,
         "output": output,
-        "errors": errors,
-        "notes": _notes(proc, ring, written, output["unrecorded_ns"]),
+        "errors": [],
+        "notes": notes,
     }

@@ -1,4 +1,5 @@
-"""The document of ``gomem trace``: the execution trace the flight recorder holds in the core."""
+"""The document of ``gomem trace``: the execution trace a core holds (flight recorder, runtime
+buffers)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ class TraceRecorderDoc(TypedDict):
 
 
 class TraceGenerationDoc(TypedDict):
-    """One generation of the ring (``where`` "ring") or the one still filling ("active")."""
+    """One generation: a complete one of the ring (``where`` "ring"), one the process died in,
+    rebuilt from the recorder's active batches and the runtime's own buffers ("runtime"), or,
+    with --ring-only, the recorder's active one left out ("active")."""
 
     gen: int
     where: str
@@ -36,10 +39,17 @@ class TraceGenerationDoc(TypedDict):
     last_batch_unix_ns: int | None
     next_start_unix_ns: int | None  # the next generation's snapshot (ring or active), if any
     start_mono_ns: int | None  # nanotime() at the snapshot
+    #: What this reader wrote for a "runtime" generation, as traceAdvance would have: the
+    #: stack table (symbolized here), the frequency or sync batch, the end marker.
+    rebuilt: list[str]
+    #: A reader (trace.Start's writer) took some of its batches before the crash: they are
+    #: not in the core, so the generation has gaps.
+    partial: bool
 
 
 class TraceOutputDoc(TypedDict):
-    """What was (or would be) written: FlightRecorder.WriteTo's bytes."""
+    """What was (or would be) written: the ring's generations (FlightRecorder.WriteTo's
+    bytes) then the rebuilt ones (none with --ring-only)."""
 
     path: str | None  # --out; null: nothing written
     bytes: int
@@ -61,6 +71,9 @@ class TraceDoc(TypedDict):
 
     go_version: str
     available: bool
+    #: Where the trace comes from: "flight recorder", "flight recorder + runtime buffers",
+    #: "runtime buffers (trace.Start)"; null when there is none.
+    source: str | None
     reason: str | None
     hint: str | None
     recorder: TraceRecorderDoc | None
