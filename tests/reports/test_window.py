@@ -353,7 +353,7 @@ def test_flight_text_output() -> None:
         ln for ln in r.stdout.splitlines() if ln.endswith(f"goroutine {m['main_goroutine_id']}")
     )
     assert row.split()[0] == "300"
-    assert "execution trace: flight recorder, " in r.stdout
+    assert "execution trace: flight recorder + runtime buffers, " in r.stdout
 
 
 # ----------------------------------------------------------------------------- gdb

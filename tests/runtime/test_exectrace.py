@@ -105,8 +105,10 @@ def test_core_holds_writeto_generation_by_generation(version: str, scenario: str
 @pytest.mark.parametrize("scenario", SCENARIOS)
 @pytest.mark.parametrize("version", FLIGHT_VERSIONS)
 def test_generations_cover_the_run(version: str, scenario: str) -> None:
+    """The ring alone (--ring-only): WriteTo's generations (test_coretrace checks the
+    generation rebuilt after them)."""
     proc, _, m = _flight(version, scenario)
-    d = trace_doc(proc)
+    d = trace_doc(proc, ring_only=True)
     assert d["available"] and d["recorder"] is not None
     assert d["recorder"]["min_age_ns"] == m["flight_recorder"]["min_age_ns"]
     assert d["recorder"]["max_bytes"] == m["flight_recorder"]["max_bytes"]
@@ -143,10 +145,15 @@ def test_generations_cover_the_run(version: str, scenario: str) -> None:
 def test_trace_out_writes_the_file(version: str, tmp_path: Path) -> None:
     proc, _, _ = _flight(version)
     dest = tmp_path / "core.trace"
-    d = trace_doc(proc, str(dest))
+    d = trace_doc(proc, str(dest), ring_only=True)
     assert d["output"]["path"] == str(dest)
     assert dest.read_bytes() == flight_recorder_bytes(proc)
     assert d["output"]["bytes"] == dest.stat().st_size
+    # Without --ring-only the file goes on with the generation the process died in.
+    full = tmp_path / "full.trace"
+    d = trace_doc(proc, str(full))
+    assert full.read_bytes().startswith(dest.read_bytes())
+    assert d["output"]["bytes"] == full.stat().st_size > dest.stat().st_size
 
 
 def _cli(*argv: str) -> tuple[int, str, str]:
