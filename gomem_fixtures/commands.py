@@ -8,11 +8,19 @@ about itself, so the commands speak of known objects on every Go version.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from typing import Any
 
 
-def command_lines(manifest: dict[str, Any]) -> list[tuple[str, list[str]]]:
-    """(a short unique name, the subcommand and its arguments) for every subcommand."""
+def command_lines(
+    manifest: dict[str, Any], workdir: str | None = None
+) -> list[tuple[str, list[str]]]:
+    """(a short unique name, the subcommand and its arguments) for every subcommand.
+
+    ``snapshot`` writes its file into workdir (a temporary directory by default), and ``diff``
+    compares that file with the target it was taken of."""
+    snap = os.path.join(workdir or tempfile.mkdtemp(prefix="gomem-cmds-"), "doc.gomemsnap")
     tagged = manifest["tagged"]["main.Tagged"]["addresses"]
     pinned = manifest["globals"]["main.pinned"]["array"]
     gids = [g["id"] for g in manifest["goroutines"]]
@@ -48,4 +56,6 @@ def command_lines(manifest: dict[str, Any]) -> list[tuple[str, list[str]]]:
         ("window", ["window", "1m", "--by", "stack", "--limit", "50"]),
         ("window-narrow", ["window", "1us", "--live"]),
         ("trace", ["trace"]),
+        ("snapshot", ["snapshot", "--label", "docs", "--out", snap]),
+        ("diff", ["diff", snap, ".", "--limit", "5"]),
     ]

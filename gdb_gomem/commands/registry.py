@@ -40,9 +40,16 @@ class CommandSpec(Generic[D]):
     configure: Configure
     run: Callable[[GoProcess, argparse.Namespace], D]
     render: Callable[[D, argparse.Namespace], str]
+    #: How the command runs with no target at all (``gomem diff OLD NEW --binary B``: both
+    #: sides are files); None for commands that always need one.
+    standalone: Callable[[argparse.Namespace], D] | None = None
 
 
 REGISTRY: dict[str, CommandSpec[Any]] = {}
+
+#: Set by each front end: opens a core of a binary as a GoProcess (``gomem diff`` opens the
+#: cores it compares; the adapters that can are a layer above the commands).
+open_core: Callable[[str, str], GoProcess] | None = None
 
 #: Set by a front end that evaluates expressions (gdb): text -> address, e.g. `gomem span $rsp`.
 evaluate_address: Callable[[str], int] | None = None
@@ -98,6 +105,16 @@ class Command(Generic[D]):
         REGISTRY[self.name] = CommandSpec(self.name, self.help, self.configure, self.run, render)
         return render
 
+    def without_target(
+        self, standalone: Callable[[argparse.Namespace], D]
+    ) -> Callable[[argparse.Namespace], D]:
+        """Decorator (after ``renderer``): how the command runs when no target is given."""
+        spec = REGISTRY[self.name]
+        REGISTRY[self.name] = CommandSpec(
+            spec.name, spec.help, spec.configure, spec.run, spec.render, standalone
+        )
+        return standalone
+
 
 def command(
     name: str,
@@ -123,8 +140,14 @@ def build_parser(spec: CommandSpec[Any], prog: str) -> argparse.ArgumentParser:
     return p
 
 
-def output(spec: CommandSpec[Any], proc: GoProcess, args: argparse.Namespace) -> str:
-    doc = spec.run(proc, args)
+def output(spec: CommandSpec[Any], proc: GoProcess | None, args: argparse.Namespace) -> str:
+    """The command's output on proc, or without a target (``spec.standalone``) when None."""
+    if proc is None:
+        if spec.standalone is None:
+            raise ValueError(f"{spec.name} needs a target")
+        doc = spec.standalone(args)
+    else:
+        doc = spec.run(proc, args)
     if getattr(args, "json", False):
         return json.dumps(doc, indent=2, sort_keys=False)
     return spec.render(doc, args)
@@ -141,6 +164,7 @@ COMMAND_MODULES = (
     "verify",
     "window",
     "trace",
+    "snapshots",
 )
 
 

@@ -29,7 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
     for name, spec in sorted(REGISTRY.items()):
         sp = sub.add_parser(name, help=spec.help, description=spec.help)
         sp.add_argument("--binary", "-b", required=True, help="the Go executable that crashed")
-        sp.add_argument("--core", "-c", required=True, help="its core file (kernel core or gcore)")
+        sp.add_argument(
+            "--core",
+            "-c",
+            required=spec.standalone is None,
+            help="its core file (kernel core or gcore)"
+            + ("" if spec.standalone is None else "; optional for this command"),
+        )
         sp.add_argument("--no-color", action="store_true", help="plain text, no ANSI colours")
         add_common_arguments(sp)
         spec.configure(sp)
@@ -46,9 +52,13 @@ def main(argv: list[str] | None = None) -> int:
     spec = REGISTRY[args.command]
     try:
         from gdb_gomem.adapters.corefile import open_core
+        from gdb_gomem.commands import registry
 
-        proc = open_core(args.binary, args.core)
-        proc.context.progress = stream_progress()
+        registry.open_core = open_core
+        proc = None
+        if args.core is not None:
+            proc = open_core(args.binary, args.core)
+            proc.context.progress = stream_progress()
         text = output(spec, proc, args)
     except GomemError as exc:
         print(f"gomem {args.command}: error: {exc.user_message()}", file=sys.stderr)

@@ -53,13 +53,16 @@ class GomemPrefix(gdb.Command):
 
 
 class GomemSub(gdb.Command):
-    def __init__(self, spec: CommandSpec) -> None:
+    """One command: ``gomem NAME`` (or a top-level alias such as ``heap_snapshot``)."""
+
+    def __init__(self, spec: CommandSpec, name: str = "") -> None:
         self.spec = spec
-        self.__doc__ = spec.help + "\n\n" + build_parser(spec, f"gomem {spec.name}").format_help()
-        super().__init__(f"gomem {spec.name}", gdb.COMMAND_DATA)
+        self.prog = name or f"gomem {spec.name}"
+        self.__doc__ = spec.help + "\n\n" + build_parser(spec, self.prog).format_help()
+        super().__init__(self.prog, gdb.COMMAND_DATA)
 
     def invoke(self, arg: str, from_tty: bool) -> None:
-        parser = build_parser(self.spec, f"gomem {self.spec.name}")
+        parser = build_parser(self.spec, self.prog)
         parser.exit = _exit  # type: ignore[method-assign]
         parser.error = _error  # type: ignore[method-assign]
         try:
@@ -70,18 +73,24 @@ class GomemSub(gdb.Command):
             return
         colors.set_enabled(_color_on() and not args.json)
         try:
-            text = output(self.spec, current_process(), args)
+            try:
+                proc: GoProcess | None = current_process()
+            except GomemError:
+                if self.spec.standalone is None:
+                    raise
+                proc = None  # e.g. `gomem diff A.snap B.snap` with nothing loaded
+            text = output(self.spec, proc, args)
         except GomemError as exc:
-            gdb.write(f"gomem {self.spec.name}: error: {exc.user_message()}\n", gdb.STDERR)
+            gdb.write(f"{self.prog}: error: {exc.user_message()}\n", gdb.STDERR)
             return
         except KeyboardInterrupt:
-            gdb.write(f"gomem {self.spec.name}: interrupted\n", gdb.STDERR)
+            gdb.write(f"{self.prog}: interrupted\n", gdb.STDERR)
             return
         except Exception as exc:  # noqa: BLE001 - never a traceback at the prompt
             if os.environ.get("GOMEM_DEBUG"):
                 traceback.print_exc()
             gdb.write(
-                f"gomem {self.spec.name}: internal error: {type(exc).__name__}: {exc}\n"
+                f"{self.prog}: internal error: {type(exc).__name__}: {exc}\n"
                 "  hint: this is a bug in gdb-gomem; set GOMEM_DEBUG=1 and report the output\n",
                 gdb.STDERR,
             )
@@ -121,12 +130,16 @@ def register() -> list[str]:
     load_all()
     if _color_param is not None:  # sourced twice: commands exist already
         return sorted(REGISTRY)
+    from gdb_gomem.adapters.corefile import open_core
     from gdb_gomem.commands import registry
 
     registry.evaluate_address = lambda s: int(gdb.parse_and_eval(s)) & ((1 << 64) - 1)
+    registry.open_core = open_core
     GomemPrefix()
     for spec in REGISTRY.values():
         GomemSub(spec)
+    # The snapshot command under the name the issue tracker and the seeds use.
+    GomemSub(REGISTRY["snapshot"], "heap_snapshot")
     _color_param = ColorParameter()
     for ev in ("stop", "cont", "exited", "new_objfile", "memory_changed", "inferior_call"):
         reg = getattr(gdb.events, ev, None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import types
 import typing
+from pathlib import Path
 from typing import (
     Any,
     Literal,
@@ -116,12 +117,12 @@ def test_every_command_has_a_schema() -> None:
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
-def test_documents_match_their_schema(version: str, scenario: str) -> None:
+def test_documents_match_their_schema(version: str, scenario: str, tmp_path: Path) -> None:
     parser = cli.build_parser()
     proc = open_core(binary(version), core(version, scenario))
     failures = []
     checked = set()
-    for stem, argv in command_lines(manifest(version, scenario)):
+    for stem, argv in command_lines(manifest(version, scenario), str(tmp_path)):
         args = parser.parse_args([argv[0], "--binary", "b", "--core", "c", "--json", *argv[1:]])
         doc = json.loads(output(REGISTRY[args.command], proc, args))
         tries = [_problems(doc, tp, stem) for tp in DOCUMENTS[args.command]]

@@ -3,10 +3,10 @@
 One module per area: :mod:`.info`, :mod:`.structures` (mheap, spans, span, mcentral, mcache,
 spanlists, memstats), :mod:`.goroutines` (goroutines, goroutine, threads, defers, panics),
 :mod:`.objects` (histogram, objects, obj), :mod:`.retention` (path, top, suspects),
-:mod:`.verify`, :mod:`.window` and :mod:`.trace`; :mod:`.common` holds the pieces several share. The
-builders in :mod:`gdb_gomem.reports` and the commands' ``run`` functions return these types,
-so mypy checks every document against its contract. Keys are stable: add, never rename or
-remove.
+:mod:`.verify`, :mod:`.window`, :mod:`.trace` and :mod:`.snapshots` (snapshot, diff);
+:mod:`.common` holds the pieces several share. The builders in :mod:`gdb_gomem.reports` and
+the commands' ``run`` functions return these types, so mypy checks every document against
+its contract. Keys are stable: add, never rename or remove.
 
 :data:`DOCUMENTS` names each command's document type (two for a command whose document
 depends on its options).
@@ -25,6 +25,7 @@ from gdb_gomem.reports.schema.goroutines import (
 from gdb_gomem.reports.schema.info import InfoDoc
 from gdb_gomem.reports.schema.objects import HistogramDoc, ObjDoc, ObjectsDoc
 from gdb_gomem.reports.schema.retention import PathDoc, SuspectsDoc, TopObjectsDoc, TopTypesDoc
+from gdb_gomem.reports.schema.snapshots import DiffDoc, SnapshotDoc
 from gdb_gomem.reports.schema.structures import (
     MCacheDoc,
     MCentralDoc,
@@ -41,6 +42,8 @@ from gdb_gomem.reports.schema.window import WindowDoc
 #: Command name -> the TypedDict(s) of its ``--json`` document.
 DOCUMENTS: dict[str, tuple[type, ...]] = {
     "info": (InfoDoc,),
+    "snapshot": (SnapshotDoc,),
+    "diff": (DiffDoc,),
     "mheap": (MHeapDoc,),
     "spans": (SpansDoc,),
     "span": (SpanAddrDoc,),

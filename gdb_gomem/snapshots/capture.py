@@ -1,0 +1,174 @@
+"""Take a :class:`~.model.Snapshot` of a target (a core, or a process gdb holds stopped).
+
+Allocation state first: the span walk and object table (:mod:`gdb_gomem.heap.objects`), each
+object's GC-epoch bound (:mod:`gdb_gomem.heap.epochs`) and each in-use span's allocation bits,
+all read in bulk. Then, unless ``typed`` is false, the type pass (:mod:`gdb_gomem.heap.types`)
+and the heap profiler's record of every sampled object, with its stack symbolized from the
+binary (inlined calls expanded). ``phases`` reports how long each part took, so a live
+recorder can say what its pauses cost.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from gdb_gomem.base.errors import GomemError
+from gdb_gomem.heap.epochs import alloc_epochs
+from gdb_gomem.heap.objects import as_int64, object_table
+from gdb_gomem.heap.types.infer import heap_types
+from gdb_gomem.runtime.memprof import MEM_PROFILE, bucket_pcs, profile_specials
+from gdb_gomem.snapshots.model import OBJECT_COLUMNS, SPAN_COLUMNS, Snapshot
+from gdb_gomem.symbols.inltree import InlineTree
+from gdb_gomem.target.bulkread import read_many
+from gdb_gomem.target.process import GoProcess
+
+#: Frames kept per sampled stack (the profiler's own limit is 32 by default).
+MAX_STACK = 64
+
+
+def _span_state(proc: GoProcess) -> tuple[dict[str, np.ndarray], np.ndarray, list[str]]:
+    """The in-use spans' columns and their allocation bits (nelems bits each)."""
+    walk = object_table(proc).walk
+    spans = sorted(walk.in_use(), key=lambda s: s.base)
+    cols: dict[str, np.ndarray] = {
+        "span_base": np.array([s.base for s in spans], np.uint64),
+        "span_npages": np.array([s.npages for s in spans], np.uint64),
+        "span_class": np.array([s.spanclass for s in spans], np.uint16),
+        "span_elemsize": np.array([s.elemsize for s in spans], np.uint64),
+        "span_nelems": np.array([s.nelems for s in spans], np.uint32),
+        "span_freeindex": np.array([s.freeindex for s in spans], np.uint32),
+        "span_sweepgen": np.array([s.sweepgen & 0xFFFFFFFF for s in spans], np.uint32),
+        "span_alloc_count": np.array([s.alloc_count for s in spans], np.uint32),
+    }
+    nbytes = [(max(s.nelems, 0) + 7) // 8 for s in spans]
+    raws = read_many(proc.mem, [(s.alloc_bits, k) for s, k in zip(spans, nbytes, strict=True)])
+    notes = []
+    bad = sum(r is None for r in raws)
+    if bad:
+        notes.append(f"allocation bits of {bad} span(s) unreadable: stored as zeros")
+    off = np.zeros(len(spans), np.uint64)
+    if spans:
+        off[1:] = np.cumsum(np.array(nbytes[:-1], np.uint64))
+    cols["span_bits_off"] = off
+    bits = np.frombuffer(
+        b"".join(r if r is not None else bytes(k) for r, k in zip(raws, nbytes, strict=True)),
+        np.uint8,
+    )
+    return cols, bits, notes
+
+
+def _sampled(proc: GoProcess, addr: np.ndarray) -> tuple[np.ndarray, dict[int, list[str]]]:
+    """Per object its profile bucket (0: not sampled), and each bucket's symbolized stack."""
+    ot = object_table(proc)
+    spans = ot.walk.spans
+    pairs = [(s.base, s.specials) for s in spans if s.specials and s.state == 1]
+    by_addr = profile_specials(proc, pairs)
+    bucket = np.zeros(len(addr), np.uint64)
+    if by_addr:
+        keys = np.array(sorted(by_addr), np.uint64)
+        idx = ot.find(keys)
+        vals = np.array([by_addr[int(k)] for k in keys.tolist()], np.uint64)
+        ok = idx >= 0
+        # A tiny block holds several values: the first sampled one stands for the block.
+        first = np.zeros(len(idx), bool)
+        seen: set[int] = set()
+        for j, o in enumerate(idx.tolist()):
+            if o >= 0 and o not in seen:
+                seen.add(o)
+                first[j] = True
+        bucket[idx[ok & first]] = vals[ok & first]
+    stacks: dict[int, list[str]] = {}
+    tab = proc.pclntab
+    inl = InlineTree(tab, proc.dw, proc.mem.read)
+    for b in np.unique(bucket[bucket != 0]).tolist():
+        pcs = bucket_pcs(proc, b, MAX_STACK) or []
+        frames: list[str] = []
+        for pc in pcs:
+            f = tab.find_func(pc - 1) if pc else None
+            if f is None:
+                frames.append(f"{pc:#x}")
+                continue
+            try:
+                for fr in inl.frames(f, pc - 1):
+                    frames.append(f"{fr.func} ({fr.file.rsplit('/', 1)[-1]}:{fr.line})")
+            except (GomemError, ValueError):
+                frames.append(f.name)
+        stacks[int(b)] = frames[:MAX_STACK]
+    return bucket, stacks
+
+
+def take_snapshot(
+    proc: GoProcess,
+    *,
+    label: str = "",
+    typed: bool = True,
+    target: str = "",
+    phase: Callable[[str], None] | None = None,
+) -> tuple[Snapshot, dict[str, float]]:
+    """The snapshot of proc, and the seconds each phase took ("allocation state", "types",
+    "profile"). ``phase(name)`` is called as each phase starts (a recorder can resume the
+    process once the allocation state is in)."""
+    times: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if phase:
+        phase("allocation state")
+    ep = alloc_epochs(proc)
+    ot = ep.objects
+    span_cols, bits, notes = _span_state(proc)
+    times["allocation state"] = time.perf_counter() - t0
+    n = len(ot)
+    order = np.argsort(ot.addr, kind="stable")
+    cols: dict[str, np.ndarray] = {
+        "addr": ot.addr.astype(np.uint64)[order],
+        "size": as_int64(ot.size).astype(np.uint64)[order],
+        "after_cycle": ep.after_cycle.astype(np.int32)[order],
+        "before_cycle": ep.before_cycle.astype(np.int32)[order],
+        "flags": ot.flags.astype(np.uint8)[order],
+        "type": np.full(n, -1, np.int32),
+        "bucket": np.zeros(n, np.uint64),
+    }
+    types: list[str] = []
+    if typed:
+        t1 = time.perf_counter()
+        if phase:
+            phase("types")
+        ht = heap_types(proc)
+        names = [e.name for e in ht.table]
+        # One row per name (the table keys rows by name and source).
+        uniq: dict[str, int] = {}
+        remap = np.array([uniq.setdefault(nm, len(uniq)) for nm in names] or [0], np.int32)
+        types = list(uniq)
+        cols["type"] = remap[ht.type_id.astype(np.int64)][order] if n else cols["type"]
+        times["types"] = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    if phase:
+        phase("profile")
+    stacks: dict[int, list[str]] = {}
+    mp = MEM_PROFILE(proc)
+    if not mp.disabled_by_linker:
+        bucket, stacks = _sampled(proc, ot.addr)
+        cols["bucket"] = bucket[order]
+    times["profile"] = time.perf_counter() - t2
+    epoch = ep.epoch
+    meta = {
+        "label": label,
+        "go_version": proc.go_version,
+        "build_id": proc.binary.go_build_id,
+        "binary": str(proc.binary.path),
+        "target": target or proc.target_name,
+        "taken_unix_ns": time.time_ns(),
+        "num_gc": epoch.num_gc,
+        "last_gc_unix_ns": epoch.last_gc_unix_ns,
+        "last_gc_nanotime": epoch.last_gc_nanotime,
+        "sweep_cycle": ep.sweep_cycle,
+        "typed": typed,
+        "sampled": bool(stacks),
+        "notes": [*ep.notes, *notes],
+        "errors": [*ep.errors, *ot.errors],
+        "seconds": times,
+    }
+    assert set(cols) == set(OBJECT_COLUMNS) and set(span_cols) == set(SPAN_COLUMNS)
+    return Snapshot(meta, cols, span_cols, bits, types, stacks), times
