@@ -16,6 +16,7 @@ from gdb_gomem.reports import window as window_docs
 from gdb_gomem.reports.objects import SOURCE_TRACE, SOURCE_TRACE_END
 from gdb_gomem.reports.schema.objects import AllocBoundDoc
 from gdb_gomem.reports.schema.window import WindowDoc
+from gdb_gomem.reports.snapshots import ring_window_doc
 from gdb_gomem.target.process import GoProcess
 
 
@@ -54,6 +55,12 @@ def _configure(p: argparse.ArgumentParser) -> None:
         default="all",
         help="reachable objects only (default: every allocated object, reachable or not)",
     )
+    p.add_argument(
+        "--ring",
+        metavar="DIR",
+        help="answer from a live recorder's ring (gomem watch --out DIR), exact to its "
+        "interval; no core needed",
+    )
 
 
 @command(
@@ -65,6 +72,8 @@ def run_window(proc: GoProcess, args: argparse.Namespace) -> WindowDoc:
     # JSON lists every object unless --limit; text lists objects only with --limit, so it
     # builds none (a million entries on a big heap cost seconds for nothing).
     limit = args.limit if args.limit is not None or args.json else 0
+    if args.ring:
+        return ring_window_doc(args.ring, args.duration, args.type, args.by, limit)
     return window_docs.window_doc(
         proc,
         args.duration,
@@ -79,6 +88,11 @@ def bound_text(b: AllocBoundDoc) -> str:
     """``after 11:05:03.120 (GC #7 ended), before the crash; source gc-epoch`` (UTC), or
     ``at 11:05:03.120456 (execution trace, goroutine 12)`` for a traced allocation."""
     after, before = b["after_unix_ns"], b["before_unix_ns"]
+    if b["source"] == "ring" and after is not None:
+        return (
+            f"after {window_docs.clock_text(after)}, before {window_docs.clock_text(before)} "
+            "(two snapshots of the recorder's ring); source ring"
+        )
     if b["source"] == SOURCE_TRACE and after is not None:
         g = b.get("goroutine")
         who = f", goroutine {g}" if g is not None else ""
@@ -158,3 +172,14 @@ def render_window(d: WindowDoc, args: argparse.Namespace) -> str:
     out.append("")
     out += [kv("Sources", s) if i == 0 else kv("", s) for i, s in enumerate(d["sources"])]
     return "\n".join(out + trailer(d))
+
+
+@run_window.without_target
+def run_window_ring(args: argparse.Namespace) -> WindowDoc:
+    if not args.ring:
+        raise GomemError(
+            "gomem window needs a core (--core) or a recorder ring (--ring DIR)",
+            "give the core the crash left, or the directory gomem watch wrote",
+        )
+    limit = args.limit if args.limit is not None or args.json else 0
+    return ring_window_doc(args.ring, args.duration, args.type, args.by, limit)

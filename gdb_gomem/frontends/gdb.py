@@ -140,6 +140,9 @@ def register() -> list[str]:
         GomemSub(spec)
     # The snapshot command under the name the issue tracker and the seeds use.
     GomemSub(REGISTRY["snapshot"], "heap_snapshot")
+    from gdb_gomem.frontends.gdbwatch import GomemWatch
+
+    GomemWatch(current_process, _invalidate)
     _color_param = ColorParameter()
     for ev in ("stop", "cont", "exited", "new_objfile", "memory_changed", "inferior_call"):
         reg = getattr(gdb.events, ev, None)

@@ -7,24 +7,27 @@ snapshotted on the fly, and the current target (in gdb) is snapshotted in place.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from gdb_gomem.base.errors import BadFile
-from gdb_gomem.base.fmt import hexaddr
+from gdb_gomem.base.errors import BadFile, GomemError
+from gdb_gomem.base.fmt import hexaddr, unix_ns_to_iso
 from gdb_gomem.reports.schema.snapshots import (
     DiffClassDoc,
     DiffDoc,
     SnapshotDoc,
     SnapshotSideDoc,
 )
+from gdb_gomem.reports.schema.window import WindowDoc, WindowObject, WindowRow
 from gdb_gomem.snapshots.capture import take_snapshot
 from gdb_gomem.snapshots.diff import HeapDiff, check_same_program, diff
 from gdb_gomem.snapshots.format import SnapshotError, looks_like_snapshot, read_file, write_file
 from gdb_gomem.snapshots.model import Snapshot
+from gdb_gomem.snapshots.ring import load_ring, ring_times
 from gdb_gomem.target.process import GoProcess
 
 #: Opens a core of a binary (the front end's: the adapters layer is above this one).
@@ -207,3 +210,132 @@ def diff_doc(
     return diff_document(
         d, (name_a, ka), (name_b, kb), limit=limit, threshold=threshold, focus=focus
     )
+
+
+# ---------------------------------------------------------------------------- window --ring
+
+
+def ring_window_doc(
+    directory: str,
+    duration_ns: int,
+    type_rx: str | None = None,
+    by: str = "type",
+    limit: int | None = None,
+) -> WindowDoc:
+    """``gomem window DURATION --ring DIR``: the objects of the ring's newest snapshot (the
+    crash) allocated within DURATION before it, each placed between two snapshots."""
+    if duration_ns <= 0:
+        raise GomemError("the duration must be positive", "e.g. gomem window 1.7s --ring DIR")
+    index, entries = load_ring(directory)
+    rt = ring_times(entries)
+    last = rt.last
+    end = entries[-1].taken_unix_ns
+    ws = end - duration_ns
+    alive = last.alive()
+    names = (
+        last.type_names()
+        if last.meta.get("typed")
+        else np.array([f"size {int(x)}" for x in last.objects["size"].tolist()], dtype=object)
+    )
+    sel = alive.copy()
+    if type_rx:
+        try:
+            rx = re.compile(type_rx)
+        except re.error as exc:
+            raise GomemError(f"bad --type regex: {exc}", "e.g. --type '^main\\.'") from None
+        uniq = {str(n) for n in names[alive].tolist()}
+        keep = {n for n in uniq if rx.search(n)}
+        sel &= np.isin(names.astype(str), list(keep))
+    inside = sel & (rt.after_unix_ns >= ws) & (rt.after_unix_ns > 0)
+    straddle = sel & ~inside & (rt.before_unix_ns > ws)
+    size = last.objects["size"].astype(np.int64)
+    if by == "stack":
+        from gdb_gomem.snapshots.diff import stack_labels
+
+        keys = stack_labels(last)
+    elif by == "goroutine":
+        keys = np.full(len(last), "unknown (a recorder ring holds no goroutines)", dtype=object)
+    else:
+        keys = names
+    idx = np.flatnonzero(inside)
+    rows: list[WindowRow] = []
+    if len(idx):
+        uk, inv = np.unique(keys[idx].astype(str), return_inverse=True)
+        cnt = np.bincount(inv, minlength=len(uk))
+        byt = np.bincount(inv, weights=size[idx], minlength=len(uk))
+        rows = [
+            {"type": k, "count": int(n), "bytes": int(b)}
+            for k, n, b in zip(uk.tolist(), cnt.tolist(), byt.tolist(), strict=True)
+        ]
+        rows.sort(key=lambda r: (r["bytes"], r["count"], r["type"]))
+    order = idx[np.lexsort((last.objects["addr"][idx], rt.after_unix_ns[idx]))]
+    n_list = len(order) if limit is None else max(limit, 0)
+    objects: list[WindowObject] = [
+        {
+            "addr": hexaddr(int(last.objects["addr"][i])),
+            "size": int(size[i]),
+            "type": str(names[i]),
+            "allocated": {
+                "after_unix_ns": int(rt.after_unix_ns[i]),
+                "before_unix_ns": int(rt.before_unix_ns[i]),
+                "source": "ring",
+            },
+        }
+        for i in order[:n_list].tolist()
+    ]
+    und = np.flatnonzero(straddle)
+    interval = int(index.get("interval_ns") or 0)
+    text = (
+        f"allocated after {unix_ns_to_iso(ws)}, within {duration_ns / 1e9:g} s of the ring's "
+        f"last snapshot ({entries[-1].reason}), each object between two snapshots "
+        f"(every {interval / 1e6:g} ms)"
+    )
+    if len(und):
+        text += (
+            f"; {len(und)} object(s) were allocated between the snapshots around the window's "
+            "start and may or may not be in it (not listed)"
+        )
+    if ws < entries[0].taken_unix_ns:
+        text += (
+            f"; the ring reaches back only to {unix_ns_to_iso(entries[0].taken_unix_ns)}: "
+            "objects older than its first snapshot are not listed"
+        )
+    return {
+        "go_version": str(last.meta.get("go_version") or ""),
+        "duration_ns": duration_ns,
+        "selection": "all",
+        "by": by,
+        "rows": rows,
+        "total": {"count": len(idx), "bytes": int(size[idx].sum())},
+        "objects": objects,
+        "shown": len(objects),
+        "crash_time": {
+            "unix_ns": end,
+            "lo_unix_ns": end,
+            "hi_unix_ns": end,
+            "source": f"the recorder's last snapshot ({entries[-1].reason})",
+        },
+        "bound": {
+            "kind": "ring" if len(und) else "window",
+            "since_unix_ns": ws,
+            "since_gc": None,
+            "window_start_unix_ns": ws,
+            "text": text,
+        },
+        "undecided": {
+            "count": len(und),
+            "bytes": int(size[und].sum()),
+            "older_than_unix_ns": None,
+        },
+        "sources": [
+            f"recorder ring: {len(entries)} snapshot(s) in {directory}, from "
+            f"{unix_ns_to_iso(entries[0].taken_unix_ns)} to {unix_ns_to_iso(end)}, every "
+            f"{interval / 1e6:g} ms; ended: {index.get('end', '?')}"
+        ],
+        "errors": [],
+        "notes": [
+            "times from the recorder's snapshots: an object is placed between the last snapshot "
+            "whose slot did not hold it and the first that did (slot reuse told by GC epochs, "
+            "type and sampled record)"
+        ],
+    }

@@ -115,7 +115,8 @@ def classify(a: Snapshot, b: Snapshot) -> ObjectClasses:
     )
 
 
-def _stack_labels(s: Snapshot) -> np.ndarray:
+def stack_labels(s: Snapshot) -> np.ndarray:
+    """Per object its sampled stack's label: the allocating function, then two callers."""
     labels: dict[int, str] = {}
     for bkt, frames in s.stacks.items():
         k = 0
@@ -139,7 +140,7 @@ def _keys(s: Snapshot, kind: str) -> np.ndarray:
     if kind == "type":
         return s.type_names()
     if kind == "stack":
-        return _stack_labels(s)
+        return stack_labels(s)
     return np.array([f"size {int(x)}" for x in s.objects["size"].tolist()], dtype=object)
 
 
