@@ -24,6 +24,8 @@ all index objects by their position in it (:func:`object_table`).
 from __future__ import annotations
 
 import mmap
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -231,7 +233,24 @@ class ObjectTable:
     _page_shift: int = 13
     _gp0: int = 0  # first page number the table covers
     _dense: bool = True  # one table over [first arena, last arena] (else rows per arena)
-    image: HeapImage | None = None
+    #: The words of the in-use spans, built on first use (:attr:`image`): on a live target
+    #: that is a copy of the whole heap, which the allocation state alone never needs.
+    _image: HeapImage | None = None
+    _image_source: Callable[[], HeapImage] | None = None
+    _image_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def image(self) -> HeapImage | None:
+        if self._image is None and self._image_source is not None:
+            with self._image_lock:
+                if self._image is None and self._image_source is not None:
+                    self._image = self._image_source()
+                    self._image_source = None
+        return self._image
+
+    @image.setter
+    def image(self, value: HeapImage | None) -> None:
+        self._image = value
 
     def __len__(self) -> int:
         return len(self.addr)
@@ -522,7 +541,8 @@ def build_objects(proc: GoProcess, walk: SpanWalk | None = None) -> ObjectTable:
         _gp0=gp0,
         _dense=dense,
     )
-    table.image = heap_image(proc, [(s.base, s.end) for s in spans])
+    regions = [(s.base, s.end) for s in spans]
+    table._image_source = lambda: heap_image(proc, regions)
     return table
 
 
