@@ -47,6 +47,11 @@ def _configure_snapshot(p: argparse.ArgumentParser) -> None:
         action="store_false",
         help="allocation state only, no type pass (faster; a diff then keys rows by size)",
     )
+    p.add_argument(
+        "--roots",
+        action="store_true",
+        help="also store what each named root retains (the dominator tree; for diff --by root)",
+    )
 
 
 @command(
@@ -56,15 +61,15 @@ def _configure_snapshot(p: argparse.ArgumentParser) -> None:
     _configure_snapshot,
 )
 def run_snapshot(proc: GoProcess, args: argparse.Namespace) -> SnapshotDoc:
-    return snapshot_doc(proc, args.out, args.label, typed=args.typed)
+    return snapshot_doc(proc, args.out, args.label, typed=args.typed, roots=args.roots)
 
 
 def _side(s: SnapshotSideDoc) -> str:
-    when = unix_ns_to_iso(s["taken_unix_ns"]) if s["taken_unix_ns"] else "?"
+    when = unix_ns_to_iso(s["at_unix_ns"]) if s["at_unix_ns"] else "?"
     lab = f"{s['label']!r}, " if s["label"] else ""
     return (
         f"{s['source']} ({s['kind']}; {lab}{s['objects']} objects, {human_bytes(s['bytes'])}, "
-        f"GC #{s['num_gc']}, taken {when})"
+        f"GC #{s['num_gc']}, at {when})"
     )
 
 
@@ -144,7 +149,7 @@ def _signed(n: int, bytes_: bool = False) -> str:
 @run_diff.renderer
 def render_diff(d: DiffDoc, args: argparse.Namespace) -> str:
     out = [kv("Old", _side(d["a"])), kv("New", _side(d["b"]))]
-    head = {"type": "TYPE", "size": "SIZE", "stack": "ALLOCATION STACK"}[d["key"]]
+    head = {"type": "TYPE", "size": "SIZE", "stack": "ALLOCATION STACK", "root": "ROOT"}[d["key"]]
     rows = [
         [
             _signed(r["delta_bytes"], True),

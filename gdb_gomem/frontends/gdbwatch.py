@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import time
 import traceback
+from collections import deque
 from typing import Any, NoReturn
 
 import gdb
@@ -31,6 +32,7 @@ from gdb_gomem.adapters.gdbinferior import target_kind
 from gdb_gomem.base.errors import GomemError
 from gdb_gomem.reports.window import parse_duration
 from gdb_gomem.snapshots.capture import take_snapshot
+from gdb_gomem.snapshots.freeze import freeze
 from gdb_gomem.snapshots.ring import Ring, RingEntry
 
 CRASH_FUNCTIONS = ("runtime.fatalpanic", "runtime.fatalthrow", "runtime.dieFromSignal")
@@ -124,7 +126,7 @@ def record(args: argparse.Namespace, current_process: Any, invalidate: Any) -> d
     """The recorder's loop; returns its summary (written to the ring's index too)."""
     pid = _live_pid()
     keep = max(1, args.keep // max(args.interval, 1) + 1)
-    ring = Ring(keep=keep, interval_ns=args.interval)
+    ring = Ring(keep=keep + 1, interval_ns=args.interval)
     stop = _Stop()
     gdb.events.stop.connect(stop.on_stop)
     gdb.events.exited.connect(stop.on_exit)
@@ -146,20 +148,37 @@ def record(args: argparse.Namespace, current_process: Any, invalidate: Any) -> d
     crash: dict[str, Any] | None = None
     errors: list[str] = []
 
-    def snap(reason: str, typed: bool) -> None:
+    # Interval snapshots: only the copy of the allocation state happens while the process
+    # stands still (freeze); decoding waits for the end. The crash's is taken in full there.
+    held: deque[tuple[Any, int, str, float]] = deque(maxlen=keep)
+    pauses: list[float] = []
+
+    def tick(reason: str) -> None:
         invalidate()
         stopped_at = time.time_ns()  # the state is the process's at this moment
-        t0 = time.perf_counter()
         try:
-            s, _ = take_snapshot(current_process(), label=reason, typed=typed)
+            frozen, st = freeze(current_process())
         except GomemError as exc:
             errors.append(f"{reason}: {exc}")
             return
-        pause = time.perf_counter() - t0
-        ring.add(RingEntry(s, stopped_at, reason, pause))
+        pauses.append(st.seconds)
+        held.append((frozen, stopped_at, reason, st.seconds))
+
+    def crash_snap(reason: str) -> None:
+        invalidate()
+        stopped_at = time.time_ns()
+        t0 = time.perf_counter()
+        try:
+            s, _ = take_snapshot(current_process(), label=reason, typed=True)
+        except GomemError as exc:
+            errors.append(f"{reason}: {exc}")
+            return
+        final.append(RingEntry(s, stopped_at, reason, time.perf_counter() - t0))
+
+    final: list[RingEntry] = []
 
     try:
-        snap("start", False)
+        tick("start")
         for _ in range(MAX_STOPS):
             if args.limit is not None and (time.monotonic() - start) * 1e9 >= args.limit:
                 end = "--for elapsed"
@@ -195,7 +214,7 @@ def record(args: argparse.Namespace, current_process: Any, invalidate: Any) -> d
                 stop.kind == "breakpoint" and any(f in stop.detail for f in CRASH_FUNCTIONS)
             ) or (stop.kind == "signal" and stop.detail in CRASH_SIGNALS)
             if crashed:
-                snap(f"crash: {stop.detail}", True)
+                crash_snap(f"crash: {stop.detail}")
                 crash = {"where": stop.detail, "unix_ns": time.time_ns()}
                 end = f"crash ({stop.detail})"
                 break
@@ -207,7 +226,7 @@ def record(args: argparse.Namespace, current_process: Any, invalidate: Any) -> d
                     else f"stopped by {stop.detail}"
                 )
                 break
-            snap("interval", False)
+            tick("interval")
     finally:
         for b in bps:
             try:
@@ -218,7 +237,17 @@ def record(args: argparse.Namespace, current_process: Any, invalidate: Any) -> d
         gdb.events.exited.disconnect(stop.on_exit)
         gdb.execute(f"handle {TICK_NAME} nostop noprint pass", to_string=True)
     wall = time.monotonic() - start
-    pauses = ring.pauses
+    t_dec = time.perf_counter()
+    for frozen, at, reason, pause in held:
+        try:
+            s, _ = take_snapshot(frozen, label=reason, typed=False, profile=False)
+        except GomemError as exc:
+            errors.append(f"{reason}: {exc}")
+            continue
+        ring.add(RingEntry(s, at, reason, pause))
+    decode_s = time.perf_counter() - t_dec
+    for e in final:
+        ring.add(e)
     cost = {
         "snapshots": len(pauses),
         "pause_median_s": round(statistics.median(pauses), 6) if pauses else None,
@@ -226,6 +255,8 @@ def record(args: argparse.Namespace, current_process: Any, invalidate: Any) -> d
         "pause_total_s": round(sum(pauses), 6),
         "wall_s": round(wall, 6),
         "stopped_share": round(sum(pauses) / wall, 4) if wall > 0 else None,
+        "crash_snapshot_s": round(final[0].pause_s, 6) if final else None,
+        "decode_s": round(decode_s, 6),
     }
     summary: dict[str, Any] = {
         "end": end,
@@ -253,7 +284,13 @@ def render(s: dict[str, Any]) -> str:
         lines.append(
             f"Cost         pause median {c['pause_median_s'] * 1e3:.1f} ms, max "
             f"{c['pause_max_s'] * 1e3:.1f} ms, total {c['pause_total_s']:.2f} s of "
-            f"{c['wall_s']:.2f} s ({c['stopped_share'] * 100:.1f}% of the wall time stopped)"
+            f"{c['wall_s']:.2f} s ({c['stopped_share'] * 100:.1f}% of the wall time stopped); "
+            f"decoding afterwards {c['decode_s']:.2f} s"
+            + (
+                f", the crash's full snapshot {c['crash_snapshot_s']:.2f} s"
+                if c["crash_snapshot_s"] is not None
+                else ""
+            )
         )
     if s["crash"]:
         lines.append(

@@ -48,6 +48,7 @@ def side_doc(s: Snapshot, source: str, kind: str) -> SnapshotSideDoc:
         "go_version": str(m.get("go_version") or ""),
         "build_id": str(m.get("build_id") or ""),
         "taken_unix_ns": m.get("taken_unix_ns"),
+        "at_unix_ns": m.get("at_unix_ns"),
         "num_gc": s.num_gc,
         "last_gc_unix_ns": m.get("last_gc_unix_ns"),
         "typed": bool(m.get("typed")),
@@ -64,11 +65,17 @@ def default_snapshot_path(label: str) -> str:
 
 
 def snapshot_doc(
-    proc: GoProcess, out: str | None, label: str = "", *, typed: bool = True
+    proc: GoProcess,
+    out: str | None,
+    label: str = "",
+    *,
+    typed: bool = True,
+    roots: bool = False,
 ) -> SnapshotDoc:
     """Take a snapshot of proc and write it to out (or a default name in the current
     directory)."""
-    snap, seconds = take_snapshot(proc, label=label, typed=typed)
+    live = proc.stop.source == "live process"
+    snap, seconds = take_snapshot(proc, label=label, typed=typed, roots=roots, freeze_first=live)
     t0 = time.perf_counter()
     data = snap.to_bytes()
     path = write_file(out or default_snapshot_path(label), data)
@@ -98,12 +105,13 @@ def load_side(
     opener: Opener | None,
     current: GoProcess | None,
     typed: bool = True,
+    roots: bool = False,
 ) -> tuple[Snapshot, str]:
     """A diff side: a snapshot file, a core (of ``binary``), or the current target."""
     if spec in CURRENT:
         if current is None:
             raise BadFile("no current target to diff against", "give a snapshot file or a core")
-        return take_snapshot(current, typed=typed)[0], "target"
+        return take_snapshot(current, typed=typed, roots=roots)[0], "target"
     if not Path(spec).exists():
         raise BadFile(f"{spec}: no such file", "give a snapshot file or a core")
     if looks_like_snapshot(spec):
@@ -113,7 +121,7 @@ def load_side(
             f"{spec} is not a snapshot file, and no binary is given to read it as a core",
             "add --binary BINARY (the program the core is from)",
         )
-    return take_snapshot(opener(binary, spec), typed=typed)[0], "core"
+    return take_snapshot(opener(binary, spec), typed=typed, roots=roots)[0], "core"
 
 
 def _class_doc(s: Snapshot, idx: np.ndarray, limit: int) -> DiffClassDoc:
@@ -143,10 +151,6 @@ def diff_document(
     n = limit if limit is not None else (1 << 62 if d.by == "object" else DEFAULT_LIST)
     c = d.classes
     notes = list(d.notes)
-    if d.by == "root":
-        notes.append(
-            "--by root: snapshots do not carry what each root retains yet; rows are by type"
-        )
     return {
         "by": d.by,
         "key": d.key_kind,
@@ -189,8 +193,9 @@ def diff_doc(
     limit: int | None = None,
 ) -> DiffDoc:
     """The diff of OLD to NEW (snapshot files, cores, or "." for the current target)."""
-    a, ka = load_side(old, binary=binary, opener=opener, current=current)
-    b, kb = load_side(new, binary=binary, opener=opener, current=current)
+    roots = by == "root"
+    a, ka = load_side(old, binary=binary, opener=opener, current=current, roots=roots)
+    b, kb = load_side(new, binary=binary, opener=opener, current=current, roots=roots)
     name_a = old if old not in CURRENT else "current target"
     name_b = new if new not in CURRENT else "current target"
     check_same_program(a, b, name_a, name_b)

@@ -4,8 +4,9 @@ Allocation state first: the span walk and object table (:mod:`gdb_gomem.heap.obj
 object's GC-epoch bound (:mod:`gdb_gomem.heap.epochs`) and each in-use span's allocation bits,
 all read in bulk. Then, unless ``typed`` is false, the type pass (:mod:`gdb_gomem.heap.types`)
 and the heap profiler's record of every sampled object, with its stack symbolized from the
-binary (inlined calls expanded). ``phases`` reports how long each part took, so a live
-recorder can say what its pauses cost.
+binary (inlined calls expanded). With ``roots``, also what each named root retains (the
+dominator tree of :mod:`gdb_gomem.heap.retention`; costly on a big heap). The seconds each
+part took are returned, so a live recorder can say what its pauses cost.
 """
 
 from __future__ import annotations
@@ -18,11 +19,15 @@ import numpy as np
 from gdb_gomem.base.errors import GomemError
 from gdb_gomem.heap.epochs import alloc_epochs
 from gdb_gomem.heap.objects import as_int64, object_table
+from gdb_gomem.heap.retention import retained_by_root
 from gdb_gomem.heap.types.infer import heap_types
+from gdb_gomem.runtime.clock import CRASH_TIME
 from gdb_gomem.runtime.memprof import MEM_PROFILE, bucket_pcs, profile_specials
+from gdb_gomem.snapshots.freeze import freeze
 from gdb_gomem.snapshots.model import OBJECT_COLUMNS, SPAN_COLUMNS, Snapshot
 from gdb_gomem.symbols.inltree import InlineTree
 from gdb_gomem.target.bulkread import read_many
+from gdb_gomem.target.frozen import FrozenMemory
 from gdb_gomem.target.process import GoProcess
 
 #: Frames kept per sampled stack (the profiler's own limit is 32 by default).
@@ -100,18 +105,40 @@ def _sampled(proc: GoProcess, addr: np.ndarray) -> tuple[np.ndarray, dict[int, l
     return bucket, stacks
 
 
+def _frozen_note(mem: FrozenMemory | None) -> list[str]:
+    if mem is None or not mem.fallback_reads:
+        return []
+    return [
+        f"the allocation state was copied in {mem.nranges} read(s) while the process stood "
+        f"still; {mem.fallback_reads} later read(s) ({mem.fallback_bytes} bytes: sampled "
+        "profile records, Green Tea inline marks) came from the process after it ran on"
+    ]
+
+
 def take_snapshot(
     proc: GoProcess,
     *,
     label: str = "",
     typed: bool = True,
+    roots: bool = False,
+    profile: bool = True,
+    freeze_first: bool = False,
     target: str = "",
     phase: Callable[[str], None] | None = None,
 ) -> tuple[Snapshot, dict[str, float]]:
-    """The snapshot of proc, and the seconds each phase took ("allocation state", "types",
-    "profile"). ``phase(name)`` is called as each phase starts (a recorder can resume the
-    process once the allocation state is in)."""
+    """The snapshot of proc, and the seconds each phase took ("pause", "allocation state",
+    "types", "profile", "roots"). ``freeze_first``: copy the allocation state first
+    (:mod:`.freeze`: the "pause" a live process must stand still for) and decode the copy.
+    ``phase(name)`` is called as each phase starts."""
     times: dict[str, float] = {}
+    live_proc = proc
+    frozen = None
+    if freeze_first:
+        if phase:
+            phase("pause")
+        proc, fst = freeze(proc)
+        times["pause"] = fst.seconds
+        frozen = proc.mem if isinstance(proc.mem, FrozenMemory) else None
     t0 = time.perf_counter()
     if phase:
         phase("allocation state")
@@ -148,11 +175,20 @@ def take_snapshot(
         phase("profile")
     stacks: dict[int, list[str]] = {}
     mp = MEM_PROFILE(proc)
-    if not mp.disabled_by_linker:
+    if profile and not mp.disabled_by_linker:
         bucket, stacks = _sampled(proc, ot.addr)
         cols["bucket"] = bucket[order]
     times["profile"] = time.perf_counter() - t2
+    by_root: dict[str, int] | None = None
+    if roots:
+        t3 = time.perf_counter()
+        if phase:
+            phase("roots")
+        by_root = retained_by_root(proc)
+        times["roots"] = time.perf_counter() - t3
     epoch = ep.epoch
+    live = live_proc.stop.source == "live process"
+    at = time.time_ns() if live else CRASH_TIME(proc).unix_ns
     meta = {
         "label": label,
         "go_version": proc.go_version,
@@ -160,15 +196,19 @@ def take_snapshot(
         "binary": str(proc.binary.path),
         "target": target or proc.target_name,
         "taken_unix_ns": time.time_ns(),
+        # The target's own moment: now for a live process, the crash-time estimate of a core.
+        "at_unix_ns": at,
+        "live": live,
         "num_gc": epoch.num_gc,
         "last_gc_unix_ns": epoch.last_gc_unix_ns,
         "last_gc_nanotime": epoch.last_gc_nanotime,
         "sweep_cycle": ep.sweep_cycle,
         "typed": typed,
         "sampled": bool(stacks),
-        "notes": [*ep.notes, *notes],
+        "notes": [*ep.notes, *notes, *_frozen_note(frozen)],
         "errors": [*ep.errors, *ot.errors],
         "seconds": times,
+        "roots": by_root,
     }
     assert set(cols) == set(OBJECT_COLUMNS) and set(span_cols) == set(SPAN_COLUMNS)
     return Snapshot(meta, cols, span_cols, bits, types, stacks), times

@@ -144,6 +144,16 @@ def _keys(s: Snapshot, kind: str) -> np.ndarray:
     return np.array([f"size {int(x)}" for x in s.objects["size"].tolist()], dtype=object)
 
 
+def _root_rows(a: Snapshot, b: Snapshot) -> list[DiffRow]:
+    ra, rb = a.meta.get("roots") or {}, b.meta.get("roots") or {}
+    rows = [
+        DiffRow(k, int(k in ra), int(k in rb), int(ra.get(k, 0)), int(rb.get(k, 0)))
+        for k in sorted(set(ra) | set(rb))
+    ]
+    rows.sort(key=lambda r: (-r.delta_bytes, r.key))
+    return rows
+
+
 def _rows(a: Snapshot, b: Snapshot, kind: str) -> list[DiffRow]:
     acc: dict[str, list[int]] = {}
     for side, s in ((0, a), (1, b)):
@@ -175,6 +185,14 @@ def diff(
     """The diff of A (older) to B (newer), rows sorted by growth in bytes."""
     notes: list[str] = []
     kind = by if by in ("type", "stack") else "type"
+    if by == "root":
+        if a.meta.get("roots") is not None and b.meta.get("roots") is not None:
+            kind = "root"
+        else:
+            notes.append(
+                "--by root needs what each root retains on both sides: take snapshots with "
+                "--roots (a core is snapshotted with it); rows are by type"
+            )
     if kind == "type" and not (a.meta.get("typed") and b.meta.get("typed")):
         kind = "size"
         notes.append("a snapshot was taken without the type pass: rows are keyed by object size")
@@ -183,7 +201,7 @@ def diff(
             "neither snapshot holds sampled allocation stacks (the heap profiler was off or not "
             "linked): every object is '(not sampled)'"
         )
-    rows = _rows(a, b, kind)
+    rows = _root_rows(a, b) if kind == "root" else _rows(a, b, kind)
     if focus:
         rows = [r for r in rows if fnmatch.fnmatchcase(r.key, focus)]
     if threshold > 0:

@@ -15,6 +15,8 @@ class SnapshotSideDoc(TypedDict):
     go_version: str
     build_id: str
     taken_unix_ns: int | None  # when the snapshot was written (wall clock of the taker)
+    #: The target's moment: the capture time of a live process, a core's crash-time estimate.
+    at_unix_ns: int | None
     num_gc: int  # completed GC cycles at that moment
     last_gc_unix_ns: int | None
     typed: bool
@@ -35,7 +37,9 @@ class SnapshotDoc(TypedDict):
 
 
 class DiffRowDoc(TypedDict):
-    type: str  # the row's key: a type name, "size N" for untyped sides, or a stack
+    #: The row's key: a type name, "size N" for untyped sides, a stack, or a root ("global
+    #: main.cache"; counts 1/0: the root exists; bytes: what it retains alone).
+    type: str
     count_a: int
     count_b: int
     delta_count: int
@@ -68,7 +72,7 @@ class DiffObjectsDoc(TypedDict):
 
 class DiffDoc(TypedDict):
     by: str  # "type", "stack", "object" or "root"
-    key: str  # what rows are keyed by: "type", "size" or "stack"
+    key: str  # what rows are keyed by: "type", "size", "stack" or "root"
     rows: list[DiffRowDoc]
     objects: DiffObjectsDoc
     a: SnapshotSideDoc
