@@ -236,7 +236,8 @@ def record(args: argparse.Namespace, current_process: Any, invalidate: Any) -> d
         gdb.events.stop.disconnect(stop.on_stop)
         gdb.events.exited.disconnect(stop.on_exit)
         gdb.execute(f"handle {TICK_NAME} nostop noprint pass", to_string=True)
-    wall = time.monotonic() - start
+    # The process's run under the recorder (the crash's own full snapshot is not part of it).
+    wall = time.monotonic() - start - sum(e.pause_s for e in final)
     t_dec = time.perf_counter()
     for frozen, at, reason, pause in held:
         try:
@@ -277,7 +278,7 @@ def render(s: dict[str, Any]) -> str:
     c = s["cost"]
     lines = [
         f"Recorder     ended: {s['end']}",
-        f"Ring         {s['kept']} snapshot(s) kept of {c['snapshots']} taken, "
+        f"Ring         {s['kept']} snapshot(s) kept of {c['snapshots'] + bool(s['crash'])} taken, "
         f"every {s['interval_ns'] / 1e6:g} ms" + (f", written to {s['out']}" if s["out"] else ""),
     ]
     if c["snapshots"]:
