@@ -49,6 +49,7 @@ def side_doc(s: Snapshot, source: str, kind: str) -> SnapshotSideDoc:
         "build_id": str(m.get("build_id") or ""),
         "taken_unix_ns": m.get("taken_unix_ns"),
         "at_unix_ns": m.get("at_unix_ns"),
+        "at_nanotime": m.get("at_nanotime"),
         "num_gc": s.num_gc,
         "last_gc_unix_ns": m.get("last_gc_unix_ns"),
         "typed": bool(m.get("typed")),

@@ -188,7 +188,8 @@ def take_snapshot(
         times["roots"] = time.perf_counter() - t3
     epoch = ep.epoch
     live = live_proc.stop.source == "live process"
-    at = time.time_ns() if live else CRASH_TIME(proc).unix_ns
+    ct = CRASH_TIME(proc)
+    at = time.time_ns() if live else ct.unix_ns
     meta = {
         "label": label,
         "go_version": proc.go_version,
@@ -198,6 +199,8 @@ def take_snapshot(
         "taken_unix_ns": time.time_ns(),
         # The target's own moment: now for a live process, the crash-time estimate of a core.
         "at_unix_ns": at,
+        # The latest monotonic clock (nanotime) the runtime itself wrote before the moment.
+        "at_nanotime": ct.readings[0].nanotime if ct.readings else None,
         "live": live,
         "num_gc": epoch.num_gc,
         "last_gc_unix_ns": epoch.last_gc_unix_ns,

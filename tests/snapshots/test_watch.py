@@ -108,3 +108,36 @@ def test_damaged_ring_is_refused(tmp_path: Path) -> None:
     (tmp_path / "ring.json").write_text('{"format": 99, "snapshots": []}')
     with pytest.raises(SnapshotError, match="ring format 99"):
         load_ring(tmp_path)
+
+
+@pytest.mark.gdb
+def test_for_and_ctrl_c_end_the_recording_and_keep_the_process(tmp_path: Path) -> None:
+    """--for and an interrupt (SIGINT to the process, as Ctrl-C at gdb's terminal delivers)
+    end the recording cleanly: the ring is written and the process is left stopped, alive."""
+    version = VERSIONS[-1]
+    program_manifest(version, "window", "churn")
+    exe = store.fixture_file(version, "window", "window")
+    for how in ("for", "sigint"):
+        ring = tmp_path / how
+        cmds = [
+            "set startup-with-shell off",
+            f"start -scenario=churn -manifest={tmp_path / (how + '.json')}",
+        ]
+        if how == "sigint":
+            cmds.append(
+                "python import subprocess; subprocess.Popen(['/bin/sh', '-c', "
+                "'sleep 0.3; kill -INT %d' % gdb.selected_inferior().pid])"
+            )
+            watch = f"gomem watch --interval 50ms --out {ring}"
+        else:
+            watch = f"gomem watch --interval 50ms --for 200ms --out {ring}"
+        cmds += [watch, "echo ==I==\\n", "info program", "kill"]
+        r = gdb_batch(*cmds, exe=exe, timeout=600)
+        assert "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
+        want = "ended: --for elapsed" if how == "for" else "ended: interrupted (Ctrl-C)"
+        assert want in r.stdout, r.stdout
+        _, entries = load_ring(ring)
+        assert entries and all(e.reason != "crash" for e in entries)
+        # The process is still there and stopped (gdb kills it after), not crashed.
+        after = r.stdout.split("==I==")[-1]
+        assert "Program stopped at" in after and "killed" in after, after

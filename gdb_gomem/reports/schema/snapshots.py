@@ -17,6 +17,7 @@ class SnapshotSideDoc(TypedDict):
     taken_unix_ns: int | None  # when the snapshot was written (wall clock of the taker)
     #: The target's moment: the capture time of a live process, a core's crash-time estimate.
     at_unix_ns: int | None
+    at_nanotime: int | None  # the latest nanotime() reading the runtime wrote before it
     num_gc: int  # completed GC cycles at that moment
     last_gc_unix_ns: int | None
     typed: bool
