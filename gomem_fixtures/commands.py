@@ -58,4 +58,5 @@ def command_lines(
         ("trace", ["trace"]),
         ("snapshot", ["snapshot", "--label", "docs", "--out", snap]),
         ("diff", ["diff", snap, ".", "--limit", "5"]),
+        ("report", ["report", "--format", "json"]),
     ]

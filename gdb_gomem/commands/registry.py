@@ -165,6 +165,7 @@ COMMAND_MODULES = (
     "window",
     "trace",
     "snapshots",
+    "report",
 )
 
 

@@ -16,22 +16,17 @@ from collections.abc import Callable
 
 import numpy as np
 
-from gdb_gomem.base.errors import GomemError
+from gdb_gomem.heap.allocstacks import sampled_stacks
 from gdb_gomem.heap.epochs import alloc_epochs
 from gdb_gomem.heap.objects import as_int64, object_table
 from gdb_gomem.heap.retention import retained_by_root
 from gdb_gomem.heap.types.infer import heap_types
 from gdb_gomem.runtime.clock import CRASH_TIME
-from gdb_gomem.runtime.memprof import MEM_PROFILE, bucket_pcs, profile_specials
 from gdb_gomem.snapshots.freeze import freeze
 from gdb_gomem.snapshots.model import OBJECT_COLUMNS, SPAN_COLUMNS, Snapshot
-from gdb_gomem.symbols.inltree import InlineTree
 from gdb_gomem.target.bulkread import read_many
 from gdb_gomem.target.frozen import FrozenMemory
 from gdb_gomem.target.process import GoProcess
-
-#: Frames kept per sampled stack (the profiler's own limit is 32 by default).
-MAX_STACK = 64
 
 
 def _span_state(proc: GoProcess) -> tuple[dict[str, np.ndarray], np.ndarray, list[str]]:
@@ -63,46 +58,6 @@ def _span_state(proc: GoProcess) -> tuple[dict[str, np.ndarray], np.ndarray, lis
         np.uint8,
     )
     return cols, bits, notes
-
-
-def _sampled(proc: GoProcess, addr: np.ndarray) -> tuple[np.ndarray, dict[int, list[str]]]:
-    """Per object its profile bucket (0: not sampled), and each bucket's symbolized stack."""
-    ot = object_table(proc)
-    spans = ot.walk.spans
-    pairs = [(s.base, s.specials) for s in spans if s.specials and s.state == 1]
-    by_addr = profile_specials(proc, pairs)
-    bucket = np.zeros(len(addr), np.uint64)
-    if by_addr:
-        keys = np.array(sorted(by_addr), np.uint64)
-        idx = ot.find(keys)
-        vals = np.array([by_addr[int(k)] for k in keys.tolist()], np.uint64)
-        ok = idx >= 0
-        # A tiny block holds several values: the first sampled one stands for the block.
-        first = np.zeros(len(idx), bool)
-        seen: set[int] = set()
-        for j, o in enumerate(idx.tolist()):
-            if o >= 0 and o not in seen:
-                seen.add(o)
-                first[j] = True
-        bucket[idx[ok & first]] = vals[ok & first]
-    stacks: dict[int, list[str]] = {}
-    tab = proc.pclntab
-    inl = InlineTree(tab, proc.dw, proc.mem.read)
-    for b in np.unique(bucket[bucket != 0]).tolist():
-        pcs = bucket_pcs(proc, b, MAX_STACK) or []
-        frames: list[str] = []
-        for pc in pcs:
-            f = tab.find_func(pc - 1) if pc else None
-            if f is None:
-                frames.append(f"{pc:#x}")
-                continue
-            try:
-                for fr in inl.frames(f, pc - 1):
-                    frames.append(f"{fr.func} ({fr.file.rsplit('/', 1)[-1]}:{fr.line})")
-            except (GomemError, ValueError):
-                frames.append(f.name)
-        stacks[int(b)] = frames[:MAX_STACK]
-    return bucket, stacks
 
 
 def _frozen_note(mem: FrozenMemory | None) -> list[str]:
@@ -174,10 +129,11 @@ def take_snapshot(
     if phase:
         phase("profile")
     stacks: dict[int, list[str]] = {}
-    mp = MEM_PROFILE(proc)
-    if profile and not mp.disabled_by_linker:
-        bucket, stacks = _sampled(proc, ot.addr)
-        cols["bucket"] = bucket[order]
+    if profile:
+        ss = sampled_stacks(proc)
+        if ss.linked:
+            cols["bucket"] = ss.bucket[order]
+            stacks = {b: [f.label() for f in fr] for b, fr in ss.frames.items()}
     times["profile"] = time.perf_counter() - t2
     by_root: dict[str, int] | None = None
     if roots:

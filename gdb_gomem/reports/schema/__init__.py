@@ -24,6 +24,7 @@ from gdb_gomem.reports.schema.goroutines import (
 )
 from gdb_gomem.reports.schema.info import InfoDoc
 from gdb_gomem.reports.schema.objects import HistogramDoc, ObjDoc, ObjectsDoc
+from gdb_gomem.reports.schema.report import ReportDoc
 from gdb_gomem.reports.schema.retention import PathDoc, SuspectsDoc, TopObjectsDoc, TopTypesDoc
 from gdb_gomem.reports.schema.snapshots import DiffDoc, SnapshotDoc
 from gdb_gomem.reports.schema.structures import (
@@ -44,6 +45,7 @@ DOCUMENTS: dict[str, tuple[type, ...]] = {
     "info": (InfoDoc,),
     "snapshot": (SnapshotDoc,),
     "diff": (DiffDoc,),
+    "report": (ReportDoc,),
     "mheap": (MHeapDoc,),
     "spans": (SpansDoc,),
     "span": (SpanAddrDoc,),

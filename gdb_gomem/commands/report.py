@@ -1,0 +1,223 @@
+"""Command: report [--format text|json|html|pprof] [--out FILE] [--window DURATION].
+
+One forensic report made of the subcommands' own documents: each section is what that
+subcommand prints with ``--json`` (run through its declared parser with the arguments in
+:data:`SECTIONS`), so the report and the subcommands never disagree. A section that fails is
+null with its error listed; the others still come.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from gdb_gomem import __version__
+from gdb_gomem.base.errors import BadFile, GomemError
+from gdb_gomem.commands import colors as c
+from gdb_gomem.commands.fmt import kv
+from gdb_gomem.commands.registry import REGISTRY, build_parser, command, load_all
+from gdb_gomem.reports.allocprofile import alloc_stack_rows
+from gdb_gomem.reports.schema.report import ReportDoc, ReportErrorDoc
+from gdb_gomem.target.process import GoProcess
+
+FORMATS = ("text", "json", "html", "pprof")
+#: The section -> the subcommand line it is made with ({window}: --window's duration).
+SECTIONS: dict[str, list[str]] = {
+    "info": ["info"],
+    "memstats": ["memstats"],
+    "histogram": ["histogram", "--top", "50"],
+    "top": ["top"],
+    "suspects": ["suspects"],
+    "goroutine_groups": ["goroutines", "--group-by", "stack"],
+    "defers": ["defers", "--all"],
+    "panics": ["panics", "--all"],
+    "window": ["window", "{window}", "--by", "stack", "--limit", "100"],
+}
+#: Suspects whose root path is added (the first ones, most bytes first).
+MAX_SUSPECT_PATHS = 10
+
+
+def _configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", "-f", choices=FORMATS, default="text", help="default text")
+    p.add_argument(
+        "--out", "-o", metavar="FILE", help="write the report to FILE (html and pprof need it)"
+    )
+    p.add_argument(
+        "--window",
+        default="1s",
+        metavar="DURATION",
+        help="the window before the crash to report (default 1s)",
+    )
+
+
+class _BadArguments(Exception):
+    pass
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    """A subcommand's arguments, parsed without printing or exiting on an error."""
+    load_all()
+    parser = build_parser(REGISTRY[argv[0]], f"gomem {argv[0]}")
+
+    def fail(message: str) -> Any:
+        raise _BadArguments(f"gomem {' '.join(argv)}: {message}")
+
+    parser.error = fail  # type: ignore[method-assign]
+    return parser.parse_args(argv[1:])
+
+
+def _section(
+    proc: GoProcess, argv: list[str], errors: list[ReportErrorDoc], name: str
+) -> Any | None:
+    try:
+        return REGISTRY[argv[0]].run(proc, _parse([*argv, "--json"]))
+    except GomemError as exc:
+        errors.append({"section": name, "error": exc.user_message()})
+    except _BadArguments as exc:
+        errors.append({"section": name, "error": str(exc)})
+    return None
+
+
+def report_doc(proc: GoProcess, window: str = "1s") -> ReportDoc:
+    errors: list[ReportErrorDoc] = []
+    lines = {k: [a.replace("{window}", window) for a in v] for k, v in SECTIONS.items()}
+    got: dict[str, Any] = {k: _section(proc, v, errors, k) for k, v in lines.items()}
+    info = got["info"]
+    crash_g = None
+    crash = info.get("crash") if info else None
+    gid = crash.get("goroutine") if crash else None
+    if gid is not None:
+        lines["crash_goroutine"] = ["goroutine", str(gid)]
+        crash_g = _section(proc, lines["crash_goroutine"], errors, "crash_goroutine")
+    paths = []
+    sus = got["suspects"]
+    for s in (sus or {}).get("suspects", [])[:MAX_SUSPECT_PATHS]:
+        addr = s.get("path_to")
+        if addr:
+            doc = _section(proc, ["path", str(addr)], errors, f"suspect path {addr}")
+            if doc is not None:
+                paths.append(doc)
+    notes: list[str] = []
+    try:
+        rows, share, more = alloc_stack_rows(proc)
+        notes += more
+    except GomemError as exc:
+        rows, share = [], 0.0
+        errors.append({"section": "alloc_stacks", "error": exc.user_message()})
+    return {
+        "report_version": 1,
+        "gomem_version": __version__,
+        "generated_unix_ns": time.time_ns(),
+        "binary": str(proc.binary.path),
+        "target": proc.target_name,
+        "commands": {k: " ".join(v) for k, v in lines.items()},
+        "info": info,
+        "crash_goroutine": crash_g,
+        "memstats": got["memstats"],
+        "histogram": got["histogram"],
+        "top": got["top"],
+        "suspects": sus,
+        "suspect_paths": paths,
+        "goroutine_groups": got["goroutine_groups"],
+        "defers": got["defers"],
+        "panics": got["panics"],
+        "window": got["window"],
+        "alloc_stacks": rows,
+        "sampled_bytes_share": round(share, 4),
+        "errors": errors,
+        "notes": notes,
+    }
+
+
+#: Renderers of the other formats: html and pprof (registered by their modules).
+WRITERS: dict[str, Callable[[ReportDoc, GoProcess], bytes]] = {}
+
+
+@command(
+    "report",
+    "one forensic report: why it stopped, MemStats, heap histogram, top retainers, leak "
+    "suspects with their paths, goroutine groups, defers and panics, the window before the "
+    "crash (text, json, html or pprof)",
+    _configure,
+)
+def run_report(proc: GoProcess, args: argparse.Namespace) -> ReportDoc:
+    fmt = "json" if args.json else args.format
+    if fmt == "json" and not args.out:
+        args.json = True  # printed as the JSON document
+    if fmt in ("html", "pprof") and not args.out:
+        raise BadFile(f"--format {fmt} writes a file", f"add --out report.{fmt[:4]}")
+    doc = report_doc(proc, args.window)
+    if args.out:
+        if fmt in ("text", "json"):
+            import json
+
+            text = json.dumps(doc, indent=2) if fmt == "json" else render_report(doc, args)
+            data = (text + "\n").encode()
+        else:
+            writer = WRITERS.get(fmt)
+            if writer is None:
+                raise GomemError(f"--format {fmt} is not available", "use text or json")
+            data = writer(doc, proc)
+        try:
+            Path(args.out).write_bytes(data)
+        except OSError as exc:
+            raise BadFile(
+                f"cannot write {args.out}: {exc.strerror}", "choose a writable path"
+            ) from None
+        doc["notes"].append(f"written to {args.out} ({fmt}, {len(data)} bytes)")
+    return doc
+
+
+def _render(argv: list[str], section: Any) -> list[str]:
+    """The subcommand's own text of its section, with the arguments it was made with."""
+    try:
+        sub = _parse(argv)
+        return REGISTRY[argv[0]].render(section, sub).split("\n")
+    except (KeyError, TypeError, ValueError, _BadArguments) as exc:
+        return [c.warn(f"({argv[0]}: cannot render: {exc})")]
+
+
+@run_report.renderer
+def render_report(d: ReportDoc, args: argparse.Namespace) -> str:
+    if getattr(args, "out", None):
+        # The report went to the file: say so, and what could not be made.
+        short = [c.error(f"error: {e['section']}: {e['error']}") for e in d["errors"]]
+        return "\n".join(short + [c.warn(f"note: {n}") for n in d["notes"]])
+    out = [
+        c.title(f"gdb-gomem {d['gomem_version']} report"),
+        kv("Binary", d["binary"]),
+        kv("Target", d["target"]),
+        "",
+    ]
+    order = [
+        ("Why it stopped", "info", d["info"], "info"),
+        ("The crashing goroutine", "crash_goroutine", d["crash_goroutine"], "goroutine"),
+        ("MemStats beside the heap walk", "memstats", d["memstats"], "memstats"),
+        ("Heap histogram (largest last)", "histogram", d["histogram"], "histogram"),
+        ("Top retainers", "top", d["top"], "top"),
+        ("Leak suspects", "suspects", d["suspects"], "suspects"),
+        ("Goroutine groups", "goroutine_groups", d["goroutine_groups"], "goroutines"),
+        ("Defers in flight", "defers", d["defers"], "defers"),
+        ("Panics in flight", "panics", d["panics"], "panics"),
+        ("The window before the crash", "window", d["window"], "window"),
+    ]
+    failed = {e["section"]: e["error"] for e in d["errors"]}
+    for title, key, section, cmd in order:
+        line = d["commands"].get(key, cmd)
+        out.append(c.title(f"== {title} (gomem {line})"))
+        if section is None:
+            out.append(c.warn(f"not available: {failed.get(key, 'nothing to show')}"))
+        else:
+            out += _render(line.split(), section)
+        out.append("")
+        if key == "suspects":
+            for p in d["suspect_paths"]:
+                out += _render(["path", p["addr"]], p)
+                out.append("")
+    for e in d["errors"]:
+        out.append(c.error(f"error: {e['section']}: {e['error']}"))
+    out += [c.warn(f"note: {n}") for n in d["notes"]]
+    return "\n".join(out)
