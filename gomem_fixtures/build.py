@@ -20,6 +20,7 @@ import signal
 import struct
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -439,17 +440,7 @@ def run_markers(
         str(script),
         str(binary),
     ]
-    with open(log, "wb") as logf:
-        proc = subprocess.run(
-            cmd,
-            cwd=workdir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=logf,
-            stderr=subprocess.STDOUT,
-            timeout=RUN_TIMEOUT,
-            preexec_fn=_marker_coredump_filter,
-        )
+    proc = _run_gdb(cmd, workdir, env, log, _marker_coredump_filter)
     text = log.read_text(errors="replace")
     found = [
         json.loads(line.removeprefix("GOMEM-MARKERS "))
@@ -486,6 +477,27 @@ def run_markers(
         cores={c.name: _core_facts(c) for c in cores},
     )
     return cores
+
+
+def _run_gdb(
+    cmd: list[str],
+    workdir: Path,
+    env: dict[str, str],
+    log: Path,
+    preexec_fn: Callable[[], None] | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run a gdb batch command in workdir, its output (and the program's) into log."""
+    with open(log, "wb") as logf:
+        return subprocess.run(
+            cmd,
+            cwd=workdir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            timeout=RUN_TIMEOUT,
+            preexec_fn=preexec_fn,
+        )
 
 
 def run_scenario(
@@ -544,16 +556,7 @@ def run_scenario(
             "kill",
             str(binary),
         ]
-        with open(log, "wb") as logf:
-            proc = subprocess.run(
-                cmd,
-                cwd=workdir,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=logf,
-                stderr=subprocess.STDOUT,
-                timeout=RUN_TIMEOUT,
-            )
+        proc = _run_gdb(cmd, workdir, env, log)
         text = log.read_text(errors="replace")
         if "main.checkpoint" not in text or not core_out.exists():
             raise FixtureError(

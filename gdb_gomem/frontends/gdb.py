@@ -6,9 +6,12 @@ Python traceback at the prompt). The GoProcess is cached until the inferior runs
 
 from __future__ import annotations
 
+import argparse
+import difflib
 import os
 import shlex
 import traceback
+from collections.abc import Callable
 from typing import NoReturn
 
 import gdb
@@ -48,7 +51,17 @@ class GomemPrefix(gdb.Command):
         super().__init__("gomem", gdb.COMMAND_DATA, gdb.COMPLETE_COMMAND, prefix=True)
 
     def invoke(self, arg: str, from_tty: bool) -> None:
-        names = ", ".join(sorted(REGISTRY))
+        names = ", ".join(sorted([*REGISTRY, "watch"]))
+        word = arg.split()[0] if arg.split() else ""
+        if word:
+            # gdb routes an unknown word after a prefix command to the prefix itself.
+            near = difflib.get_close_matches(word, [*REGISTRY, "watch"], n=3, cutoff=0.5)
+            hint = f"; did you mean {' or '.join(near)}?" if near else ""
+            gdb.write(
+                f"gomem: error: unknown subcommand {word!r}{hint}\n  hint: subcommands: {names}\n",
+                gdb.STDERR,
+            )
+            return
         gdb.write(f"usage: gomem SUBCOMMAND [--json] ...   subcommands: {names}\n")
 
 
@@ -62,40 +75,56 @@ class GomemSub(gdb.Command):
         super().__init__(self.prog, gdb.COMMAND_DATA)
 
     def invoke(self, arg: str, from_tty: bool) -> None:
-        parser = build_parser(self.spec, self.prog)
-        parser.exit = _exit  # type: ignore[method-assign]
-        parser.error = _error  # type: ignore[method-assign]
-        try:
-            args = parser.parse_args(shlex.split(arg))
-        except _ParseExit as exc:
-            if str(exc):
-                gdb.write(str(exc), gdb.STDERR)
+        args = parse_in_gdb(build_parser(self.spec, self.prog), arg)
+        if args is None:
             return
         colors.set_enabled(_color_on() and not args.json)
-        try:
+
+        def run() -> str:
             try:
                 proc: GoProcess | None = current_process()
             except GomemError:
                 if self.spec.standalone is None:
                     raise
                 proc = None  # e.g. `gomem diff A.snap B.snap` with nothing loaded
-            text = output(self.spec, proc, args)
-        except GomemError as exc:
-            gdb.write(f"{self.prog}: error: {exc.user_message()}\n", gdb.STDERR)
-            return
-        except KeyboardInterrupt:
-            gdb.write(f"{self.prog}: interrupted\n", gdb.STDERR)
-            return
-        except Exception as exc:  # noqa: BLE001 - never a traceback at the prompt
-            if os.environ.get("GOMEM_DEBUG"):
-                traceback.print_exc()
-            gdb.write(
-                f"{self.prog}: internal error: {type(exc).__name__}: {exc}\n"
-                "  hint: this is a bug in gdb-gomem; set GOMEM_DEBUG=1 and report the output\n",
-                gdb.STDERR,
-            )
-            return
-        gdb.write(text + "\n")
+            return output(self.spec, proc, args)
+
+        run_guarded(self.prog, run)
+
+
+def parse_in_gdb(parser: argparse.ArgumentParser, arg: str) -> argparse.Namespace | None:
+    """The parsed arguments, or None after printing argparse's message (never exiting gdb)."""
+    parser.exit = _exit  # type: ignore[method-assign]
+    parser.error = _error  # type: ignore[method-assign]
+    try:
+        return parser.parse_args(shlex.split(arg))
+    except _ParseExit as exc:
+        if str(exc):
+            gdb.write(str(exc), gdb.STDERR)
+        return None
+
+
+def run_guarded(prog: str, run: Callable[[], str]) -> None:
+    """Print what run returns; a user's error as one line with its hint, Ctrl-C as one line,
+    and anything else as one line asking for a report: never a traceback at the prompt."""
+    try:
+        text = run()
+    except GomemError as exc:
+        gdb.write(f"{prog}: error: {exc.user_message()}\n", gdb.STDERR)
+        return
+    except KeyboardInterrupt:
+        gdb.write(f"{prog}: interrupted\n", gdb.STDERR)
+        return
+    except Exception as exc:  # noqa: BLE001 - never a traceback at the prompt
+        if os.environ.get("GOMEM_DEBUG"):
+            traceback.print_exc()
+        gdb.write(
+            f"{prog}: internal error: {type(exc).__name__}: {exc}\n"
+            "  hint: this is a bug in gdb-gomem; set GOMEM_DEBUG=1 and report the output\n",
+            gdb.STDERR,
+        )
+        return
+    gdb.write(text + "\n")
 
 
 def _exit(status: int = 0, message: str | None = None) -> NoReturn:

@@ -17,14 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shlex
 import statistics
 import subprocess
 import time
-import traceback
 from collections import deque
-from typing import Any, NoReturn
+from typing import Any
 
 import gdb
 
@@ -94,18 +91,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     return p
-
-
-class _ParseExit(Exception):
-    pass
-
-
-def _exit(status: int = 0, message: str | None = None) -> NoReturn:
-    raise _ParseExit(message or "")
-
-
-def _error(message: str) -> NoReturn:
-    raise _ParseExit(f"gomem watch: error: {message}\n")
 
 
 def _live_pid() -> int:
@@ -314,27 +299,14 @@ class GomemWatch(gdb.Command):
         self.invalidate = invalidate
 
     def invoke(self, arg: str, from_tty: bool) -> None:
-        p = _parser()
-        p.exit = _exit  # type: ignore[method-assign]
-        p.error = _error  # type: ignore[method-assign]
-        try:
-            args = p.parse_args(shlex.split(arg))
-        except _ParseExit as exc:
-            if str(exc):
-                gdb.write(str(exc), gdb.STDERR)
+        from gdb_gomem.frontends.gdb import parse_in_gdb, run_guarded
+
+        args = parse_in_gdb(_parser(), arg)
+        if args is None:
             return
-        try:
+
+        def run() -> str:
             s = record(args, self.current_process, self.invalidate)
-        except GomemError as exc:
-            gdb.write(f"gomem watch: error: {exc.user_message()}\n", gdb.STDERR)
-            return
-        except Exception as exc:  # noqa: BLE001 - never a traceback at the prompt
-            if os.environ.get("GOMEM_DEBUG"):
-                traceback.print_exc()
-            gdb.write(
-                f"gomem watch: internal error: {type(exc).__name__}: {exc}\n"
-                "  hint: this is a bug in gdb-gomem; set GOMEM_DEBUG=1 and report the output\n",
-                gdb.STDERR,
-            )
-            return
-        gdb.write((json.dumps(s, indent=2) if args.json else render(s)) + "\n")
+            return json.dumps(s, indent=2) if args.json else render(s)
+
+        run_guarded("gomem watch", run)
