@@ -16,6 +16,8 @@ from gdb_gomem.base.errors import GomemError
 from gdb_gomem.commands import colors
 from gdb_gomem.commands.registry import REGISTRY, add_common_arguments, load_all, output
 from gdb_gomem.frontends.progress import stream_progress
+from gdb_gomem.symbols.symcache import cache_dir
+from gdb_gomem.target.analysiscache import AnalysisStore, cache_enabled
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +39,11 @@ def build_parser() -> argparse.ArgumentParser:
             + ("" if spec.standalone is None else "; optional for this command"),
         )
         sp.add_argument("--no-color", action="store_true", help="plain text, no ANSI colours")
+        sp.add_argument(
+            "--no-cache",
+            action="store_true",
+            help="neither read nor keep this core's analysis on disk (GOMEM_ANALYSIS_CACHE=0)",
+        )
         add_common_arguments(sp)
         spec.configure(sp)
     return p
@@ -59,7 +66,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.core is not None:
             proc = open_core(args.binary, args.core)
             proc.context.progress = stream_progress()
+            if not args.no_cache and cache_enabled():
+                proc.context.store = AnalysisStore(
+                    cache_dir() / "analysis", proc.binary.sha256, args.core
+                )
         text = output(spec, proc, args)
+        if proc is not None:
+            proc.context.save()
     except GomemError as exc:
         print(f"gomem {args.command}: error: {exc.user_message()}", file=sys.stderr)
         return 2

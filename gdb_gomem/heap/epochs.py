@@ -231,7 +231,7 @@ def build_epochs(proc: GoProcess) -> AllocEpochs:
     )
 
 
-ALLOC_EPOCHS: Lazy[AllocEpochs] = Lazy("allocation epochs", build_epochs, phase=True)
+ALLOC_EPOCHS: Lazy[AllocEpochs] = Lazy("allocation epochs", build_epochs, phase=True, persist=True)
 
 
 def alloc_epochs(proc: GoProcess) -> AllocEpochs:

@@ -63,7 +63,7 @@ def build_heap_model(proc: GoProcess) -> HeapModel:
     return HeapModel(objects=objs, roots=roots, graph=graph, live=live, timings=timings)
 
 
-HEAP_MODEL: Lazy[HeapModel] = Lazy("heap model", build_heap_model)
+HEAP_MODEL: Lazy[HeapModel] = Lazy("heap model", build_heap_model, persist=True)
 
 
 def heap_model(proc: GoProcess) -> HeapModel:

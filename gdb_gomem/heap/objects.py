@@ -252,6 +252,23 @@ class ObjectTable:
     def image(self, value: HeapImage | None) -> None:
         self._image = value
 
+    def attach(self, proc: GoProcess) -> None:
+        """Build the image from proc on first use (after the table was read from disk)."""
+        regions = [(s.base, s.end) for s in self.walk.in_use()]
+        self._image_source = lambda: heap_image(proc, regions)
+
+    def __getstate__(self) -> dict[str, object]:
+        # The image maps or copies the target: it is rebuilt, never stored.
+        state = dict(self.__dict__)
+        state["_image"] = None
+        state["_image_source"] = None
+        state.pop("_image_lock", None)
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self._image_lock = threading.Lock()
+
     def __len__(self) -> int:
         return len(self.addr)
 
@@ -541,12 +558,13 @@ def build_objects(proc: GoProcess, walk: SpanWalk | None = None) -> ObjectTable:
         _gp0=gp0,
         _dense=dense,
     )
-    regions = [(s.base, s.end) for s in spans]
-    table._image_source = lambda: heap_image(proc, regions)
+    table.attach(proc)
     return table
 
 
-OBJECT_TABLE: Lazy[ObjectTable] = Lazy("objects", build_objects, phase=True)
+OBJECT_TABLE: Lazy[ObjectTable] = Lazy(
+    "objects", build_objects, phase=True, persist=True, restore=lambda t, proc: t.attach(proc)
+)
 
 
 def object_table(proc: GoProcess) -> ObjectTable:

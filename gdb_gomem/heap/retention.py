@@ -282,7 +282,7 @@ def _build_dominator_tree(proc: GoProcess) -> DominatorTree:
     return DominatorTree(idom, retained, dominator_tops(idom, order))
 
 
-DOMINATOR_TREE: Lazy[DominatorTree] = Lazy("dominators", _build_dominator_tree)
+DOMINATOR_TREE: Lazy[DominatorTree] = Lazy("dominators", _build_dominator_tree, persist=True)
 
 
 def dominator_tree(proc: GoProcess) -> DominatorTree:

@@ -301,7 +301,7 @@ def _count_allocated(proc: GoProcess, walk: SpanWalk) -> None:
             )
 
 
-SPAN_WALK: Lazy[SpanWalk] = Lazy("span walk", walk_spans)
+SPAN_WALK: Lazy[SpanWalk] = Lazy("span walk", walk_spans, persist=True)
 
 
 def cached_walk(proc: GoProcess) -> SpanWalk:

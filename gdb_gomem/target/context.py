@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar, cast
 
 if TYPE_CHECKING:
+    from gdb_gomem.target.analysiscache import AnalysisStore
     from gdb_gomem.target.process import GoProcess
 
 T = TypeVar("T")
@@ -49,13 +50,33 @@ class ProgressEvent:
 ProgressCallback = Callable[[ProgressEvent], None]
 
 
-class Lazy(Generic[T]):
-    """A named member of the analysis context, built from the process on first use."""
+#: Members declared ``persist=True``, by name, in declaration order.
+PERSISTED: dict[str, Lazy[Any]] = {}
 
-    def __init__(self, name: str, build: Callable[[GoProcess], T], *, phase: bool = False):
+
+class Lazy(Generic[T]):
+    """A named member of the analysis context, built from the process on first use.
+
+    ``persist``: kept on disk between standalone commands on the same core
+    (:mod:`gdb_gomem.target.analysiscache`); ``restore`` then reconnects a value read from
+    disk to the process (e.g. the object table to the target's memory)."""
+
+    def __init__(
+        self,
+        name: str,
+        build: Callable[[GoProcess], T],
+        *,
+        phase: bool = False,
+        persist: bool = False,
+        restore: Callable[[T, GoProcess], None] | None = None,
+    ):
         self.name = name
         self.build = build
         self.phase = phase
+        self.persist = persist
+        self.restore = restore
+        if persist:
+            PERSISTED[name] = self
 
     def __call__(self, proc: GoProcess) -> T:
         return proc.context.get(self, proc)
@@ -84,6 +105,34 @@ class AnalysisContext:
         self._lock = threading.Lock()
         #: Wall seconds of each phase built so far, by name, in the order they finished.
         self.timings: dict[str, float] = {}
+        #: Where persisted members are kept between commands (None: nowhere).
+        self.store: AnalysisStore | None = None
+        self._restored = False
+        self._built_persisted = False
+
+    def _restore(self, proc: GoProcess) -> None:
+        self._restored = True
+        if self.store is None:
+            return
+        t0 = time.perf_counter()
+        bundle = self.store.load()
+        if not bundle:
+            return
+        for name, lazy in PERSISTED.items():
+            if name in bundle and lazy not in self._values:
+                self._values[lazy] = bundle[name]
+        for name, lazy in PERSISTED.items():
+            if name in bundle and lazy.restore is not None:
+                lazy.restore(bundle[name], proc)
+        self.timings["analysis read from disk"] = time.perf_counter() - t0
+
+    def save(self) -> str | None:
+        """Write the persisted members to the store when this run built any; why not, or
+        None."""
+        if self.store is None or not self._built_persisted:
+            return None
+        bundle = {n: self._values[lz] for n, lz in PERSISTED.items() if lz in self._values}
+        return self.store.save(bundle)
 
     def peek(self, lazy: Lazy[T]) -> T | None:
         return cast("T | None", self._values.get(lazy))
@@ -95,11 +144,19 @@ class AnalysisContext:
         values = self._values
         if lazy in values:
             return cast("T", values[lazy])
+        if lazy.persist and not self._restored:
+            with self._lock:
+                if not self._restored:
+                    self._restore(proc)
+            if lazy in values:
+                return cast("T", values[lazy])
         with self._lock:
             lock = self._locks.setdefault(lazy, threading.RLock())
         with lock:
             if lazy not in values:
                 values[lazy] = self.run_phase(lazy.name, lambda: lazy.build(proc), lazy.phase)
+                if lazy.persist:
+                    self._built_persisted = True
         return cast("T", values[lazy])
 
     def run_phase(self, name: str, build: Callable[[], T], report: bool = True) -> T:

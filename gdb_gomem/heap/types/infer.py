@@ -65,7 +65,7 @@ def _infer(proc: GoProcess) -> HeapTypes:
     return ht
 
 
-HEAP_TYPES: Lazy[HeapTypes] = Lazy("types", _infer)
+HEAP_TYPES: Lazy[HeapTypes] = Lazy("types", _infer, phase=True, persist=True)
 
 
 def heap_types(proc: GoProcess) -> HeapTypes:
