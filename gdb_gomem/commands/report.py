@@ -21,6 +21,7 @@ from gdb_gomem.commands.fmt import kv
 from gdb_gomem.commands.registry import REGISTRY, build_parser, command, load_all
 from gdb_gomem.reports.allocprofile import alloc_stack_rows
 from gdb_gomem.reports.schema.report import ReportDoc, ReportErrorDoc
+from gdb_gomem.runtime.memprof import MEM_PROFILE
 from gdb_gomem.target.process import GoProcess
 
 FORMATS = ("text", "json", "html", "pprof")
@@ -50,6 +51,11 @@ def _configure(p: argparse.ArgumentParser) -> None:
         default="1s",
         metavar="DURATION",
         help="the window before the crash to report (default 1s)",
+    )
+    p.add_argument(
+        "--pprof-roots",
+        action="store_true",
+        help="pprof: append each suspect's root path to its type's stacks",
     )
 
 
@@ -82,6 +88,7 @@ def _section(
 
 
 def report_doc(proc: GoProcess, window: str = "1s") -> ReportDoc:
+    load_all()
     errors: list[ReportErrorDoc] = []
     lines = {k: [a.replace("{window}", window) for a in v] for k, v in SECTIONS.items()}
     got: dict[str, Any] = {k: _section(proc, v, errors, k) for k, v in lines.items()}
@@ -132,8 +139,24 @@ def report_doc(proc: GoProcess, window: str = "1s") -> ReportDoc:
     }
 
 
-#: Renderers of the other formats: html and pprof (registered by their modules).
-WRITERS: dict[str, Callable[[ReportDoc, GoProcess], bytes]] = {}
+def _html(doc: ReportDoc, proc: GoProcess, args: argparse.Namespace) -> bytes:
+    from gdb_gomem.reports.html import render_html
+
+    return render_html(doc).encode()
+
+
+def _pprof(doc: ReportDoc, proc: GoProcess, args: argparse.Namespace) -> bytes:
+    from gdb_gomem.reports.pprof import encode_profile
+
+    rate = MEM_PROFILE(proc).rate
+    return encode_profile(doc, root_chains=args.pprof_roots, mem_profile_rate=rate)
+
+
+#: The formats written to a file only.
+WRITERS: dict[str, Callable[[ReportDoc, GoProcess, argparse.Namespace], bytes]] = {
+    "html": _html,
+    "pprof": _pprof,
+}
 
 
 @command(
@@ -157,10 +180,7 @@ def run_report(proc: GoProcess, args: argparse.Namespace) -> ReportDoc:
             text = json.dumps(doc, indent=2) if fmt == "json" else render_report(doc, args)
             data = (text + "\n").encode()
         else:
-            writer = WRITERS.get(fmt)
-            if writer is None:
-                raise GomemError(f"--format {fmt} is not available", "use text or json")
-            data = writer(doc, proc)
+            data = WRITERS[fmt](doc, proc, args)
         try:
             Path(args.out).write_bytes(data)
         except OSError as exc:

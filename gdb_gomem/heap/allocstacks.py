@@ -17,7 +17,7 @@ import numpy as np
 from gdb_gomem.base.errors import GomemError
 from gdb_gomem.heap.objects import object_table
 from gdb_gomem.runtime.memprof import MEM_PROFILE, bucket_pcs, profile_specials
-from gdb_gomem.symbols.inltree import InlineTree
+from gdb_gomem.symbols.inltree import InlineTree, callers_frames
 from gdb_gomem.target.context import Lazy
 from gdb_gomem.target.process import GoProcess
 
@@ -49,18 +49,14 @@ class SampledStacks:
 
 
 def _symbolize(proc: GoProcess, pcs: list[int], inl: InlineTree) -> list[StackFrame]:
-    tab = proc.pclntab
-    out: list[StackFrame] = []
-    for pc in pcs:
-        f = tab.find_func(pc - 1) if pc else None
-        if f is None:
-            out.append(StackFrame(pc, "", "", 0))
-            continue
-        try:
-            out += [StackFrame(fr.pc, fr.func, fr.file, fr.line) for fr in inl.frames(f, pc - 1)]
-        except (GomemError, ValueError):
-            out.append(StackFrame(pc, f.name, "", 0))
-    return out[:MAX_STACK]
+    try:
+        frames = callers_frames(pcs, proc.pclntab.find_func, inl)
+    except (GomemError, ValueError):
+        return [StackFrame(pc, "", "", 0) for pc in pcs][:MAX_STACK]
+    return [
+        StackFrame(fr.pc, fr.func, fr.file, fr.line) if fr else StackFrame(pc, "", "", 0)
+        for pc, fr in frames
+    ][:MAX_STACK]
 
 
 def _build(proc: GoProcess) -> SampledStacks:

@@ -66,3 +66,29 @@ class InlineTree:
         file, line = self.tab.line(f, cur)
         out.append(InlinedFrame(f.name, file, line, False, cur))
         return out
+
+
+def callers_frames(
+    pcs: list[int], find_func: Callable[[int], Func | None], tree: InlineTree
+) -> list[tuple[int, InlinedFrame | None]]:
+    """Logical frames of a PC list, as ``runtime.CallersFrames`` yields them: (pc, frame)
+    innermost first; frame None for a PC outside Go code.
+
+    A list from ``runtime.Callers`` or the heap profiler already holds a virtual PC (the
+    outer function's PC + 1) for each frame around an inlined call: each PC gives its
+    innermost frame, and an outer frame is added only when the next PC does not stand for it
+    (runtime/symtab.go ``Frames.Next``), so no frame appears twice."""
+    out: list[tuple[int, InlinedFrame | None]] = []
+    for i, pc in enumerate(pcs):
+        f = find_func(pc - 1) if pc else None
+        if f is None:
+            out.append((pc, None))
+            continue
+        frames = tree.frames(f, pc - 1)
+        out.append((pc, frames[0]))
+        nxt = pcs[i + 1] if i + 1 < len(pcs) else None
+        for outer in frames[1:]:
+            if nxt == outer.pc + 1:
+                break
+            out.append((pc, outer))
+    return out

@@ -47,7 +47,7 @@ from gdb_gomem.runtime.exectrace.ring import (
     batch_header,
     read_flight_ring,
 )
-from gdb_gomem.symbols.inltree import InlineTree
+from gdb_gomem.symbols.inltree import InlineTree, callers_frames
 from gdb_gomem.target.context import Lazy
 from gdb_gomem.target.process import GoProcess
 
@@ -191,11 +191,18 @@ class _Symbolizer:
     def stack(self, rec: StackRecord) -> bytes:
         pcs = rec.pcs
         frames: list[tuple[int, str, str, int]] = []
-        if pcs:
-            if pcs[0] == LOGICAL_STACK_SENTINEL:
-                skip, rets = 0, pcs[1:]
-            else:
-                skip, rets = min(pcs[0], len(pcs)), pcs[1:]
+        if pcs and pcs[0] == LOGICAL_STACK_SENTINEL:
+            # Logical PCs (virtual ones for inlined frames): CallersFrames' rules.
+            try:
+                got = callers_frames(list(pcs[1:]), self.tab.find_func, self.inl)
+            except (GomemError, ValueError):
+                got = [(pc, None) for pc in pcs[1:]]
+            frames = [
+                (fr.pc, fr.func, fr.file, fr.line) if fr else (pc - 1, "", "", 0) for pc, fr in got
+            ][:MAX_FRAMES_PER_STACK]
+        elif pcs:
+            # Return addresses from frame pointers: fpunwindExpand gives every inlined level.
+            skip, rets = min(pcs[0], len(pcs)), pcs[1:]
             for ret in rets:
                 frames += self.logical(ret)
                 if len(frames) >= skip + MAX_FRAMES_PER_STACK:
