@@ -29,8 +29,9 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def set_enabled(on: bool) -> None:
+    """Colour when asked and the environment allows: never with NO_COLOR set or TERM=dumb."""
     global _enabled
-    _enabled = on and not os.environ.get("NO_COLOR")
+    _enabled = on and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
 def enabled() -> bool:

@@ -40,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
         )
         sp.add_argument("--no-color", action="store_true", help="plain text, no ANSI colours")
         sp.add_argument(
+            "--progress",
+            action="store_true",
+            help="name each long pass and its time on stderr even when it is not a terminal",
+        )
+        sp.add_argument(
             "--no-cache",
             action="store_true",
             help="neither read nor keep this core's analysis on disk (GOMEM_ANALYSIS_CACHE=0)",
@@ -63,16 +68,22 @@ def main(argv: list[str] | None = None) -> int:
 
         registry.open_core = open_core
         proc = None
+        progress = None
         if args.core is not None:
             proc = open_core(args.binary, args.core)
-            proc.context.progress = stream_progress()
+            progress = stream_progress(force=args.progress)
+            proc.context.progress = progress
             if not args.no_cache and cache_enabled():
                 proc.context.store = AnalysisStore(
                     cache_dir() / "analysis", proc.binary.sha256, args.core
                 )
-        text = output(spec, proc, args)
-        if proc is not None:
-            proc.context.save()
+        try:
+            text = output(spec, proc, args)
+            if proc is not None:
+                proc.context.save()
+        finally:
+            if progress is not None:
+                progress.close()
     except GomemError as exc:
         print(f"gomem {args.command}: error: {exc.user_message()}", file=sys.stderr)
         return 2

@@ -87,7 +87,12 @@ class GomemSub(gdb.Command):
                 if self.spec.standalone is None:
                     raise
                 proc = None  # e.g. `gomem diff A.snap B.snap` with nothing loaded
-            return output(self.spec, proc, args)
+            try:
+                return output(self.spec, proc, args)
+            finally:
+                close = getattr(proc.context.progress, "close", None) if proc else None
+                if close is not None:
+                    close()
 
         run_guarded(self.prog, run)
 

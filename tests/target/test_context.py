@@ -67,15 +67,36 @@ def test_heap_model_phases_reach_the_progress_callback(version: str) -> None:
     assert len(events) == 8  # built once: no second round of events
 
 
-def test_stream_progress_prints_only_slow_passes_off_a_terminal() -> None:
+def _passes(show: object) -> None:
+    for name, secs in (("mark", 0.2), ("types", 3.5)):
+        show(ProgressEvent(name, "start"))  # type: ignore[operator]
+        show(ProgressEvent(name, "done", secs))  # type: ignore[operator]
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_off_a_terminal_is_silent_unless_asked() -> None:
     out = io.StringIO()  # not a terminal
+    _passes(stream_progress(out))
+    assert out.getvalue() == ""
+    out = io.StringIO()
+    _passes(stream_progress(out, force=True))  # --progress
+    assert out.getvalue() == "gomem: mark 0.2s\ngomem: types 3.5s\n"
+
+
+def test_progress_on_a_terminal_is_one_line_cleared_at_the_end() -> None:
+    out = _Tty()
     show = stream_progress(out)
-    show(ProgressEvent("mark", "start"))
-    show(ProgressEvent("mark", "done", 0.2))
-    show(ProgressEvent("types", "start"))
-    show(ProgressEvent("types", "done", 3.5))
-    assert out.getvalue().split("\n")[0].strip() == "gomem: types 3.5s"
-    assert "mark" not in out.getvalue()
+    _passes(show)
+    text = out.getvalue()
+    assert "\n" not in text  # rewritten in place, never a new line
+    assert text.count("\r\x1b[K") == 4
+    assert text.endswith("(mark 0.2s, types 3.5s)")  # every pass with its time
+    show.close()
+    assert out.getvalue().endswith("\r\x1b[K")  # cleared before the output
 
 
 def test_notes_are_always_printed() -> None:
