@@ -37,8 +37,6 @@ SECTIONS: dict[str, list[str]] = {
     "panics": ["panics", "--all"],
     "window": ["window", "{window}", "--by", "stack", "--limit", "100"],
 }
-#: Suspects whose root path is added (the first ones, most bytes first).
-MAX_SUSPECT_PATHS = 10
 
 
 def _configure(p: argparse.ArgumentParser) -> None:
@@ -99,14 +97,7 @@ def report_doc(proc: GoProcess, window: str = "1s") -> ReportDoc:
     if gid is not None:
         lines["crash_goroutine"] = ["goroutine", str(gid)]
         crash_g = _section(proc, lines["crash_goroutine"], errors, "crash_goroutine")
-    paths = []
     sus = got["suspects"]
-    for s in (sus or {}).get("suspects", [])[:MAX_SUSPECT_PATHS]:
-        addr = s.get("path_to")
-        if addr:
-            doc = _section(proc, ["path", str(addr)], errors, f"suspect path {addr}")
-            if doc is not None:
-                paths.append(doc)
     notes: list[str] = []
     try:
         rows, share, more = alloc_stack_rows(proc)
@@ -127,7 +118,6 @@ def report_doc(proc: GoProcess, window: str = "1s") -> ReportDoc:
         "histogram": got["histogram"],
         "top": got["top"],
         "suspects": sus,
-        "suspect_paths": paths,
         "goroutine_groups": got["goroutine_groups"],
         "defers": got["defers"],
         "panics": got["panics"],
@@ -233,10 +223,6 @@ def render_report(d: ReportDoc, args: argparse.Namespace) -> str:
         else:
             out += _render(line.split(), section)
         out.append("")
-        if key == "suspects":
-            for p in d["suspect_paths"]:
-                out += _render(["path", p["addr"]], p)
-                out.append("")
     for e in d["errors"]:
         out.append(c.error(f"error: {e['section']}: {e['error']}"))
     out += [c.warn(f"note: {n}") for n in d["notes"]]

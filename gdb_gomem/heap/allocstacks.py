@@ -21,8 +21,9 @@ from gdb_gomem.symbols.inltree import InlineTree, callers_frames
 from gdb_gomem.target.context import Lazy
 from gdb_gomem.target.process import GoProcess
 
-#: Frames kept per sampled stack (the profiler's own limit is 32 by default).
-MAX_STACK = 64
+#: PCs read per sampled stack (GODEBUG=profstackdepth, 128 by default from Go 1.23; 32
+#: before), and logical frames kept once inlined calls are expanded.
+MAX_STACK = 256
 
 
 @dataclass(frozen=True)

@@ -236,7 +236,6 @@ def _doc(rows: list[dict[str, Any]], **over: Any) -> ReportDoc:
         "histogram": None,
         "top": None,
         "suspects": None,
-        "suspect_paths": [],
         "goroutine_groups": None,
         "defers": None,
         "panics": None,

@@ -14,7 +14,7 @@ from gdb_gomem.reports.schema.goroutines import (
 )
 from gdb_gomem.reports.schema.info import InfoDoc
 from gdb_gomem.reports.schema.objects import AllocFrameDoc, HistogramDoc
-from gdb_gomem.reports.schema.retention import PathDoc, SuspectsDoc, TopObjectsDoc
+from gdb_gomem.reports.schema.retention import SuspectsDoc, TopObjectsDoc
 from gdb_gomem.reports.schema.structures import MemStatsDoc
 from gdb_gomem.reports.schema.window import WindowDoc
 
@@ -47,8 +47,7 @@ class ReportDoc(TypedDict):
     memstats: MemStatsDoc | None
     histogram: HistogramDoc | None
     top: TopObjectsDoc | None
-    suspects: SuspectsDoc | None
-    suspect_paths: list[PathDoc]  # the root path of each suspect that has one, in order
+    suspects: SuspectsDoc | None  # each suspect with its root path (suspects[].path)
     goroutine_groups: GoroutineGroupsDoc | None
     defers: DefersDoc | None
     panics: PanicsDoc | None
