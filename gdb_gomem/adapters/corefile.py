@@ -292,6 +292,39 @@ class CoreMemory(Memory):
         return self.core.mapped_view()
 
 
+AT_ENTRY = 9
+
+
+def find_binary(core_path: str | os.PathLike[str]) -> Path:
+    """The executable a core names (the NT_FILE mapping holding the entry point, else the
+    first file mapped at offset 0), where it was, else beside the core or in the current
+    directory by its name. BadFile naming what the core says when none of these exists."""
+    core = CoreFile(core_path)
+    try:
+        entry = core.auxv.get(AT_ENTRY)
+        named = [f for f in core.files if entry is not None and f.start <= entry < f.end]
+        named += [f for f in core.files if f.file_offset == 0]
+        exe = next((f.path for f in named if f.path and not f.path.startswith("[")), "")
+        if not exe and core.fname:
+            exe = core.fname
+    finally:
+        core.close()
+    if not exe:
+        raise BadFile(
+            f"{core_path} does not name its executable (no file mappings in its notes)",
+            "pass it with --binary",
+        )
+    name = Path(exe).name
+    for cand in (Path(exe), Path(core_path).resolve().parent / name, Path.cwd() / name):
+        if cand.is_file():
+            return cand
+    raise BadFile(
+        f"{core_path} was written by {exe}, which is not there, nor {name} beside the core "
+        "or in the current directory",
+        "pass the executable with --binary",
+    )
+
+
 def open_core(binary_path: str | os.PathLike[str], core_path: str | os.PathLike[str]) -> GoProcess:
     """Open a binary and its core as a :class:`GoProcess`; refuse mismatched pairs."""
     from gdb_gomem.target.process import GoProcess

@@ -45,7 +45,11 @@ def _configure_histogram(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--all", dest="which", action="store_const", const="all", help="every allocated object"
     )
-    p.add_argument("--type", metavar="REGEX", help="only types whose name matches (re.search)")
+    p.add_argument(
+        "--type",
+        metavar="REGEX",
+        help="only types whose name matches this regex (re.search), or =NAME for exactly NAME",
+    )
     p.add_argument("--min", type=int, metavar="B", help="only objects of at least B bytes")
     p.add_argument("--max", type=int, metavar="B", help="only objects of at most B bytes")
     p.add_argument("--top", type=int, metavar="N", help="only the N largest rows")
@@ -93,7 +97,10 @@ def render_histogram(d: HistogramDoc, args: argparse.Namespace) -> str:
 
 def _configure_objects(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--type", metavar="REGEX", required=True, help="objects whose type name matches (re.search)"
+        "--type",
+        metavar="REGEX",
+        required=True,
+        help="objects whose type name matches this regex (re.search), or =NAME for exactly NAME",
     )
     p.add_argument("--limit", type=int, default=100, metavar="N", help="list at most N")
     g = p.add_mutually_exclusive_group()

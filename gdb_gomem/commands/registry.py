@@ -20,10 +20,12 @@ A command is declared once, typed by its document (a TypedDict of
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NoReturn, TypeVar
 
 from gdb_gomem.target.process import GoProcess
 
@@ -129,12 +131,41 @@ def command(
     return wrap
 
 
+def explain(parser: argparse.ArgumentParser, message: str) -> str:
+    """argparse's message, with the option a mistyped one was probably meant to be
+    (``--bianry`` -> ``--binary``)."""
+    m = re.match(r"unrecognized arguments: (.*)", message)
+    if not m:
+        return message
+    parsers = [parser]
+    for a in parser._actions:  # the CLI's subcommands' options too
+        if isinstance(a, argparse._SubParsersAction):
+            parsers += list(a.choices.values())
+    opts = sorted(
+        {o for ps in parsers for a in ps._actions for o in a.option_strings if o.startswith("--")}
+    )
+    hints = []
+    for word in m.group(1).split():
+        if word.startswith("-"):
+            near = difflib.get_close_matches(word.split("=", 1)[0], opts, n=1, cutoff=0.6)
+            if near:
+                hints.append(f"{word.split('=', 1)[0]}: did you mean {near[0]}?")
+    return message + (" (" + "; ".join(hints) + ")" if hints else "")
+
+
+class GomemArgumentParser(argparse.ArgumentParser):
+    """argparse, saying which option a mistyped one was probably meant to be."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(explain(self, message))
+
+
 def add_common_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON document instead of text")
 
 
 def build_parser(spec: CommandSpec[Any], prog: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=spec.help)
+    p = GomemArgumentParser(prog=prog, description=spec.help)
     add_common_arguments(p)
     spec.configure(p)
     return p

@@ -34,7 +34,11 @@ def _configure(p: argparse.ArgumentParser) -> None:
         metavar="DURATION",
         help="how far back from the crash: 1.7s, 250ms, 2m, 1m30s",
     )
-    p.add_argument("--type", metavar="REGEX", help="only types whose name matches (re.search)")
+    p.add_argument(
+        "--type",
+        metavar="REGEX",
+        help="only types whose name matches this regex (re.search), or =NAME for exactly NAME",
+    )
     p.add_argument(
         "--by",
         choices=("type", "stack", "goroutine"),

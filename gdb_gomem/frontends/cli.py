@@ -12,9 +12,15 @@ import sys
 import traceback
 
 from gdb_gomem import __version__
-from gdb_gomem.base.errors import GomemError
+from gdb_gomem.base.errors import BadFile, GomemError
 from gdb_gomem.commands import colors
-from gdb_gomem.commands.registry import REGISTRY, add_common_arguments, load_all, output
+from gdb_gomem.commands.registry import (
+    REGISTRY,
+    GomemArgumentParser,
+    add_common_arguments,
+    load_all,
+    output,
+)
 from gdb_gomem.frontends.progress import stream_progress
 from gdb_gomem.symbols.symcache import cache_dir
 from gdb_gomem.target.analysiscache import AnalysisStore, cache_enabled
@@ -22,7 +28,7 @@ from gdb_gomem.target.analysiscache import AnalysisStore, cache_enabled
 
 def build_parser() -> argparse.ArgumentParser:
     load_all()
-    p = argparse.ArgumentParser(
+    p = GomemArgumentParser(
         prog="gomem",
         description="Post-mortem memory forensics for Go programs, on a binary and its core.",
     )
@@ -30,7 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for name, spec in sorted(REGISTRY.items()):
         sp = sub.add_parser(name, help=spec.help, description=spec.help)
-        sp.add_argument("--binary", "-b", required=True, help="the Go executable that crashed")
+        sp.add_argument(
+            "--binary",
+            "-b",
+            help="the Go executable that crashed (default: the one the core names, if it is "
+            "there or beside the core)",
+        )
         sp.add_argument(
             "--core",
             "-c",
@@ -63,12 +74,16 @@ def main(argv: list[str] | None = None) -> int:
     colors.set_enabled(sys.stdout.isatty() and not args.no_color and not args.json)
     spec = REGISTRY[args.command]
     try:
-        from gdb_gomem.adapters.corefile import open_core
+        from gdb_gomem.adapters.corefile import find_binary, open_core
         from gdb_gomem.commands import registry
 
         registry.open_core = open_core
         proc = None
         progress = None
+        if args.binary is None and args.core is not None:
+            args.binary = str(find_binary(args.core))
+        if args.binary is None:
+            raise BadFile("no binary given", "pass the Go executable with --binary")
         if args.core is not None:
             proc = open_core(args.binary, args.core)
             progress = stream_progress(force=args.progress)

@@ -18,7 +18,14 @@ import gdb
 
 from gdb_gomem.base.errors import GomemError
 from gdb_gomem.commands import colors
-from gdb_gomem.commands.registry import REGISTRY, CommandSpec, build_parser, load_all, output
+from gdb_gomem.commands.registry import (
+    REGISTRY,
+    CommandSpec,
+    build_parser,
+    explain,
+    load_all,
+    output,
+)
 from gdb_gomem.frontends.progress import stream_progress
 from gdb_gomem.target.process import GoProcess
 
@@ -100,7 +107,11 @@ class GomemSub(gdb.Command):
 def parse_in_gdb(parser: argparse.ArgumentParser, arg: str) -> argparse.Namespace | None:
     """The parsed arguments, or None after printing argparse's message (never exiting gdb)."""
     parser.exit = _exit  # type: ignore[method-assign]
-    parser.error = _error  # type: ignore[method-assign]
+
+    def error(message: str) -> NoReturn:
+        _error(explain(parser, message))
+
+    parser.error = error  # type: ignore[method-assign]
     try:
         return parser.parse_args(shlex.split(arg))
     except _ParseExit as exc:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from gdb_gomem.base.errors import GomemError, LayoutError, UnreadableMemory
-from gdb_gomem.goroutines.sched import g_status_name
+from gdb_gomem.goroutines.sched import g_status_name, g_status_names
 from gdb_gomem.runtime.gomaps import MapError, classic_map_entries
 from gdb_gomem.target.context import Lazy
 from gdb_gomem.target.process import GoProcess
@@ -128,6 +128,9 @@ class GoroutineTable:
         out = []
         lay = self.layout
         reasons = self.wait_reasons
+        names = g_status_names(proc.dw.constants)
+        # A dead goroutine kept for an extra M (cgo callbacks, Go 1.26+) is dead too.
+        dead = {G_DEAD, *(v for v, nm in names.items() if nm == "deadextra")}
         for i in range(n):
             gp = int.from_bytes(ptrs[8 * i : 8 * i + 8], "little")
             try:
@@ -136,14 +139,14 @@ class GoroutineTable:
                 self.errors.append(f"allgs[{i}] = {gp:#x} unreadable: {exc}")
                 continue
             status = lay.get(raw, "atomicstatus")
-            if status & ~0x1000 == G_DEAD:
+            if status & ~0x1000 in dead:
                 continue
             wr = lay.get(raw, "waitreason")
             g = Goroutine(
                 addr=gp,
                 goid=lay.get(raw, "goid"),
                 status=status,
-                status_name=g_status_name(status),
+                status_name=g_status_name(status, names),
                 wait_reason=reasons[wr] if 0 <= wr < len(reasons) else f"waitreason {wr}",
                 waitsince=lay.get(raw, "waitsince"),
                 gopc=lay.get(raw, "gopc"),

@@ -32,8 +32,21 @@ G_STATUS = {
 }
 
 
-def g_status_name(status: int) -> str:
-    base = G_STATUS.get(status & ~0x1000, f"status {status & ~0x1000}")
+def g_status_names(constants: dict[str, int]) -> dict[int, str]:
+    """The binary's own ``runtime._G*`` status constants (DWARF), over the table above: a
+    status a newer Go adds (1.26's _Gleaked, _Gdeadextra) gets its name, not a number."""
+    names = dict(G_STATUS)
+    for k, v in constants.items():
+        if k.startswith("runtime._G") and not k.startswith(("runtime._Gscan", "runtime._GC")):
+            name = k.removeprefix("runtime._G")
+            if name and name[0].islower() and 0 <= v < 0x1000:
+                names[v] = name
+    return names
+
+
+def g_status_name(status: int, names: dict[int, str] | None = None) -> str:
+    table = names if names is not None else G_STATUS
+    base = table.get(status & ~0x1000, f"status {status & ~0x1000}")
     return f"scan+{base}" if status & 0x1000 else base
 
 

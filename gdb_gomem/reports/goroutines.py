@@ -9,12 +9,13 @@ shows.
 
 from __future__ import annotations
 
+import difflib
 from typing import cast
 
 from gdb_gomem.base.errors import GomemError
 from gdb_gomem.goroutines.allgs import Goroutine, goroutines
 from gdb_gomem.goroutines.groups import GoroutineGroup, group_goroutines, now_lower_bound
-from gdb_gomem.goroutines.sched import walk_ms
+from gdb_gomem.goroutines.sched import g_status_names, walk_ms
 from gdb_gomem.goroutines.threads import threads_doc
 from gdb_gomem.goroutines.unwind import goroutine_backtrace
 from gdb_gomem.reports.casts import code_location, frame_doc, panic_entries, pending_defers
@@ -123,8 +124,19 @@ def select(
     labels: dict[str, str] | None = None,
     ids: list[int] | None = None,
 ) -> list[Goroutine]:
+    tab = goroutines(proc)
+    if state:
+        known = set(g_status_names(proc.dw.constants).values()) | set(tab.wait_reasons)
+        if state not in known and not state.startswith("scan+"):
+            near = difflib.get_close_matches(state, sorted(known), n=3, cutoff=0.6)
+            raise GomemError(
+                f"unknown goroutine state {state!r}"
+                + (f"; did you mean {' or '.join(repr(x) for x in near)}?" if near else ""),
+                "a status (running, runnable, waiting, syscall, ...) or a wait reason of this "
+                "Go version ('chan receive', 'select', 'sleep', ...)",
+            )
     out = []
-    for g in goroutines(proc).all:
+    for g in tab.all:
         if ids is not None and g.goid not in ids:
             continue
         if state and state not in (g.status_name, g.wait_reason):

@@ -8,8 +8,6 @@ the default selection is every allocated object.
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from gdb_gomem.base.errors import GomemError, LayoutError, UnreadableMemory
@@ -35,6 +33,7 @@ from gdb_gomem.reports.schema.objects import (
     TypedShare,
     ValueDoc,
 )
+from gdb_gomem.reports.typematch import names_mask
 from gdb_gomem.runtime import clock
 from gdb_gomem.runtime.geometry import span_of
 from gdb_gomem.runtime.gomaps import MapError, map_entries, map_header, map_kind, map_len
@@ -109,22 +108,10 @@ def _select(proc: GoProcess, ht: HeapTypes, which: str) -> tuple[np.ndarray, lis
     return (lm if which == "live" else ~lm), notes
 
 
-def _regex(text: str | None) -> re.Pattern[str] | None:
-    if not text:
-        return None
-    try:
-        return re.compile(text)
-    except re.error as exc:
-        raise GomemError(
-            f"bad --type regular expression {text!r}: {exc}",
-            "use Python regex syntax, e.g. 'main\\.' or '^\\*?main\\.Order$'",
-        ) from None
-
-
-def _type_filter(ht: HeapTypes, rx: re.Pattern[str] | None) -> np.ndarray:
-    if rx is None:
+def _type_filter(ht: HeapTypes, type_rx: str | None) -> np.ndarray:
+    if not type_rx:
         return np.ones(len(ht.addr), dtype=bool)
-    ok = np.array([bool(rx.search(e.name)) for e in ht.table], dtype=bool)
+    ok = names_mask([e.name for e in ht.table], type_rx)
     return ok[ht.type_id] if len(ht.type_id) else np.zeros(0, dtype=bool)
 
 
@@ -208,9 +195,8 @@ def histogram_doc(
         _start_model(proc)
     ht = heap_types(proc)
     sel, notes = _select(proc, ht, which)
-    rx = _regex(type_rx)
-    if rx is not None:
-        sel &= _type_filter(ht, rx)
+    if type_rx:
+        sel &= _type_filter(ht, type_rx)
     size = ht.size.view(np.int64) if ht.size.dtype == np.uint64 else ht.size.astype(np.int64)
     if min_size is not None:
         sel &= size >= min_size
@@ -283,7 +269,7 @@ def objects_doc(
     _start_model(proc)
     ht = heap_types(proc)
     sel, notes = _select(proc, ht, which)
-    sel &= _type_filter(ht, _regex(type_rx))
+    sel &= _type_filter(ht, type_rx)
     idx = np.flatnonzero(sel)
     lm = live_mask(proc, ht)
     out: list[ObjectRow] = []

@@ -7,7 +7,6 @@ snapshotted on the fly, and the current target (in gdb) is snapshotted in place.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +22,7 @@ from gdb_gomem.reports.schema.snapshots import (
     SnapshotSideDoc,
 )
 from gdb_gomem.reports.schema.window import WindowDoc, WindowObject, WindowRow
+from gdb_gomem.reports.typematch import names_mask
 from gdb_gomem.snapshots.capture import take_snapshot
 from gdb_gomem.snapshots.diff import HeapDiff, check_same_program, diff
 from gdb_gomem.snapshots.format import SnapshotError, looks_like_snapshot, read_file, write_file
@@ -245,13 +245,9 @@ def ring_window_doc(
     )
     sel = alive.copy()
     if type_rx:
-        try:
-            rx = re.compile(type_rx)
-        except re.error as exc:
-            raise GomemError(f"bad --type regex: {exc}", "e.g. --type '^main\\.'") from None
-        uniq = {str(n) for n in names[alive].tolist()}
-        keep = {n for n in uniq if rx.search(n)}
-        sel &= np.isin(names.astype(str), list(keep))
+        uniq = sorted({str(n) for n in names[alive].tolist()})
+        keep = [n for n, ok in zip(uniq, names_mask(uniq, type_rx), strict=True) if ok]
+        sel &= np.isin(names.astype(str), keep)
     inside = sel & (rt.after_unix_ns >= ws) & (rt.after_unix_ns > 0)
     straddle = sel & ~inside & (rt.before_unix_ns > ws)
     size = last.objects["size"].astype(np.int64)

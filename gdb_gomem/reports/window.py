@@ -49,6 +49,7 @@ from gdb_gomem.reports.schema.window import (
     WindowObject,
     WindowRow,
 )
+from gdb_gomem.reports.typematch import names_mask
 from gdb_gomem.runtime import clock
 from gdb_gomem.runtime.exectrace.allocs import TRACE_ALLOCS, TraceAllocs
 from gdb_gomem.runtime.memprof import (
@@ -272,13 +273,7 @@ def window_doc(
             "every object allocated at the stop, reachable or not (--live: reachable ones only)"
         )
     if type_rx:
-        try:
-            rx = re.compile(type_rx)
-        except re.error as exc:
-            raise GomemError(
-                f"bad --type regular expression {type_rx!r}: {exc}", "use Python regex syntax"
-            ) from None
-        ok = np.array([bool(rx.search(e.name)) for e in ht.table], dtype=bool)
+        ok = names_mask([e.name for e in ht.table], type_rx)
         sel &= ok[ht.type_id] if len(ht.type_id) else np.zeros(0, dtype=bool)
 
     est = ct.unix_ns

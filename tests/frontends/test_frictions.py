@@ -1,0 +1,67 @@
+"""What a new user tripped over (issue 12's list), each pinned by a test that would have
+caught it: the binary found from the core, a mistyped option named, an unknown state refused
+with a suggestion, an exact --type, goroutine statuses by name."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from gdb_gomem.goroutines.sched import g_status_name, g_status_names
+from tests.support import VERSIONS, binary, core, gomem_cli, manifest, run_json_on
+
+
+def test_binary_found_from_the_core(tmp_path: Path) -> None:
+    version = VERSIONS[-1]
+    # The restored fixture keeps the binary beside its core, under the name the core gives.
+    r = gomem_cli("info", "--json", "--core", str(core(version, "panic")))
+    assert r.returncode == 0, r.stderr
+    assert '"go_version": "go' in r.stdout
+    lonely = tmp_path / "panic.core"
+    shutil.copy(core(version, "panic"), lonely)
+    r = gomem_cli("info", "--core", str(lonely))
+    assert r.returncode == 2
+    assert "was written by" in r.stderr and "--binary" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_a_mistyped_option_is_named() -> None:
+    version = VERSIONS[-1]
+    r = gomem_cli("info", "--bianry", str(binary(version)), "--core", str(core(version, "panic")))
+    assert r.returncode == 2
+    assert "--bianry: did you mean --binary?" in r.stderr
+    assert "required" not in r.stderr
+
+
+def test_an_unknown_state_is_refused_with_a_suggestion() -> None:
+    version = VERSIONS[-1]
+    r = gomem_cli(
+        "goroutines", "--state", "waitng", "--binary", str(binary(version)),
+        "--core", str(core(version, "panic")),
+    )  # fmt: skip
+    assert r.returncode == 2 and "unknown goroutine state 'waitng'" in r.stderr
+    assert "did you mean 'waiting'" in r.stderr
+    # A wait reason of this Go version is a state too.
+    d = run_json_on(version, core(version, "panic"), "goroutines", "--state", "chan receive")
+    assert d["goroutines"] and {g["wait_reason"] for g in d["goroutines"]} == {"chan receive"}
+
+
+def test_exact_type_name() -> None:
+    version = VERSIONS[-1]
+    want = manifest(version, "panic")["types"]["main.Entry"]["live"]
+    rx = run_json_on(version, core(version, "panic"), "histogram", "--type", "main.Entry")
+    exact = run_json_on(version, core(version, "panic"), "histogram", "--type", "=main.Entry")
+    assert [r["type"] for r in exact["rows"]] == ["main.Entry"]
+    assert exact["rows"][0]["count"] == want
+    # The regex form also matches the maps and slices of it: the reason for =NAME.
+    assert len(rx["rows"]) > 1 and "main.Entry" in {r["type"] for r in rx["rows"]}
+
+
+def test_goroutine_statuses_come_from_the_binary() -> None:
+    consts = {"runtime._Gwaiting": 4, "runtime._Gleaked": 10, "runtime._Gdeadextra": 11,
+              "runtime._Gscan": 0x1000, "runtime._GCoff": 0}  # fmt: skip
+    names = g_status_names(consts)
+    assert g_status_name(11, names) == "deadextra"
+    assert g_status_name(0x100A, names) == "scan+leaked"
+    assert g_status_name(4, names) == "waiting"
+    assert "status" not in g_status_name(10, names)
