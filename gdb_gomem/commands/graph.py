@@ -47,7 +47,9 @@ def run_path(proc: GoProcess, args: argparse.Namespace) -> PathDoc:
 
 def _root_text(r: RootRefDoc | None) -> str:
     if r is None:
-        return "?"
+        # Held only through objects no named root holds alone (or runtime data gomem does
+        # not name): there is no single root to show.
+        return c.hint("(no single named root)")
     g = f" (goroutine {r['goroutine']})" if r.get("goroutine") is not None else ""
     return f"{r['kind']} {c.name(r['name'])}{g}"
 

@@ -332,6 +332,12 @@ def render_span(d: SpanAddrDoc, args: argparse.Namespace) -> str:
                 + ", "
                 + _yes(o["marked"], "marked", "not marked")
             )
+            if o["allocated"] and not o["marked"]:
+                state += c.hint(
+                    " (mark bits are the last GC's: an object allocated since then is not "
+                    "marked until the next GC; it is garbage only if the last GC left it "
+                    "unmarked in an unswept span)"
+                )
         slot = "object" if s and s["state"] == "in use" else "slot"
         out.append(
             kv(

@@ -52,7 +52,13 @@ class _ParseExit(Exception):
 
 
 class GomemPrefix(gdb.Command):
-    """Go memory forensics: `gomem info`, ... (`help gomem` lists the subcommands)."""
+    """Post-mortem memory forensics of the Go program in gdb (a core or a stopped process).
+
+    Start with `gomem info` (why it stopped, the heap in a line), `gomem report` (everything
+    at once), `gomem histogram` (what is on the heap), `gomem suspects` (what leaks) and
+    `gomem window 1s` (what was allocated just before the crash). Each subcommand takes
+    --json and -h; `heap_snapshot` and `gomem diff` compare moments, `gomem watch` records
+    a live process."""
 
     def __init__(self) -> None:
         super().__init__("gomem", gdb.COMMAND_DATA, gdb.COMPLETE_COMMAND, prefix=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from gdb_gomem.base.errors import GomemError, LayoutError, UnreadableMemory
+from gdb_gomem.base.fmt import unix_ns_to_iso
 from gdb_gomem.heap import native
 from gdb_gomem.heap.alloctimes import trace_times
 from gdb_gomem.heap.epochs import UNKNOWN, AllocEpochs, alloc_epochs
@@ -35,6 +36,7 @@ from gdb_gomem.reports.schema.objects import (
 )
 from gdb_gomem.reports.typematch import names_mask
 from gdb_gomem.runtime import clock
+from gdb_gomem.runtime.clock import time_value
 from gdb_gomem.runtime.geometry import span_of
 from gdb_gomem.runtime.gomaps import MapError, map_entries, map_header, map_kind, map_len
 from gdb_gomem.runtime.memprof import bucket_pcs, object_bucket
@@ -408,6 +410,11 @@ class _Decoder:
                 if gv.data and gv.type is not None:
                     d["data"] = self.pointee(gv.data)
                 return d
+            if t.name == "time.Time" and names[:2] == ["wall", "ext"]:
+                unix, mono = time_value(v["wall"].int(), v["ext"].int())
+                d["value"] = unix_ns_to_iso(unix) if 0 < unix < 1 << 62 else f"{unix} ns"
+                if mono is not None:
+                    d["value"] += f" (monotonic +{mono / 1e9:.6f} s)"
             if depth <= 0:
                 return d
             d["fields"] = [

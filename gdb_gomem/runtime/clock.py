@@ -366,11 +366,22 @@ def _time_globals(c: _Collector, start_nano: int | None) -> list[tuple[str, int,
             continue
         if not wall & _HAS_MONOTONIC:
             continue
-        sec = (wall << 1 & ((1 << 64) - 1)) >> (_NSEC_SHIFT + 1)
-        nsec = wall & ((1 << _NSEC_SHIFT) - 1)
-        unix = (sec + _WALL_TO_INTERNAL - _UNIX_TO_INTERNAL) * 1_000_000_000 + nsec
+        unix, _mono = time_value(wall, ext)
         out.append((name, unix, ext + start_nano))
     return out
+
+
+def time_value(wall: int, ext: int) -> tuple[int, int | None]:
+    """A ``time.Time``'s wall clock as Unix ns, and its monotonic reading (ns since the
+    process's time.startNano) when it has one (time/time.go: with ``hasMonotonic`` set,
+    ``wall`` holds 33 bits of seconds since 1885 and 30 of nanoseconds, ``ext`` the monotonic
+    reading; without, ``ext`` holds the seconds since year 1)."""
+    wall &= (1 << 64) - 1
+    nsec = wall & ((1 << _NSEC_SHIFT) - 1)
+    if wall & _HAS_MONOTONIC:
+        sec = (wall << 1 & ((1 << 64) - 1)) >> (_NSEC_SHIFT + 1)
+        return (sec + _WALL_TO_INTERNAL - _UNIX_TO_INTERNAL) * 1_000_000_000 + nsec, ext
+    return (ext - _UNIX_TO_INTERNAL) * 1_000_000_000 + nsec, None
 
 
 # ----------------------------------------------------------------------------- crash time

@@ -65,3 +65,16 @@ def test_goroutine_statuses_come_from_the_binary() -> None:
     assert g_status_name(0x100A, names) == "scan+leaked"
     assert g_status_name(4, names) == "waiting"
     assert "status" not in g_status_name(10, names)
+
+
+def test_time_values_read_as_times() -> None:
+    """time.Time's two encodings (time/time.go): with a monotonic reading, wall holds
+    hasMonotonic | seconds since 1885-01-01 << 30 | nanoseconds and ext the monotonic
+    reading; without, ext holds seconds since year 1. 2026-11-30T11:15:50.123456789Z is
+    1796037350 s after 1970; 1885 is 2682288000 s before 1970, year 1 62135596800 s."""
+    from gdb_gomem.runtime.clock import time_value
+
+    unix_s, ns = 1796037350, 123456789
+    wall = (1 << 63) | ((unix_s + 2682288000) << 30) | ns
+    assert time_value(wall, 5_000_000_000) == (unix_s * 10**9 + ns, 5_000_000_000)
+    assert time_value(ns, unix_s + 62135596800) == (unix_s * 10**9 + ns, None)
