@@ -82,7 +82,7 @@ def render_histogram(d: HistogramDoc, args: argparse.Namespace) -> str:
     out = table(["COUNT", "BYTES", head], rows, {0, 1})
     t = d["total"]
     shown = (
-        f"{len(d['rows'])} of {d['rows_total']} rows"
+        f"{len(d['rows'])} largest of {d['rows_total']} rows (--top N shows more)"
         if len(d["rows"]) < d["rows_total"]
         else f"{d['rows_total']} rows"
     )

@@ -78,6 +78,11 @@ class GomemPrefix(gdb.Command):
         gdb.write(f"usage: gomem SUBCOMMAND [--json] ...   subcommands: {names}\n")
 
 
+#: Defaults that keep the answer on one screen at gdb's prompt (the rows nearest the prompt
+#: are the largest; the total line says how many were left out). --json is never cut.
+SCREEN_DEFAULTS: dict[str, dict[str, int]] = {"histogram": {"top": 40}}
+
+
 class GomemSub(gdb.Command):
     """One command: ``gomem NAME`` (or a top-level alias such as ``heap_snapshot``)."""
 
@@ -92,6 +97,10 @@ class GomemSub(gdb.Command):
         if args is None:
             return
         colors.set_enabled(_color_on() and not args.json)
+        if not args.json:
+            for key, value in SCREEN_DEFAULTS.get(self.spec.name, {}).items():
+                if getattr(args, key, 0) is None:
+                    setattr(args, key, value)
 
         def run() -> str:
             try:

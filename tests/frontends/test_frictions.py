@@ -7,6 +7,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from gdb_gomem.goroutines.sched import g_status_name, g_status_names
 from tests.support import VERSIONS, binary, core, gomem_cli, manifest, run_json_on
 
@@ -78,3 +80,27 @@ def test_time_values_read_as_times() -> None:
     wall = (1 << 63) | ((unix_s + 2682288000) << 30) | ns
     assert time_value(wall, 5_000_000_000) == (unix_s * 10**9 + ns, 5_000_000_000)
     assert time_value(ns, unix_s + 62135596800) == (unix_s * 10**9 + ns, None)
+
+
+@pytest.mark.gdb
+def test_gdb_histogram_fits_on_a_screen() -> None:
+    """At gdb's prompt the histogram shows its 40 largest rows, largest last (next to the
+    prompt), and says how many it left out; --json is never cut."""
+    from tests.support import gdb_batch, json_after
+
+    version = VERSIONS[-1]
+    r = gdb_batch(
+        "gomem histogram",
+        "echo ==J==\\n",
+        "gomem histogram --json",
+        exe=binary(version),
+        core_file=core(version, "panic"),
+    )
+    text = r.stdout.split("==J==")[0]
+    rows = [ln for ln in text.splitlines() if ln[:1] == " " and ln.split()[0].isdigit()]
+    assert len(rows) == 40
+    sizes = [int(ln.split()[1]) for ln in rows]
+    assert sizes == sorted(sizes)  # largest last
+    assert "40 largest of" in text
+    doc = json_after("==J==", r.stdout)
+    assert len(doc["rows"]) == doc["rows_total"] > 40
