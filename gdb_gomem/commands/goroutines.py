@@ -189,16 +189,26 @@ def _frames_text(frames: Sequence[FrameDoc | ThreadFrameDoc], error: str | None)
             f"     {f['file']}:{f['line']}  {c.hint('pc')} {c.address(f['pc'])} "
             f"{c.hint('sp')} {c.address(f['sp'])}"
         )
+        for v in f.get("locals", []) or []:
+            ty = c.hint(f" {v['type']}") if v.get("type") else ""
+            out.append(f"       {c.name(v['name'])}{ty} = {v['value']}")
     if error:
         out.append(c.warn(f"(backtrace stopped: {error})"))
     return out
 
 
 def _record_line(kind: str, rec: Mapping[str, object]) -> str:
-    """A defer or panic record as ``key=value`` pairs, empty values left out."""
-    return c.hint(f"  {kind}: ") + ", ".join(
-        f"{k}={v}" for k, v in rec.items() if v not in (None, "", [])
-    )
+    """A defer or panic record on one line: a panic by its value's text, then the scalar
+    fields that are set (nested records are in --json)."""
+    head = ""
+    if kind == "panic" and rec.get("text") is not None:
+        head = f"{rec['text']!r}; "
+    pairs = [
+        f"{k}={v}"
+        for k, v in rec.items()
+        if v not in (None, "", [], False) and not isinstance(v, dict | list) and k != "text"
+    ]
+    return c.hint(f"  {kind}: ") + head + ", ".join(pairs)
 
 
 @run_goroutine.renderer

@@ -19,6 +19,7 @@ from gdb_gomem.goroutines.sched import g_status_names, walk_ms
 from gdb_gomem.goroutines.threads import threads_doc
 from gdb_gomem.goroutines.unwind import goroutine_backtrace
 from gdb_gomem.reports.casts import code_location, frame_doc, panic_entries, pending_defers
+from gdb_gomem.reports.framelocals import frame_locals
 from gdb_gomem.reports.schema.common import SiteDoc
 from gdb_gomem.reports.schema.goroutines import (
     CreatedByDoc,
@@ -176,9 +177,20 @@ def goroutines_doc(
 
 
 def single_goroutine_doc(proc: GoProcess, g: Goroutine) -> SingleGoroutineDoc:
-    """``gomem goroutine ID``: the goroutine's entry of :func:`goroutines_doc`, and its notes."""
+    """``gomem goroutine ID``: the goroutine's entry of :func:`goroutines_doc`, its notes,
+    and each physical frame's arguments and locals."""
     doc = goroutines_doc(proc, [g])
-    return {**doc["goroutines"][0], "notes": doc["notes"]}
+    one: SingleGoroutineDoc = {**doc["goroutines"][0], "notes": doc["notes"]}
+    frames = one.get("frames")
+    if frames:
+        bt = goroutine_backtrace(proc, g)  # built once per goroutine: the same frames
+        for i, (fd, fr) in enumerate(zip(frames, bt.frames, strict=False)):
+            if not fr.inlined:
+                try:
+                    fd["locals"] = frame_locals(proc, fr, innermost=i == 0)
+                except GomemError as exc:
+                    fd["locals"] = [{"name": "?", "type": None, "addr": "0x0", "value": str(exc)}]
+    return one
 
 
 def _group_doc(proc: GoProcess, row: GoroutineGroup) -> GoroutineGroupDoc:

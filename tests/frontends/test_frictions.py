@@ -104,3 +104,40 @@ def test_gdb_histogram_fits_on_a_screen() -> None:
     assert "40 largest of" in text
     doc = json_after("==J==", r.stdout)
     assert len(doc["rows"]) == doc["rows_total"] > 40
+
+
+def _as_int(text: str) -> int | None:
+    if text in ("true", "false"):
+        return int(text == "true")
+    try:
+        return int(text, 0)
+    except ValueError:
+        return None
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_goroutine_shows_arguments_the_runtime_printed(version: str) -> None:
+    """`gomem goroutine N` lists each frame's arguments and locals with a stack slot; the Go
+    runtime's own traceback (GOTRACEBACK=crash, in the fixture's stderr) prints the argument
+    words it is sure of (no '?'): each of those is among our frame's values."""
+    import re
+
+    from tests.support import stderr_goroutine
+
+    m = manifest(version, "panic")
+    gid = m["goroutines"][0]["id"]
+    d = run_json_on(version, core(version, "panic"), "goroutine", str(gid))
+    ours: dict[str, set[int]] = {}
+    for f in d["frames"]:
+        vals = {_as_int(v["value"]) for v in f.get("locals", [])}
+        ours.setdefault(f["func"], set()).update(v for v in vals if v is not None)
+    checked = 0
+    for line in stderr_goroutine(version, "panic", gid):
+        mm = re.match(r"^([\w./*()-]+)\((.*)\)$", line)
+        if not mm or mm.group(1) not in ours or "{" in mm.group(2):
+            continue
+        for arg in mm.group(2).split(", "):
+            if arg.startswith("0x") and not arg.endswith("?") and arg != "0x0":
+                assert int(arg, 16) in ours[mm.group(1)], (mm.group(1), arg, ours[mm.group(1)])
+                checked += 1
+    assert checked >= 3

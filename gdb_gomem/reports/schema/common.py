@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 
 
 class CodeLocation(TypedDict):
@@ -22,6 +22,15 @@ class SiteDoc(TypedDict):
     pc: str
 
 
+class LocalDoc(TypedDict):
+    """An argument or local variable on a frame's stack (``gomem goroutine N``)."""
+
+    name: str  # the variable (a field path for a piece of one: ``s.len``)
+    type: str | None
+    addr: str
+    value: str  # a short rendering: a number, a quoted string, a pointer, a slice header...
+
+
 class FrameDoc(TypedDict):
     """One frame of a backtrace, innermost first; ``inlined`` frames share their caller's pc."""
 
@@ -31,6 +40,9 @@ class FrameDoc(TypedDict):
     pc: str
     sp: str
     inlined: bool
+    #: Arguments and locals with a stack slot at this pc (DWARF locations; values kept only
+    #: in registers are not shown), in ``gomem goroutine N``.
+    locals: NotRequired[list[LocalDoc]]
 
 
 class StackBounds(TypedDict):
