@@ -19,6 +19,7 @@ from gdb_gomem.base.errors import BadFile, GomemError
 from gdb_gomem.commands import colors as c
 from gdb_gomem.commands.fmt import kv
 from gdb_gomem.commands.registry import REGISTRY, build_parser, command, load_all
+from gdb_gomem.commands.source import source_line
 from gdb_gomem.reports.allocprofile import alloc_stack_rows
 from gdb_gomem.reports.schema.report import ReportDoc, ReportErrorDoc
 from gdb_gomem.runtime.memprof import MEM_PROFILE
@@ -49,6 +50,14 @@ def _configure(p: argparse.ArgumentParser) -> None:
         default="1s",
         metavar="DURATION",
         help="the window before the crash to report (default 1s)",
+    )
+    p.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="where the program's Go source is (repeatable; default: the current directory): "
+        "text shows the source line of each crash frame and allocation site",
     )
     p.add_argument(
         "--pprof-roots",
@@ -167,7 +176,8 @@ def run_report(proc: GoProcess, args: argparse.Namespace) -> ReportDoc:
         if fmt in ("text", "json"):
             import json
 
-            text = json.dumps(doc, indent=2) if fmt == "json" else render_report(doc, args)
+            whole = argparse.Namespace(**{**vars(args), "out": None})  # the full text
+            text = json.dumps(doc, indent=2) if fmt == "json" else render_report(doc, whole)
             data = (text + "\n").encode()
         else:
             data = WRITERS[fmt](doc, proc, args)
@@ -188,6 +198,30 @@ def _render(argv: list[str], section: Any) -> list[str]:
         return REGISTRY[argv[0]].render(section, sub).split("\n")
     except (KeyError, TypeError, ValueError, _BadArguments) as exc:
         return [c.warn(f"({argv[0]}: cannot render: {exc})")]
+
+
+#: Allocation sites (largest in-use rows) whose source line the text shows.
+MAX_SITES = 8
+
+
+def _site(frames: list[Any]) -> Any:
+    """The allocating frame of a sampled stack: the first one outside the runtime."""
+    return next((f for f in frames if not str(f.get("func", "")).startswith("runtime.")), frames[0])
+
+
+def _sources(title: str, frames: list[Any], roots: list[str]) -> list[str]:
+    shown: list[str] = []
+    seen: set[tuple[str, int]] = set()
+    for f in frames:
+        key = (str(f.get("file", "")), int(f.get("line", 0) or 0))
+        if key in seen:
+            continue
+        seen.add(key)
+        text = source_line(key[0], key[1], roots)
+        if text is not None:
+            shown.append(f"  {f.get('func', '?')} ({key[0].rsplit('/', 1)[-1]}:{key[1]})")
+            shown.append(text)
+    return [c.label(title), *shown] if shown else []
 
 
 @run_report.renderer
@@ -215,6 +249,7 @@ def render_report(d: ReportDoc, args: argparse.Namespace) -> str:
         ("The window before the crash", "window", d["window"], "window"),
     ]
     failed = {e["section"]: e["error"] for e in d["errors"]}
+    roots = list(getattr(args, "source", None) or [])
     for title, key, section, cmd in order:
         line = d["commands"].get(key, cmd)
         out.append(c.title(f"== {title} (gomem {line})"))
@@ -222,6 +257,12 @@ def render_report(d: ReportDoc, args: argparse.Namespace) -> str:
             out.append(c.warn(f"not available: {failed.get(key, 'nothing to show')}"))
         else:
             out += _render(line.split(), section)
+        cg = d["crash_goroutine"]
+        if key == "crash_goroutine" and cg is not None:
+            out += _sources("Source at the crash frames", list(cg.get("frames", [])), roots)
+        if key == "window":
+            sites = [_site(r["frames"]) for r in d["alloc_stacks"][:MAX_SITES] if r["frames"]]
+            out += _sources("Source at the largest allocation sites", sites, roots)
         out.append("")
     for e in d["errors"]:
         out.append(c.error(f"error: {e['section']}: {e['error']}"))
