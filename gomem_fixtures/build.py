@@ -428,18 +428,7 @@ def run_markers(
     script = workdir / "markers.gdb.py"
     script.write_text(_MARKERS_GDB.replace("@PARAMS@", repr(params)))
     log = workdir / f"{scenario}.gdb.log"
-    cmd = [
-        "gdb",
-        "-nx",
-        "-batch",
-        "-iex",
-        "set auto-load python-scripts off",
-        "-ex",
-        "set startup-with-shell off",
-        "-x",
-        str(script),
-        str(binary),
-    ]
+    cmd = [*GDB_BATCH, "-x", str(script), str(binary)]
     proc = _run_gdb(cmd, workdir, env, log, _marker_coredump_filter)
     text = log.read_text(errors="replace")
     found = [
@@ -477,6 +466,18 @@ def run_markers(
         cores={c.name: _core_facts(c) for c in cores},
     )
     return cores
+
+
+#: gdb without the user's init files, auto-loaded scripts or a shell around the program.
+GDB_BATCH = (
+    "gdb",
+    "-nx",
+    "-batch",
+    "-iex",
+    "set auto-load python-scripts off",
+    "-ex",
+    "set startup-with-shell off",
+)
 
 
 def _run_gdb(
@@ -687,13 +688,7 @@ def audit_after_checkpoint(binary: Path, scenario: str, workdir: Path) -> dict[s
     script.write_text(_AUDIT_GDB)
     scratch = workdir / f"audit-{scenario}.manifest.json"
     cmd = [
-        "gdb",
-        "-nx",
-        "-batch",
-        "-iex",
-        "set auto-load python-scripts off",
-        "-ex",
-        "set startup-with-shell off",
+        *GDB_BATCH,
         "-x",
         str(script),
         "--args",

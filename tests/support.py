@@ -120,9 +120,12 @@ class Overlay(Memory):
 # ----------------------------------------------------------------------------- standalone
 
 
-def gomem_cli(*args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
-    """Run the standalone command as a user would (a fresh process, no colour)."""
-    env = dict(os.environ, NO_COLOR="1")
+def gomem_cli(
+    *args: str, check: bool = False, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the standalone command as a user would (a fresh process, no colour); env adds
+    variables to this process's environment."""
+    env = dict(os.environ, NO_COLOR="1", **(env or {}))
     return subprocess.run(
         [sys.executable, "-m", "gdb_gomem.frontends.cli", *args],
         capture_output=True,

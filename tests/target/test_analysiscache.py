@@ -6,22 +6,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-from tests.support import ROOT, VERSIONS, binary, core
+from tests.support import VERSIONS, binary, core, gomem_cli
 
 
 def _gomem(cache: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, GOMEM_CACHE=str(cache), NO_COLOR="1")
-    return subprocess.run(
-        [sys.executable, "-m", "gdb_gomem.frontends.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=600,
-    )
+    return gomem_cli(*args, env={"GOMEM_CACHE": str(cache)})
 
 
 def test_second_command_reads_the_analysis(tmp_path: Path) -> None:
