@@ -141,3 +141,39 @@ def test_goroutine_shows_arguments_the_runtime_printed(version: str) -> None:
                 assert int(arg, 16) in ours[mm.group(1)], (mm.group(1), arg, ours[mm.group(1)])
                 checked += 1
     assert checked >= 3
+
+
+def test_top_never_prints_a_bare_question_mark() -> None:
+    """A top row whose object no single named root holds says so in words."""
+    import argparse
+
+    from gdb_gomem.commands.graph import render_top
+
+    version = VERSIONS[-1]
+    d = run_json_on(version, core(version, "panic"), "top")
+    d["rows"].append(dict(d["rows"][0], root=None))
+    text = render_top(d, argparse.Namespace(by="object"))
+    assert "<- ?" not in text and "(no single named root)" in text
+
+
+def test_span_explains_a_live_unmarked_object() -> None:
+    """An object allocated after the last GC's mark is live and not marked: span says why."""
+    m = manifest(VERSIONS[-1], "panic")
+    # main.Tagged objects were allocated after the forced GC (the manifest says so).
+    addr = m["tagged"]["main.Tagged"]["addresses"][0]
+    r = gomem_cli(
+        "span", addr, "--binary", str(binary(VERSIONS[-1])),
+        "--core", str(core(VERSIONS[-1], "panic")),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "allocated, not marked" in r.stdout
+    assert "mark bits are the last GC's" in r.stdout
+
+
+@pytest.mark.gdb
+def test_help_gomem_starts_with_what_it_does() -> None:
+    from tests.support import gdb_batch
+
+    r = gdb_batch("echo ==H==\\n", "help gomem")
+    first = r.stdout.split("==H==")[-1].strip().splitlines()[0]
+    assert "help gomem" not in first and "forensics" in first
