@@ -13,21 +13,27 @@ core) and read back by the next command on the same pair.
   written.
 - **Opt-out**: ``GOMEM_ANALYSIS_CACHE=0`` or ``gomem --no-cache``.
 
-The files are pickles of gdb-gomem's own objects in the user's cache directory, read only
-when their header carries the expected key; any error reading one drops it and the analysis
-is rebuilt.
+The files are pickles (protocol 5) of gdb-gomem's own objects in the user's cache directory,
+read only when their header carries the expected key; any error reading one drops it and the
+analysis is rebuilt. The large numpy arrays travel out of band: their bytes follow the pickle,
+64-byte aligned, and are mapped back copy-on-write (``mmap.ACCESS_COPY``), so reading a file
+costs a mapping, not a copy; pages come in as a command touches them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import pickle
+import struct
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-MAGIC = b"GOMEM-ANALYSIS\x01"
+MAGIC = b"GOMEM-ANALYSIS\x02"
+_U64 = struct.Struct("<Q")
+ALIGN = 64
 DEFAULT_MAX = 4 << 30
 
 
@@ -76,11 +82,25 @@ class AnalysisStore:
     def load(self) -> dict[str, Any] | None:
         try:
             with open(self.path, "rb") as f:
-                head = f.read(len(MAGIC) + 64)
-                if head != MAGIC + self.key.encode():
-                    return None
-                data = f.read()
-            bundle = pickle.loads(data)
+                mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+            head = len(MAGIC) + 64
+            if mm[:head] != MAGIC + self.key.encode():
+                return None
+            view = memoryview(mm)
+            (plen,) = _U64.unpack_from(mm, head)
+            pos = head + 8
+            data = view[pos : pos + plen]
+            pos += plen
+            (nbuf,) = _U64.unpack_from(mm, pos)
+            pos += 8
+            buffers = []
+            for _ in range(nbuf):
+                off, ln = _U64.unpack_from(mm, pos)[0], _U64.unpack_from(mm, pos + 8)[0]
+                pos += 16
+                if off + ln > len(mm):
+                    raise ValueError("buffer past the end")
+                buffers.append(view[off : off + ln])
+            bundle = pickle.loads(data, buffers=buffers)
         except FileNotFoundError:
             return None
         except Exception:  # noqa: BLE001 - a damaged or foreign file: drop it, rebuild
@@ -88,7 +108,7 @@ class AnalysisStore:
             return None
         if not isinstance(bundle, dict):
             return None
-        self.loaded_bytes = len(data)
+        self.loaded_bytes = len(mm)
         try:
             os.utime(self.path)  # most recently used
         except OSError:
@@ -97,19 +117,35 @@ class AnalysisStore:
 
     def save(self, bundle: dict[str, Any]) -> str | None:
         """Write the bundle; a reason when it was not written, else None."""
+        buffers: list[pickle.PickleBuffer] = []
         try:
-            data = pickle.dumps(bundle, protocol=pickle.HIGHEST_PROTOCOL)
-        except (pickle.PicklingError, TypeError, AttributeError) as exc:
+            data = pickle.dumps(bundle, protocol=5, buffer_callback=buffers.append)
+        except (pickle.PicklingError, TypeError, AttributeError, BufferError) as exc:
             return f"not picklable ({exc})"
+        raws = [b.raw() for b in buffers]
+        head = len(MAGIC) + 64 + 8 + len(data) + 8 + 16 * len(raws)
+        offsets = []
+        pos = head
+        for r in raws:
+            pos = (pos + ALIGN - 1) // ALIGN * ALIGN
+            offsets.append(pos)
+            pos += r.nbytes
         limit = max_bytes()
-        if len(data) > limit:
-            return f"{len(data)} bytes, over GOMEM_ANALYSIS_CACHE_MAX ({limit})"
+        if pos > limit:
+            return f"{pos} bytes, over GOMEM_ANALYSIS_CACHE_MAX ({limit})"
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(f".tmp{os.getpid()}")
             with open(tmp, "wb") as f:
                 f.write(MAGIC + self.key.encode())
+                f.write(_U64.pack(len(data)))
                 f.write(data)
+                f.write(_U64.pack(len(raws)))
+                for off, r in zip(offsets, raws, strict=True):
+                    f.write(_U64.pack(off) + _U64.pack(r.nbytes))
+                for off, r in zip(offsets, raws, strict=True):
+                    f.write(bytes(off - f.tell()))
+                    f.write(r)
             os.replace(tmp, self.path)
             self._prune(limit)
         except OSError as exc:
