@@ -20,7 +20,7 @@ from gdb_gomem.commands import colors as c
 from gdb_gomem.commands.fmt import kv
 from gdb_gomem.commands.registry import REGISTRY, build_parser, command, load_all
 from gdb_gomem.commands.source import source_line
-from gdb_gomem.reports.allocprofile import alloc_stack_rows
+from gdb_gomem.reports.formats.allocprofile import alloc_stack_rows
 from gdb_gomem.reports.schema.report import ReportDoc, ReportErrorDoc
 from gdb_gomem.runtime.memprof import MEM_PROFILE
 from gdb_gomem.target.process import GoProcess
@@ -139,13 +139,13 @@ def report_doc(proc: GoProcess, window: str = "1s") -> ReportDoc:
 
 
 def _html(doc: ReportDoc, proc: GoProcess, args: argparse.Namespace) -> bytes:
-    from gdb_gomem.reports.html import render_html
+    from gdb_gomem.reports.formats.html import render_html
 
     return render_html(doc).encode()
 
 
 def _pprof(doc: ReportDoc, proc: GoProcess, args: argparse.Namespace) -> bytes:
-    from gdb_gomem.reports.pprof import encode_profile
+    from gdb_gomem.reports.formats.pprof import encode_profile
 
     rate = MEM_PROFILE(proc).rate
     return encode_profile(doc, root_chains=args.pprof_roots, mem_profile_rate=rate)

@@ -1,4 +1,4 @@
-"""The HTML format of ``gomem report`` (:func:`gdb_gomem.reports.html.render_html`).
+"""The HTML format of ``gomem report`` (:func:`gdb_gomem.reports.formats.html.render_html`).
 
 Fast: the page of the report of real fixture cores (leaky and windowprof, every version) is
 one self-contained file whose histogram, type tree and flame graph hold what the document
@@ -26,7 +26,7 @@ import pytest
 
 from gdb_gomem.commands.registry import load_all
 from gdb_gomem.commands.report import report_doc
-from gdb_gomem.reports.html import (
+from gdb_gomem.reports.formats.html import (
     MAP_INTERNALS,
     NOT_SAMPLED,
     OTHER_PACKAGE,

@@ -1,4 +1,4 @@
-"""``gomem report``'s pprof profile (:mod:`gdb_gomem.reports.pprof`).
+"""``gomem report``'s pprof profile (:mod:`gdb_gomem.reports.formats.pprof`).
 
 The profile is read back by a protobuf decoder of the test's own (nothing shared with the
 encoder), and by the real ``go tool pprof`` of each fixture's Go version (slow). Expectations
@@ -21,7 +21,7 @@ import pytest
 
 from gdb_gomem.commands.registry import load_all
 from gdb_gomem.commands.report import report_doc
-from gdb_gomem.reports.pprof import encode_profile
+from gdb_gomem.reports.formats.pprof import encode_profile
 from gdb_gomem.reports.schema.report import AllocStackRow, ReportDoc
 from tests.support import fixture_process, program_manifest
 
