@@ -94,8 +94,6 @@ def main(argv: list[str] | None = None) -> int:
                 )
         try:
             text = output(spec, proc, args)
-            if proc is not None:
-                proc.context.save()
         finally:
             if progress is not None:
                 progress.close()
@@ -115,9 +113,16 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 3
     try:
-        print(text)
+        print(text, flush=True)
     except BrokenPipeError:
         pass
+    if proc is not None:
+        # After the answer is out: keeping the analysis for the next command (seconds for a
+        # big heap) does not delay what the user waits for.
+        try:
+            proc.context.save()
+        except (OSError, KeyboardInterrupt):
+            pass
     return 0
 
 
