@@ -14,6 +14,7 @@ indices; the documents of ``gomem path``, ``top`` and ``suspects`` are built fro
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,11 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from gdb_gomem.base.errors import UnreadableMemory
 from gdb_gomem.heap import native
 from gdb_gomem.heap.graphalgo import dominator_tops, dominators, retained_sizes, shortest_root_path
 from gdb_gomem.heap.model import HeapModel, heap_model, start_heap_model
 from gdb_gomem.heap.objects import as_int64
-from gdb_gomem.symbols.fieldpath import field_path
+from gdb_gomem.symbols.fieldpath import field_path, resolve_path
 from gdb_gomem.target.context import Lazy
 from gdb_gomem.target.process import GoProcess
 
@@ -99,8 +101,49 @@ def _via(proc: GoProcess, types: ObjectTypes, src: int, offset: int) -> str:
     count = getattr(e, "count", 1) or 1
     if count > 1 and dt.size > 0:
         i, inner = divmod(off, dt.size)
-        return f"[{i}]{field_path(proc.dw, dt, inner)}"
+        label = f"[{i}]{field_path(proc.dw, dt, inner)}"
+        key = _map_key(proc, types, src, dt, i, label)
+        return key if key is not None else label
     return field_path(proc.dw, dt, off) or "+0"
+
+
+#: A slot's value inside a map's storage: Swiss-table groups (Go 1.24+) and buckets (before).
+_MAP_SLOT = re.compile(r"^\[(\d+)\]\.slots\[(\d+)\]\.elem|^\[(\d+)\]\.(?:values|elems)\[(\d+)\]")
+MAX_KEY_TEXT = 64
+
+
+def _map_key(
+    proc: GoProcess, types: ObjectTypes, src: int, group: Any, i: int, label: str
+) -> str | None:
+    """``["key-0042"]`` for a pointer held as a map value whose key is a string or an
+    integer: the key read from the same slot of the same group or bucket; None otherwise."""
+    m = _MAP_SLOT.match(label)
+    if m is None:
+        return None
+    if m.group(1) is not None:
+        key_path = f".slots[{m.group(2)}].key"
+    else:
+        key_path = f".keys[{m.group(4)}]"
+    hit = resolve_path(proc.dw, group, key_path)
+    if hit is None:
+        return None
+    off, kt = hit
+    base = int(heap_model(proc).objects.addr[src]) + int(types.data_off[src])
+    addr = base + i * group.size + off
+    try:
+        if kt.kind == 24 or [f.name for f in kt.fields] == ["str", "len"]:
+            p, n = proc.mem.u64(addr), proc.mem.u64(addr + 8)
+            if not 0 <= n < 1 << 40:
+                return None
+            raw = proc.mem.read(p, min(n, MAX_KEY_TEXT)) if n else b""
+            text = raw.decode("utf-8", "replace") + ("..." if n > MAX_KEY_TEXT else "")
+            return "[" + json.dumps(text) + "]"
+        if kt.tag == "base" and kt.size in (1, 2, 4, 8) and kt.encoding in (5, 7, 8):
+            signed = kt.encoding == 5
+            return f"[{proc.mem.uint(addr, kt.size, signed=signed)}]"
+    except (UnreadableMemory, ValueError):
+        return None
+    return None
 
 
 # --------------------------------------------------------------------------- paths

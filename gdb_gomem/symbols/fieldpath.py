@@ -55,3 +55,46 @@ def field_path(dw: DwarfTables, t: GoType, offset: int) -> str:
             parts.append(f"+{off}")
         break
     return "".join(parts)
+
+
+def resolve_path(dw: DwarfTables, t: GoType, path: str) -> tuple[int, GoType] | None:
+    """The byte offset and type that a path like ``[3].slots[2].key`` names inside a value of
+    type ``t`` (the inverse of :func:`field_path`); None where the path does not fit."""
+    cur = dw.resolve(t.id)
+    off = 0
+    i = 0
+    for _ in range(MAX_DEPTH):
+        if i >= len(path):
+            return off, cur
+        if path[i] == "[":
+            j = path.find("]", i)
+            if j < 0 or cur.tag != "array" or cur.elem is None:
+                return None
+            try:
+                k = int(path[i + 1 : j])
+            except ValueError:
+                return None
+            et = dw.resolve(cur.elem)
+            if k < 0 or (cur.count is not None and k >= cur.count):
+                return None
+            off += k * et.size
+            cur = et
+            i = j + 1
+        elif path[i] == ".":
+            j = i + 1
+            while j < len(path) and path[j] not in ".[":
+                j += 1
+            name = path[i + 1 : j]
+            f = (
+                next((f for f in cur.fields if f.name == name), None)
+                if cur.tag == "struct"
+                else None
+            )
+            if f is None:
+                return None
+            off += f.offset
+            cur = dw.resolve(f.type)
+            i = j
+        else:
+            return None
+    return None
