@@ -122,18 +122,28 @@ def run_suspects(proc: GoProcess, args: argparse.Namespace) -> SuspectsDoc:
 
 @run_suspects.renderer
 def render_suspects(d: SuspectsDoc, args: argparse.Namespace) -> str:
+    """One entry per root, ranked by what it costs, with every finding about it and the path
+    that explains it (printed once)."""
     out = []
-    for i, s in enumerate(d["suspects"], 1):
-        size = f"{human_bytes(s['bytes'])}" if s.get("bytes") else ""
-        out.append(c.title(f"Suspect {i}: {s['kind']}  {size}"))
-        out.append(f"  {s['detail']}")
-        if s.get("root"):
-            out.append(f"  root: {_root_text(s['root'])}")
-        for st in s.get("path") or []:
-            out.append(
-                f"    -> {c.address(st['addr'])} {c.name(st['type'])} {c.hint('via')} {st['via']}"
-            )
+    for i, g in enumerate(d.get("by_root") or [], 1):
+        size = human_bytes(g["bytes"]) if g["bytes"] else ""
+        what = _root_text(g["root"]) if g["root"] else g["what"]
+        out.append(c.title(f"Suspect {i}: {what}  {size}") + c.hint(f"  ({', '.join(g['kinds'])})"))
+        path_shown = False
+        for k in g["findings"]:
+            s = d["suspects"][k]
+            out.append(f"  {s['kind']}: {s['detail']}")
+            if not path_shown and s.get("path"):
+                path_shown = True
+                for st in s.get("path") or []:
+                    out.append(
+                        f"    -> {c.address(st['addr'])} {c.name(st['type'])} "
+                        f"{c.hint('via')} {st['via']}"
+                    )
     out.append(
-        c.title(f"{len(d['suspects'])} suspect(s); live heap {human_bytes(d['live_bytes'])}")
+        c.title(
+            f"{len(d.get('by_root') or [])} root(s) with {len(d['suspects'])} finding(s); "
+            f"live heap {human_bytes(d['live_bytes'])}"
+        )
     )
     return "\n".join(out)

@@ -661,17 +661,23 @@ def _go_suspects(
     from gdb_gomem.goroutines.allgs import goroutines
     from gdb_gomem.goroutines.groups import group_goroutines
 
-    for g in group_goroutines(proc, goroutines(proc).all, "stack").groups:
+    table = goroutines(proc)
+    by_id = {x.goid: x for x in table.all}
+    for g in group_goroutines(proc, table.all, "stack").groups:
         if g.count >= GOROUTINE_GROUP and g.status in ("waiting", "mixed"):
             where = next((f.func for f in g.frames if not f.func.startswith("runtime.")), "?")
+            # What the group costs at least: its goroutines' stacks (the heap they hold is
+            # counted by the retainers above, reached through the stack roots).
+            stacks = sum(by_id[i].stack_hi - by_id[i].stack_lo for i in g.ids if i in by_id)
             out.append(
                 Suspect(
                     kind="goroutine group",
                     type=where,
                     count=g.count,
-                    bytes=None,
+                    bytes=stacks or None,
                     root=None,
-                    detail=f"{g.count} goroutines blocked in {where} ({g.wait_reason})",
+                    detail=f"{g.count} goroutines blocked in {where} ({g.wait_reason}), "
+                    f"{stacks} bytes of stacks",
                 )
             )
     # Tickers and timers still referenced (never stopped tickers stay on a timer heap).

@@ -24,6 +24,7 @@ from gdb_gomem.reports.schema.retention import (
     RootPathsDoc,
     RootRefDoc,
     SuspectDoc,
+    SuspectRootDoc,
     SuspectsDoc,
     TopObjectsDoc,
     TopTypesDoc,
@@ -199,10 +200,28 @@ def _suspect_doc(proc: GoProcess, s: Suspect) -> SuspectDoc:
     }
 
 
+def _by_root(docs: list[SuspectDoc]) -> list[SuspectRootDoc]:
+    """The suspects grouped by their root (a goroutine group by its place), ranked by bytes."""
+    groups: dict[str, SuspectRootDoc] = {}
+    for i, s in enumerate(docs):
+        r = s.get("root")
+        if r:
+            key = f"{r['kind']} {r['name']}"
+        else:
+            key = f"{s['kind']}: {s['type']}" if s.get("type") else s["kind"]
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = {"root": r, "what": key, "bytes": 0, "kinds": [], "findings": []}
+        g["bytes"] = max(g["bytes"], int(s.get("bytes") or 0))
+        if s["kind"] not in g["kinds"]:
+            g["kinds"].append(s["kind"])
+        g["findings"].append(i)
+    return sorted(groups.values(), key=lambda g: (-g["bytes"], g["what"]))
+
+
 def suspects(proc: GoProcess) -> SuspectsDoc:
-    """MAT-style leak suspects, each with the path that explains it."""
+    """MAT-style leak suspects, each with the path that explains it, and one entry per root
+    ranked by what it costs."""
     found = find_suspects(proc)
-    return {
-        "suspects": [_suspect_doc(proc, s) for s in found.suspects],
-        "live_bytes": found.live_bytes,
-    }
+    docs = [_suspect_doc(proc, s) for s in found.suspects]
+    return {"suspects": docs, "live_bytes": found.live_bytes, "by_root": _by_root(docs)}

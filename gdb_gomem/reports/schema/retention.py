@@ -113,6 +113,18 @@ class SuspectDoc(TypedDict):
     addr: NotRequired[str]
 
 
+class SuspectRootDoc(TypedDict):
+    """Every finding about one root (or one blocked goroutine group), with what it costs."""
+
+    root: RootRefDoc | None  # null: a goroutine group (no single root)
+    what: str  # the root as text ("global main.cache"), or the goroutine group's place
+    bytes: int  # the most any of its findings says the root costs
+    kinds: list[str]  # the findings' kinds, in the order of ``suspects``
+    findings: list[int]  # indexes into ``suspects``
+
+
 class SuspectsDoc(TypedDict):
     suspects: list[SuspectDoc]  # most bytes first
     live_bytes: int
+    #: One entry per root, ranked by what it costs (most bytes first).
+    by_root: list[SuspectRootDoc]
