@@ -146,6 +146,20 @@ class FrameVars:
         path = field_path(self.proc.dw, self.proc.dw.types[tid], off)
         return "" if off == 0 and path in ("", ".array", ".str", ".data") else path
 
+    def typed_slot(self, func: str, pc: int, fp: int, addr: int) -> Slot | None:
+        """The whole DWARF-typed variable that starts at stack word ``addr`` at ``pc`` (not a
+        piece of one), or None."""
+        off = addr - fp
+        best = None
+        for s in self.slots(func):
+            if (s.lo or s.hi) and not s.lo <= pc < s.hi:
+                continue
+            if s.cfa_off == off and s.type_id is not None:
+                best = s
+                if s.lo or s.hi:
+                    break
+        return best
+
     def name_of(self, func: str, pc: int, fp: int, addr: int) -> str | None:
         """``variable`` (with a field path inside it) for a stack word, or None."""
         off = addr - fp

@@ -17,7 +17,7 @@ import numpy as np
 from gdb_gomem.heap.graph import HeapGraph, build_graph
 from gdb_gomem.heap.mark import mark
 from gdb_gomem.heap.objects import ObjectTable, object_table
-from gdb_gomem.heap.roots import RootTable, build_roots
+from gdb_gomem.heap.roots import ROOTS, RootTable
 from gdb_gomem.target.context import Lazy
 from gdb_gomem.target.process import GoProcess
 
@@ -56,7 +56,7 @@ def build_heap_model(proc: GoProcess) -> HeapModel:
     ctx = proc.context
     # The same table the type pass uses: the heap is enumerated once per target.
     objs = object_table(proc)
-    roots = ctx.run_phase("roots", lambda: build_roots(proc, objs))
+    roots = ROOTS(proc)
     graph = ctx.run_phase("graph", lambda: build_graph(proc, objs))
     live = ctx.run_phase("mark", lambda: mark(graph, roots.obj, len(objs)))
     timings = {k: ctx.timings[k] for k in ("objects", "roots", "graph", "mark")}

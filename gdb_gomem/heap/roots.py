@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gdb_gomem.base.errors import GomemError, UnreadableMemory
-from gdb_gomem.heap.objects import ObjectTable
+from gdb_gomem.heap.objects import ObjectTable, object_table
 from gdb_gomem.symbols.pclntab import (
     FUNCDATA_ARGS_POINTER_MAPS,
     FUNCDATA_LOCALS_POINTER_MAPS,
@@ -34,6 +34,7 @@ from gdb_gomem.symbols.pclntab import (
     PCDATA_STACKMAP_INDEX,
     PclntabError,
 )
+from gdb_gomem.target.context import Lazy
 from gdb_gomem.target.process import GoProcess
 from gdb_gomem.target.typed import Layout
 
@@ -56,6 +57,10 @@ class RootTable:
     value: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
     obj: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     errors: list[str] = field(default_factory=list)
+    #: (address, DWARF type) of stack variables that hold a live pointer at their first word
+    #: (the frame's stack map says so) and whose DWARF type is a pointer, slice, string or
+    #: interface: where the type pass may start, as from a global.
+    typed_slots: list[tuple[int, int]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.kind)
@@ -84,6 +89,7 @@ class _Acc:
         self.goid: list[int | None] = []
         self.holder: list[np.ndarray] = []
         self.value: list[np.ndarray] = []
+        self.typed_slots: list[tuple[int, int]] = []
 
     def add(
         self, kind: str, names: list[str], goid: int | None, holder: np.ndarray, value: np.ndarray
@@ -153,6 +159,17 @@ def _global_roots(proc: GoProcess, acc: _Acc, errors: list[str]) -> None:
 
 
 # ---------------------------------------------------------------------------- stacks
+
+
+def _seeds(proc: GoProcess, tid: int) -> bool:
+    """A stack variable's DWARF type the type pass may start from when its first word is a
+    live pointer: a pointer, or a slice/string/interface header (whose first word is its data
+    pointer). A struct may hold dead words beside the live one, so it is left out."""
+    t = proc.dw.resolve(tid)
+    if t.tag == "ptr":
+        return t.target is not None
+    names = [f.name for f in t.fields] if t.tag == "struct" else []
+    return names in (["array", "len", "cap"], ["str", "len"], ["_type", "data"], ["tab", "data"])
 
 
 def _stack_roots(proc: GoProcess, acc: _Acc, errors: list[str]) -> None:
@@ -254,6 +271,10 @@ def _stack_roots(proc: GoProcess, acc: _Acc, errors: list[str]) -> None:
             h = h[(h >= lo) & (h + 8 <= hi)]
             holders.append(h)
             names.extend(slot_name(fr.func, fr.pc, fr.sp, fr.fp, int(x)) for x in h.tolist())
+            for x in h.tolist():
+                slot = fvars.typed_slot(fr.func, fr.pc - 1, fr.fp, int(x))
+                if slot is not None and slot.type_id is not None and _seeds(proc, slot.type_id):
+                    acc.typed_slots.append((int(x), slot.type_id))
         # As the runtime does (scanstack + scanframeworker): a stack object is scanned only
         # when a live pointer reaches it; a dead one may hold stale pointers to freed memory.
         pending = list(range(len(sobjs)))
@@ -403,4 +424,11 @@ def build_roots(proc: GoProcess, objs: ObjectTable) -> RootTable:
         value=value,
         obj=objs.find(value),
         errors=errors,
+        typed_slots=acc.typed_slots,
     )
+
+
+#: The roots of this process snapshot, built once (the heap model and the type pass share it).
+ROOTS: Lazy[RootTable] = Lazy(
+    "roots", lambda proc: build_roots(proc, object_table(proc)), phase=True
+)

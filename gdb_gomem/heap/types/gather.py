@@ -59,7 +59,9 @@ class WordGather:
 def pass_image(proc: GoProcess) -> HeapImage:
     """Words of the heap and the writable data sections, for gathers (the core's mmap itself
     on a core; one merged read of spans and sections on a live target)."""
-    regions = [(sp.base, sp.end) for sp in cached_walk(proc).in_use()]
+    walk = cached_walk(proc)
+    # In-use spans hold the heap, manual spans the goroutine stacks (typed from their frames).
+    regions = [(sp.base, sp.end) for sp in (*walk.in_use(), *walk.manual())]
     for name in (".data", ".bss", ".noptrdata", ".noptrbss"):
         sec = proc.binary.sections.get(name)
         if sec is not None and sec.size:

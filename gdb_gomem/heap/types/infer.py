@@ -7,8 +7,10 @@ Sources, strongest first (each object keeps the strongest it was given):
    object's span.
 2. **finalizer** (:mod:`.finalizers`): a ``specialfinalizer`` record keeps ``ot``, the
    ``*ptrtype`` of the object it finalizes.
-3. **dwarf** (:mod:`.propagate`): every DWARF-typed global is a root; values are followed
-   through struct fields, pointers, slices (the backing array is ``[cap]T``), strings
+3. **dwarf** (:mod:`.propagate`): every DWARF-typed global is a root, and so is every stack
+   variable whose first word the frame's stack map says is a live pointer (pointer, slice,
+   string or interface variables: ``RootTable.typed_slots``); values are followed through
+   struct fields, pointers, slices (the backing array is ``[cap]T``), strings
    (``string data``), arrays, interfaces (the type word or itab's type ->
    ``DW_AT_go_runtime_type`` -> DWARF type), maps (buckets, directories, tables, group
    arrays, and what their slots point to), channels (``hchan.buf`` is ``[dataqsiz]T``, T
@@ -34,6 +36,7 @@ from __future__ import annotations
 import time
 
 from gdb_gomem.heap.objects import object_table
+from gdb_gomem.heap.roots import ROOTS
 from gdb_gomem.heap.types.finalizers import type_by_finalizers
 from gdb_gomem.heap.types.headers import type_by_headers
 from gdb_gomem.heap.types.propagate import Propagation
@@ -55,6 +58,8 @@ def _infer(proc: GoProcess) -> HeapTypes:
     type_by_finalizers(tp)
     prop.run()
     prop.from_globals()
+    prop.run()
+    prop.from_stacks(ROOTS(proc).typed_slots)
     prop.run()
     name_by_signature(tp)
     # The pass gathered words all over the core's mapping: hand those pages back (the page

@@ -58,6 +58,15 @@ class Propagation:
             if v.type in dw.types:
                 self.tp.queue.push(v.addr, v.type)
 
+    def from_stacks(self, slots: list[tuple[int, int]]) -> None:
+        """Queue stack variables the frames' stack maps say are live pointers (pointer, slice,
+        string and interface variables; :attr:`RootTable.typed_slots`): what only a
+        goroutine's stack holds gets its type from the variable that holds it."""
+        dw = self.tp.dw
+        for addr, tid in slots:
+            if tid in dw.types:
+                self.tp.queue.push(addr, tid)
+
     def run(self) -> None:
         """Scan queued values, one type at a time, until nothing new is queued."""
         queue = self.tp.queue
