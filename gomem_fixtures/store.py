@@ -64,6 +64,10 @@ PROGRAM_SCENARIOS: dict[str, tuple[str, ...]] = {
     # One run, three cores taken by gdb at main.marker(1..3): heap snapshots of one process
     # and what was born, kept and freed between them (`gomem diff`).
     "growth": ("markers",),
+    # Goroutines blocked forever on private channels (leaked) or on channels in a global
+    # (parked), holding jobs, tickers and a deferred closure's buffer on their stacks; messages
+    # held only by a channel's buffer, a buffer only by a closure; then a panic.
+    "leakjobs": ("panic",),
 }
 # Programs whose (single) scenario runs under gdb to a normal exit, stopping in every call of
 # MARKER_FUNCTION for a `gcore m<N>.core` (N = 1, 2, ...): program -> the number of markers
@@ -86,7 +90,7 @@ PROGRAM_MIN_GO: dict[str, str] = {"flight": "1.25", "tracing": "1.22"}
 # program -> names, ``{scenario}`` replaced (flight: FlightRecorder.WriteTo's output).
 PROGRAM_EXTRA_FILES: dict[str, tuple[str, ...]] = {"flight": ("{scenario}.trace",)}
 # Programs without a main.checkpoint: no gdb audit of what runs after it.
-UNAUDITED_PROGRAMS = frozenset({"flight", "tracing", "growth"})
+UNAUDITED_PROGRAMS = frozenset({"flight", "tracing", "growth", "leakjobs"})
 # Programs built from another program's source directory with extra ``go build`` flags:
 # program -> (directory under fixtures/src, flags). Others build fixtures/src/<program>.
 PROGRAM_SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {
