@@ -59,4 +59,5 @@ def command_lines(
         ("snapshot", ["snapshot", "--label", "docs", "--out", snap]),
         ("diff", ["diff", snap, ".", "--limit", "5"]),
         ("report", ["report", "--format", "json"]),
+        ("timers", ["timers"]),
     ]

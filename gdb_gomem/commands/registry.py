@@ -197,6 +197,7 @@ COMMAND_MODULES = (
     "trace",
     "snapshots",
     "report",
+    "timers",
 )
 
 

@@ -59,7 +59,8 @@ def build_heap_model(proc: GoProcess) -> HeapModel:
     roots = ROOTS(proc)
     graph = ctx.run_phase("graph", lambda: build_graph(proc, objs))
     live = ctx.run_phase("mark", lambda: mark(graph, roots.obj, len(objs)))
-    timings = {k: ctx.timings[k] for k in ("objects", "roots", "graph", "mark")}
+    # A member read from the analysis cache was not built here: no time of its own.
+    timings = {k: ctx.timings.get(k, 0.0) for k in ("objects", "roots", "graph", "mark")}
     return HeapModel(objects=objs, roots=roots, graph=graph, live=live, timings=timings)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from gdb_gomem.base.errors import UnreadableMemory
+from gdb_gomem.base.errors import GomemError, UnreadableMemory
 from gdb_gomem.heap import native
 from gdb_gomem.heap.graphalgo import dominator_tops, dominators, retained_sizes, shortest_root_path
 from gdb_gomem.heap.model import HeapModel, heap_model, start_heap_model
@@ -680,26 +680,36 @@ def _go_suspects(
                     f"{stacks} bytes of stacks",
                 )
             )
-    # Tickers and timers still referenced (never stopped tickers stay on a timer heap).
-    tick = re.compile(r"^(\[\d+\])?time\.(Ticker|Timer)$")
-    for tix, e in enumerate(types.entries):
-        if tick.match(e.name):
-            objs = np.flatnonzero((types.type_id == tix) & model.live)
-            if len(objs):
-                a = int(model.objects.addr[objs[0]])
-                out.append(
-                    Suspect(
-                        kind="timers",
-                        type=e.name,
-                        count=len(objs),
-                        bytes=int(model.objects.size[objs].sum()),
-                        addr=a,
-                        root=root_of(int(objs[0])),
-                        detail=f"{len(objs)} live {e.name} object(s); a ticker that is "
-                        "never stopped stays on a timer heap",
-                        path_to=a,
-                    )
-                )
+    # Unstopped tickers, grouped by where they were created (else by what holds them).
+    from gdb_gomem.heap.timers import find_timers
+
+    try:
+        tickers = [t for t in find_timers(proc).timers if t.period > 0]
+    except GomemError:
+        tickers = []
+    groups: dict[str, list[Any]] = {}
+    for tk in tickers:
+        groups.setdefault(tk.created_at or tk.held_by.split(" ")[0] or "?", []).append(tk)
+    for site, ts in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        periods = sorted({x.period for x in ts})
+        shown = ", ".join(f"{p / 1e9:g}s" for p in periods[:5]) + (
+            ", ..." if len(periods) > 5 else ""
+        )
+        first = next((x for x in ts if x.held_by_addr is not None), None)
+        o = model.objects.find_one(first.held_by_addr) if first and first.held_by_addr else -1
+        out.append(
+            Suspect(
+                kind="timers",
+                type=f"tickers created at {site}",
+                count=len(ts),
+                bytes=int(model.objects.size[o]) * len(ts) if o >= 0 else None,
+                addr=first.held_by_addr if first else None,
+                root=root_of(o) if o >= 0 else None,
+                detail=f"{len(ts)} unstopped ticker(s) created at {site} (period {shown}): a "
+                "ticker that is never stopped keeps its timer and channel alive",
+                path_to=first.held_by_addr if first and o >= 0 else None,
+            )
+        )
     # Finalizers: objects waiting for (or registered with) a finalizer.
     fin = [i for i in range(len(model.roots)) if model.roots.kind[i] == "finalizer"]
     if fin:

@@ -55,3 +55,14 @@ def test_no_cache_and_a_changed_core(tmp_path: Path) -> None:
     os.utime(c, ns=(1, 1))  # the core changed: another key, the old file is not read
     assert _gomem(cache, "histogram", *args).returncode == 0
     assert len(list((cache / "analysis").glob("*.analysis"))) == 2
+
+
+def test_a_member_missing_from_the_file_is_built_on_top(tmp_path: Path) -> None:
+    """timers keeps the objects and types; suspects then builds the heap model on the loaded
+    object table (it once looked for the objects' build time and failed)."""
+    version = VERSIONS[-1]
+    cache = tmp_path / "cache"
+    args = ["--binary", str(binary(version)), "--core", str(core(version, "panic"))]
+    assert _gomem(cache, "timers", *args).returncode == 0
+    r = _gomem(cache, "suspects", *args)
+    assert r.returncode == 0 and "internal error" not in r.stderr, r.stderr

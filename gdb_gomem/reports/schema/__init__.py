@@ -36,6 +36,7 @@ from gdb_gomem.reports.schema.structures import (
     SpanListsDoc,
     SpansDoc,
 )
+from gdb_gomem.reports.schema.timers import TimersDoc
 from gdb_gomem.reports.schema.trace import TraceDoc
 from gdb_gomem.reports.schema.verify import VerifyDoc
 from gdb_gomem.reports.schema.window import WindowDoc
@@ -46,6 +47,7 @@ DOCUMENTS: dict[str, tuple[type, ...]] = {
     "snapshot": (SnapshotDoc,),
     "diff": (DiffDoc,),
     "report": (ReportDoc,),
+    "timers": (TimersDoc,),
     "mheap": (MHeapDoc,),
     "spans": (SpansDoc,),
     "span": (SpanAddrDoc,),

@@ -34,6 +34,13 @@ def type_object_as(tp: TypePass, p: int, tid: int, prio: int = P_DWARF) -> None:
     if t.name.startswith("internal/sync.node["):
         tid = trie_node(tp, p, t)
         t = tp.dw.resolve(tid)
+    elif t.name in ("time.Timer", "time.Ticker"):
+        # Go 1.23+: time.newTimer returns the runtime's new(timeTimer) as a *Timer/*Ticker
+        # (runtime/time.go); the object is the runtime's, C its first field.
+        real = tp.dw.by_name.get("runtime.timeTimer")
+        if real is not None:
+            tid = real
+            t = tp.dw.resolve(tid)
     base = int(objs.addr[i]) + int(tp.data_off[i])
     osize = int(objs.size[i]) - int(tp.data_off[i])
     if p != base or t.size == 0:
