@@ -13,6 +13,7 @@ from gdb_gomem.base.errors import GomemError
 from gdb_gomem.commands import colors as c
 from gdb_gomem.commands.registry import command
 from gdb_gomem.goroutines.groups import GROUP_KEYS
+from gdb_gomem.heap.leaks import LEAKS
 from gdb_gomem.reports.goroutines import (
     goroutines_doc,
     groups_doc,
@@ -89,6 +90,12 @@ def _configure_goroutines(p: argparse.ArgumentParser) -> None:
         "--group-by", choices=GROUPS, help="collapse identical goroutines into one row with a count"
     )
     p.add_argument("--no-frames", action="store_true", help="skip stack unwinding (faster)")
+    p.add_argument(
+        "--leaked",
+        action="store_true",
+        help="only goroutines that can never wake: blocked on a channel nothing live can reach "
+        "(Go 1.26's leak-profile algorithm, on the core's heap graph)",
+    )
 
 
 @command(
@@ -97,10 +104,25 @@ def _configure_goroutines(p: argparse.ArgumentParser) -> None:
     _configure_goroutines,
 )
 def run_goroutines(proc: GoProcess, args: argparse.Namespace) -> GoroutinesDoc | GoroutineGroupsDoc:
-    gs = select(proc, state=args.state, labels=dict(args.label) or None)
+    ids = None
+    notes: list[str] = []
+    if getattr(args, "leaked", False):
+        lk = LEAKS(proc)
+        ids = [g.goid for g in lk.leaked]
+        notes = [
+            f"{len(ids)} goroutine(s) can never wake ({lk.rounds} marking round(s)): "
+            f"{lk.stack_bytes} bytes of stacks, {lk.retained_bytes} bytes of heap only they "
+            "keep alive",
+            *lk.notes,
+        ]
+    gs = select(proc, state=args.state, labels=dict(args.label) or None, ids=ids)
     if args.group_by:
-        return groups_doc(proc, gs, args.group_by)
-    return goroutines_doc(proc, gs, frames=not args.no_frames)
+        gd = groups_doc(proc, gs, args.group_by)
+        gd["notes"] = [*gd.get("notes", []), *notes]
+        return gd
+    doc = goroutines_doc(proc, gs, frames=not args.no_frames)
+    doc["notes"] = [*doc["notes"], *notes]
+    return doc
 
 
 @run_goroutines.renderer

@@ -680,6 +680,30 @@ def _go_suspects(
                     f"{stacks} bytes of stacks",
                 )
             )
+    # Goroutines that can never wake (heap/leaks.py), one suspect per place they block in.
+    from gdb_gomem.heap.leaks import LEAKS
+
+    try:
+        lk = LEAKS(proc)
+    except GomemError:
+        lk = None
+    if lk is not None and lk.leaked:
+        per_g = lk.retained_bytes // max(len(lk.leaked), 1)
+        for lg in group_goroutines(proc, lk.leaked, "stack").groups:
+            where = next((f.func for f in lg.frames if not f.func.startswith("runtime.")), "?")
+            stacks = sum(by_id[i].stack_hi - by_id[i].stack_lo for i in lg.ids if i in by_id)
+            out.append(
+                Suspect(
+                    kind="goroutine leak",
+                    type=where,
+                    count=lg.count,
+                    bytes=stacks + per_g * lg.count,
+                    root=None,
+                    detail=f"{lg.count} goroutine(s) blocked in {where} ({lg.wait_reason}) can "
+                    f"never wake: nothing live reaches what they wait on; {stacks} bytes of "
+                    f"stacks and about {per_g * lg.count} bytes of heap only they keep",
+                )
+            )
     # Unstopped tickers, grouped by where they were created (else by what holds them).
     from gdb_gomem.heap.timers import find_timers
 
