@@ -6,13 +6,20 @@ code, a location list saying where it lives at each PC (a register, or the stack
 base is the CFA, which on amd64 is the frame's ``fp`` (the caller's SP before the CALL), so a
 slot is ``fp + offset``. A slot the compiler made up (``autotmp``) or a value kept only in a
 register has no name here; callers then fall back to ``function+0xOFF``.
+
+A closure function's captured variables live in its closure object, not in its frame. Go 1.23+
+marks each with ``DW_AT_go_closure_offset`` (0x2907, cmd/compile ``ClosureStructIter``: the
+offset after the code pointer; a variable captured by reference is named ``&x`` and typed
+``*T``): :meth:`FrameVars.captured` reads them, so a closure object types what it captured.
+Go 1.21 and 1.22 list the variables without offsets, so their closure objects stay untyped.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
-from elftools.dwarf.die import DIE
+from elftools.dwarf.die import DIE, AttributeValue
 from elftools.dwarf.dwarf_expr import DWARFExprParser
 from elftools.dwarf.locationlists import BaseAddressEntry, LocationEntry, LocationParser
 
@@ -21,6 +28,22 @@ from gdb_gomem.target.context import Lazy
 from gdb_gomem.target.process import GoProcess
 
 MAX_VARS = 4096
+
+#: Go's DWARF attribute for a captured variable's offset in its closure object (Go 1.23+).
+DW_AT_go_closure_offset = 0x2907
+
+#: Captured variables read per closure function.
+MAX_CAPTURED = 256
+
+
+@dataclass(frozen=True)
+class Captured:
+    """One variable a closure captured: at ``offset`` in the closure object, of DWARF type
+    ``type_id`` (a pointer to the variable when it is captured by reference, ``&name``)."""
+
+    name: str
+    offset: int
+    type_id: int
 
 
 @dataclass(frozen=True)
@@ -42,6 +65,7 @@ class FrameVars:
         self.locparser = LocationParser(self.dwarf.location_lists())
         self.expr = DWARFExprParser(self.dwarf.structs)
         self._slots: dict[str, list[Slot]] = {}
+        self._captured: dict[str, tuple[Captured, ...]] = {}
 
     def slots(self, func: str) -> list[Slot]:
         if func not in self._slots:
@@ -55,6 +79,49 @@ class FrameVars:
                     out = []
             self._slots[func] = out
         return self._slots[func]
+
+    def captured(self, func: str) -> tuple[Captured, ...]:
+        """The variables closure function ``func`` captured, by offset; empty for a function
+        that is not a closure, and before Go 1.23 (no ``DW_AT_go_closure_offset``)."""
+        got = self._captured.get(func)
+        if got is None:
+            off = self.proc.dw.subprograms.get(func)
+            out: list[Captured] = []
+            if off is not None:
+                try:
+                    die = self.dwarf.get_DIE_from_refaddr(off)
+                    for c in die.iter_children():
+                        if len(out) >= MAX_CAPTURED:
+                            break
+                        if c.tag == "DW_TAG_variable":
+                            cap = self._captured_var(c)
+                            if cap is not None:
+                                out.append(cap)
+                except Exception:  # noqa: BLE001 - unreadable DWARF for one function: nothing
+                    out = []
+            got = self._captured[func] = tuple(sorted(out, key=lambda c: c.offset))
+        return got
+
+    def _captured_var(self, c: DIE) -> Captured | None:
+        """``c`` as a captured variable; a concrete DIE takes its attributes from its
+        abstract origin (cmd/internal/dwarf ``putvar`` writes the offset on the abstract one)."""
+        attrs = c.attributes
+        origin = attrs.get("DW_AT_abstract_origin")
+        if origin is not None:
+            ref = int(origin.value) + (0 if origin.form == "DW_FORM_ref_addr" else c.cu.cu_offset)
+            c = self.dwarf.get_DIE_from_refaddr(ref)
+            attrs = c.attributes
+        got = cast("dict[object, AttributeValue]", attrs)
+        off = got.get(DW_AT_go_closure_offset)
+        tref = attrs.get("DW_AT_type")
+        name = attrs.get("DW_AT_name")
+        if off is None or tref is None or not isinstance(off.value, int) or off.value <= 0:
+            return None
+        tid = int(tref.value) + (0 if tref.form == "DW_FORM_ref_addr" else c.cu.cu_offset)
+        if tid not in self.proc.dw.types:
+            return None
+        text = name.value.decode("utf-8", "replace") if name is not None else "?"
+        return Captured(text, int(off.value), tid)
 
     def _collect(self, die: DIE, out: list[Slot], depth: int) -> None:
         for c in die.iter_children():
@@ -131,13 +198,37 @@ class FrameVars:
             elif o.op_name == "DW_OP_piece":
                 n = int(o.args[0])
                 if cur is not None:
-                    out.append(Slot(lo, hi, cur, n, name + self._part(tid, piece_off), None))
+                    out.append(
+                        Slot(
+                            lo,
+                            hi,
+                            cur,
+                            n,
+                            name + self._part(tid, piece_off),
+                            self._piece_pointer(tid, piece_off, n),
+                        )
+                    )
                 piece_off += n
                 cur = None
             else:
                 cur = None  # a register or a computed value: not a stack slot
         if cur is not None and not pieces:
             out.append(Slot(lo, hi, cur, size, name, tid))
+
+    def _piece_pointer(self, tid: int | None, off: int, size: int) -> int | None:
+        """The type of a piece of a variable split across registers and stack slots, when the
+        piece is exactly one pointer field of it (a slice's ``array``, a struct's pointer
+        field): a live stack word holding that piece types what it points to."""
+        dw = self.proc.dw
+        if tid is None or tid not in dw.types or size != 8:
+            return None
+        t = dw.resolve(tid)
+        if t.tag != "struct" or t.kind == 24:  # a string's bytes are typed as string data
+            return None
+        for f in t.fields:
+            if f.offset == off and f.type in dw.types and dw.resolve(f.type).tag == "ptr":
+                return f.type
+        return None
 
     def _part(self, tid: int | None, off: int) -> str:
         """The field path of a piece at ``off`` inside the variable (``.len`` of a slice)."""

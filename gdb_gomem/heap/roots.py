@@ -43,6 +43,8 @@ MAX_SPECIALS_PER_SPAN = 1 << 16
 MAX_FINBLOCKS = 1 << 16
 MAX_STACK_OBJECTS = 1 << 12
 MAX_STACK_BYTES = 1 << 30
+#: Stack addresses a goroutine's live words point at, kept per goroutine (closure candidates).
+MAX_STACK_POINTEES = 1 << 12
 
 
 @dataclass
@@ -61,6 +63,10 @@ class RootTable:
     #: (the frame's stack map says so) and whose DWARF type is a pointer, slice, string or
     #: interface: where the type pass may start, as from a global.
     typed_slots: list[tuple[int, int]] = field(default_factory=list)
+    #: Addresses inside a goroutine's own stack that a live stack word points at: where a
+    #: stack-allocated closure (a defer's, a func value passed down) may start. The type pass
+    #: keeps those whose first word enters a closure function and types what they captured.
+    stack_pointees: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.kind)
@@ -90,6 +96,7 @@ class _Acc:
         self.holder: list[np.ndarray] = []
         self.value: list[np.ndarray] = []
         self.typed_slots: list[tuple[int, int]] = []
+        self.stack_pointees: list[int] = []
 
     def add(
         self, kind: str, names: list[str], goid: int | None, holder: np.ndarray, value: np.ndarray
@@ -301,7 +308,10 @@ def _stack_roots(proc: GoProcess, acc: _Acc, errors: list[str]) -> None:
         if not holders:
             continue
         h = np.concatenate(holders)
-        acc.add("stack", names, g.goid, h.astype(np.uint64), stack[(h - lo) // 8])
+        v = stack[(h - lo) // 8]
+        inner = np.unique(v[(v >= lo) & (v < hi) & (v % 8 == 0)])
+        acc.stack_pointees.extend(inner.tolist()[:MAX_STACK_POINTEES])
+        acc.add("stack", names, g.goid, h.astype(np.uint64), v)
 
 
 # ---------------------------------------------------------------------------- specials
@@ -425,6 +435,7 @@ def build_roots(proc: GoProcess, objs: ObjectTable) -> RootTable:
         obj=objs.find(value),
         errors=errors,
         typed_slots=acc.typed_slots,
+        stack_pointees=acc.stack_pointees,
     )
 
 

@@ -15,9 +15,10 @@ Sources, strongest first (each object keeps the strongest it was given):
    ``DW_AT_go_runtime_type`` -> DWARF type), maps (buckets, directories, tables, group
    arrays, and what their slots point to), channels (``hchan.buf`` is ``[dataqsiz]T``, T
    from ``hchan.elemtype``), and func values (a closure is named after the function its
-   code pointer enters); the per-kind rules are in :mod:`.decode`. A pointer to the base
-   of an object ``k`` times larger than its pointee types it as ``[k]T`` with less
-   confidence than an exact match.
+   code pointer enters, and what it captured is typed from that function's DWARF, Go
+   1.23+; closures on a stack, such as an open-coded defer's, too); the per-kind rules
+   are in :mod:`.decode`. A pointer to the base of an object ``k`` times larger than its
+   pointee types it as ``[k]T`` with less confidence than an exact match.
 4. **inferred** (:mod:`.signatures`): what is left gets a signature
    ``<unknown SIZE ptrmask 0b...>`` from the span's pointer bitmap, or
    ``<unknown SIZE noscan>``.
@@ -37,6 +38,7 @@ import time
 
 from gdb_gomem.heap.objects import object_table
 from gdb_gomem.heap.roots import ROOTS
+from gdb_gomem.heap.types.decode.closures import stack_closure
 from gdb_gomem.heap.types.finalizers import type_by_finalizers
 from gdb_gomem.heap.types.headers import type_by_headers
 from gdb_gomem.heap.types.propagate import Propagation
@@ -59,7 +61,10 @@ def _infer(proc: GoProcess) -> HeapTypes:
     prop.run()
     prop.from_globals()
     prop.run()
-    prop.from_stacks(ROOTS(proc).typed_slots)
+    roots = ROOTS(proc)
+    prop.from_stacks(roots.typed_slots)
+    for p in roots.stack_pointees:
+        stack_closure(tp, p)
     prop.run()
     name_by_signature(tp)
     # The pass gathered words all over the core's mapping: hand those pages back (the page
