@@ -25,6 +25,7 @@ from gdb_gomem.reports.schema.common import FrameDoc, SiteDoc
 from gdb_gomem.reports.schema.goroutines import (
     GoroutineGroupsDoc,
     GoroutinesDoc,
+    LeakGroupDoc,
     SingleGoroutineDoc,
     ThreadFrameDoc,
     ThreadsDoc,
@@ -106,6 +107,7 @@ def _configure_goroutines(p: argparse.ArgumentParser) -> None:
 def run_goroutines(proc: GoProcess, args: argparse.Namespace) -> GoroutinesDoc | GoroutineGroupsDoc:
     ids = None
     notes: list[str] = []
+    groups: list[LeakGroupDoc] | None = None
     if getattr(args, "leaked", False):
         lk = LEAKS(proc)
         ids = [g.goid for g in lk.leaked]
@@ -113,8 +115,26 @@ def run_goroutines(proc: GoProcess, args: argparse.Namespace) -> GoroutinesDoc |
             f"{len(ids)} goroutine(s) can never wake ({lk.rounds} marking round(s)): "
             f"{lk.stack_bytes} bytes of stacks, {lk.retained_bytes} bytes of heap only they "
             "keep alive",
-            *lk.notes,
         ]
+        groups = []
+        for grp in lk.groups:
+            kept = "not computed" if grp.retained_bytes is None else f"{grp.retained_bytes}"
+            notes.append(
+                f"leak group: {len(grp.ids)} in {grp.where} ({grp.wait_reason}), created by "
+                f"{grp.created_by or '?'}: {grp.stack_bytes} bytes of stacks, {kept} bytes "
+                "of heap only this group keeps"
+            )
+            groups.append(
+                {
+                    "ids": grp.ids,
+                    "where": grp.where,
+                    "wait_reason": grp.wait_reason,
+                    "created_by": grp.created_by,
+                    "stack_bytes": grp.stack_bytes,
+                    "retained_bytes": grp.retained_bytes,
+                }
+            )
+        notes.extend(lk.notes)
     gs = select(proc, state=args.state, labels=dict(args.label) or None, ids=ids)
     if args.group_by:
         gd = groups_doc(proc, gs, args.group_by)
@@ -122,6 +142,8 @@ def run_goroutines(proc: GoProcess, args: argparse.Namespace) -> GoroutinesDoc |
         return gd
     doc = goroutines_doc(proc, gs, frames=not args.no_frames)
     doc["notes"] = [*doc["notes"], *notes]
+    if groups is not None:
+        doc["leak_groups"] = groups
     return doc
 
 

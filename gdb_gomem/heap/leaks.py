@@ -14,6 +14,10 @@ channel. So:
    is marked too; repeat until nothing changes;
 4. the goroutines still blocked can never wake: leaked.
 
+Leaked goroutines are grouped by where they block (their whole stack) and where they were
+created (the ``go`` statement); each group gets its stacks' bytes and the heap only it keeps:
+what is live with every leaked stack as a root and dead once that group's stacks are removed.
+
 A goroutine blocked on a nil channel or an empty select is leaked at once. One blocked on a
 sync primitive (Mutex, WaitGroup, Cond: a semaphore, not a channel) is not judged: its waiting
 object is in the runtime's semaphore table, not in ``g.waiting``; such goroutines count as
@@ -28,6 +32,7 @@ import numpy as np
 
 from gdb_gomem.base.errors import GomemError, LayoutError, UnreadableMemory
 from gdb_gomem.goroutines.allgs import Goroutine, goroutines
+from gdb_gomem.goroutines.groups import group_goroutines
 from gdb_gomem.heap.graph import HeapGraph
 from gdb_gomem.heap.mark import mark
 from gdb_gomem.heap.model import heap_model
@@ -55,6 +60,22 @@ SYNC_WAITS = frozenset(
 HIDDEN_TYPES = frozenset({"runtime.g", "runtime.sudog"})
 MAX_SUDOGS = 4096
 MAX_ROUNDS = 1 << 16
+#: Groups whose own retained heap is computed (one mark each); the rest say "not computed".
+MAX_GROUP_MARKS = 32
+
+
+@dataclass
+class LeakGroup:
+    """Leaked goroutines that block in one place (same stack) and were made by one ``go``
+    statement."""
+
+    ids: list[int]
+    where: str  # the first non-runtime function of the stack
+    wait_reason: str
+    created_by: str  # "func (file:line)" of the go statement, "" when unknown
+    stack_bytes: int
+    #: Heap only this group keeps (None: more groups than :data:`MAX_GROUP_MARKS`).
+    retained_bytes: int | None
 
 
 @dataclass
@@ -67,6 +88,8 @@ class Leaks:
     rounds: int
     not_judged: int  # goroutines blocked on sync primitives
     notes: list[str] = field(default_factory=list)
+    #: Most costly first.
+    groups: list[LeakGroup] = field(default_factory=list)
 
 
 def _hide(graph: HeapGraph, hidden: np.ndarray) -> HeapGraph:
@@ -149,6 +172,15 @@ def find_leaks(proc: GoProcess) -> Leaks:
         graph, np.concatenate([roots, robj[(rkind == "stack") & np.isin(rgoid, leaked_ids)]]), n
     )
     only = with_leaked & ~live
+    groups = _groups(proc, leaked)
+    stack_rows = (rkind == "stack") & np.isin(rgoid, leaked_ids)
+    for k, grp in enumerate(groups):
+        if k >= MAX_GROUP_MARKS:
+            break
+        others = stack_rows & ~np.isin(rgoid, grp.ids)
+        without = mark(graph, np.concatenate([roots, robj[others]]), n)
+        grp.retained_bytes = int(objs.size[with_leaked & ~without].astype(np.int64).sum())
+    groups.sort(key=lambda x: -(x.stack_bytes + (x.retained_bytes or 0)))
     notes = []
     if not_judged:
         notes.append(
@@ -163,7 +195,34 @@ def find_leaks(proc: GoProcess) -> Leaks:
         rounds=rounds,
         not_judged=not_judged,
         notes=notes,
+        groups=groups,
     )
+
+
+def _groups(proc: GoProcess, leaked: list[Goroutine]) -> list[LeakGroup]:
+    """The leaked goroutines by (stack, creation site), largest first."""
+    out: list[LeakGroup] = []
+    for sg in sorted(group_goroutines(proc, leaked, "stack").groups, key=lambda x: -x.count):
+        where = next((f.func for f in sg.frames if not f.func.startswith("runtime.")), "?")
+        by_site: dict[str, list[Goroutine]] = {}
+        members = {g.goid: g for g in leaked}
+        for gid in sg.ids:
+            g = members[gid]
+            made = proc.describe_pc(g.gopc - 1) if g.gopc else None
+            site = f"{made['func']} ({made['file']}:{made['line']})" if made else ""
+            by_site.setdefault(site, []).append(g)
+        for site, gs in by_site.items():
+            out.append(
+                LeakGroup(
+                    ids=[g.goid for g in gs],
+                    where=where,
+                    wait_reason=sg.wait_reason or "",
+                    created_by=site,
+                    stack_bytes=sum(g.stack_hi - g.stack_lo for g in gs),
+                    retained_bytes=None,
+                )
+            )
+    return out
 
 
 LEAKS: Lazy[Leaks] = Lazy("goroutine leaks", find_leaks, phase=True)

@@ -660,10 +660,18 @@ def _go_suspects(
     # Goroutines blocked in the same place.
     from gdb_gomem.goroutines.allgs import goroutines
     from gdb_gomem.goroutines.groups import group_goroutines
+    from gdb_gomem.heap.leaks import LEAKS
 
+    try:
+        lk = LEAKS(proc)
+    except GomemError:
+        lk = None
+    leaked_ids = {g.goid for g in lk.leaked} if lk is not None else set()
     table = goroutines(proc)
     by_id = {x.goid: x for x in table.all}
     for g in group_goroutines(proc, table.all, "stack").groups:
+        if set(g.ids) <= leaked_ids:
+            continue  # the goroutine-leak suspect below says more about the same goroutines
         if g.count >= GOROUTINE_GROUP and g.status in ("waiting", "mixed"):
             where = next((f.func for f in g.frames if not f.func.startswith("runtime.")), "?")
             # What the group costs at least: its goroutines' stacks (the heap they hold is
@@ -680,28 +688,23 @@ def _go_suspects(
                     f"{stacks} bytes of stacks",
                 )
             )
-    # Goroutines that can never wake (heap/leaks.py), one suspect per place they block in.
-    from gdb_gomem.heap.leaks import LEAKS
-
-    try:
-        lk = LEAKS(proc)
-    except GomemError:
-        lk = None
-    if lk is not None and lk.leaked:
-        per_g = lk.retained_bytes // max(len(lk.leaked), 1)
-        for lg in group_goroutines(proc, lk.leaked, "stack").groups:
-            where = next((f.func for f in lg.frames if not f.func.startswith("runtime.")), "?")
-            stacks = sum(by_id[i].stack_hi - by_id[i].stack_lo for i in lg.ids if i in by_id)
+    # Goroutines that can never wake (heap/leaks.py), one suspect per leak group (the place
+    # they block in and the go statement that made them).
+    if lk is not None:
+        for lg in lk.groups:
+            kept = lg.retained_bytes
+            heap = "heap not computed" if kept is None else f"{kept} bytes of heap"
             out.append(
                 Suspect(
                     kind="goroutine leak",
-                    type=where,
-                    count=lg.count,
-                    bytes=stacks + per_g * lg.count,
+                    type=lg.where,
+                    count=len(lg.ids),
+                    bytes=lg.stack_bytes + (kept or 0),
                     root=None,
-                    detail=f"{lg.count} goroutine(s) blocked in {where} ({lg.wait_reason}) can "
-                    f"never wake: nothing live reaches what they wait on; {stacks} bytes of "
-                    f"stacks and about {per_g * lg.count} bytes of heap only they keep",
+                    detail=f"{len(lg.ids)} goroutine(s) blocked in {lg.where} "
+                    f"({lg.wait_reason}), created by {lg.created_by or '?'}, can never wake: "
+                    f"nothing live reaches what they wait on; {lg.stack_bytes} bytes of stacks "
+                    f"and {heap} only they keep",
                 )
             )
     # Unstopped tickers, grouped by where they were created (else by what holds them).
@@ -713,7 +716,12 @@ def _go_suspects(
         tickers = []
     groups: dict[str, list[Any]] = {}
     for tk in tickers:
-        groups.setdefault(tk.created_at or tk.held_by.split(" ")[0] or "?", []).append(tk)
+        site = (
+            f"created at {tk.created_at}"
+            if tk.created_at
+            else f"held as {tk.held_by.split(' ')[0] or '?'} (creation site not recorded)"
+        )
+        groups.setdefault(site, []).append(tk)
     for site, ts in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         periods = sorted({x.period for x in ts})
         shown = ", ".join(f"{p / 1e9:g}s" for p in periods[:5]) + (
@@ -724,12 +732,12 @@ def _go_suspects(
         out.append(
             Suspect(
                 kind="timers",
-                type=f"tickers created at {site}",
+                type=f"tickers {site}",
                 count=len(ts),
                 bytes=int(model.objects.size[o]) * len(ts) if o >= 0 else None,
                 addr=first.held_by_addr if first else None,
                 root=root_of(o) if o >= 0 else None,
-                detail=f"{len(ts)} unstopped ticker(s) created at {site} (period {shown}): a "
+                detail=f"{len(ts)} unstopped ticker(s) {site} (period {shown}): a "
                 "ticker that is never stopped keeps its timer and channel alive",
                 path_to=first.held_by_addr if first and o >= 0 else None,
             )

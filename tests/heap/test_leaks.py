@@ -38,6 +38,14 @@ def test_leaked_equals_the_manifest(version: str) -> None:
     kept = int(note.split(" bytes of heap only")[0].rsplit(" ", 1)[1])
     sizes = m["sizes"]
     assert kept >= len(m["leaked"]) * (sizes["payload"] + sizes["closure_buffer"])
+    # One group: every leaked worker blocks in the same place and was made by one go statement.
+    (grp,) = d["leak_groups"]
+    assert set(grp["ids"]) == got
+    assert grp["where"] == m["functions"]["leaked"] and grp["wait_reason"] == "chan receive"
+    assert grp["created_by"].startswith("main.main (")
+    each = sizes["main.Job"] + sizes["payload"] + sizes["closure_buffer"]
+    assert len(got) * each <= grp["retained_bytes"] <= kept
+    assert grp["stack_bytes"] >= len(got) * 2048  # the smallest goroutine stack
 
 
 def test_no_leak_claimed_where_a_global_reaches_the_channel() -> None:

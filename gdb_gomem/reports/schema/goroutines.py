@@ -329,11 +329,24 @@ class GoroutineDoc(TypedDict):
 
 
 @final
+class LeakGroupDoc(TypedDict):
+    """``goroutines --leaked``: leaked goroutines that block in one place and were made by one
+    ``go`` statement, with what they cost."""
+
+    ids: list[int]
+    where: str
+    wait_reason: str
+    created_by: str
+    stack_bytes: int
+    retained_bytes: int | None  # heap only this group keeps; None when not computed
+
+
 class GoroutinesDoc(TypedDict):
     goroutines: list[GoroutineDoc]
     total: int
     now_lower_bound: int | None
     notes: list[str]
+    leak_groups: NotRequired[list[LeakGroupDoc]]  # with --leaked
 
 
 class GoroutineGroupDoc(TypedDict):
