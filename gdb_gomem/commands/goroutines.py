@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping, Sequence
+from typing import cast
 
 from gdb_gomem.base.errors import GomemError
 from gdb_gomem.commands import colors as c
@@ -151,16 +152,17 @@ def run_goroutines(proc: GoProcess, args: argparse.Namespace) -> GoroutinesDoc |
 def render_goroutines(d: GoroutinesDoc | GoroutineGroupsDoc, args: argparse.Namespace) -> str:
     out: list[str] = []
     if "groups" in d:
+        gd = cast("GoroutineGroupsDoc", d)
         out.append(
             c.title(
                 f"{'COUNT':>6}  {'STATUS':9} {'WAIT':24} {'MAX WAITED':>10}  "
-                f"GROUP ({d['group_by']})"
+                f"GROUP ({gd['group_by']})"
             )
         )
-        for r in d["groups"]:
-            if d["group_by"] == "stack":
+        for r in gd["groups"]:
+            if gd["group_by"] == "stack":
                 key = " <- ".join(f["func"] for f in r["frames"][:4]) or "-"
-            elif d["group_by"] == "creation":
+            elif gd["group_by"] == "creation":
                 key = f"created by {_site(r['created_by'])} start {r['start_func'] or '-'}"
             else:
                 key = ""
@@ -171,7 +173,7 @@ def render_goroutines(d: GoroutinesDoc | GoroutineGroupsDoc, args: argparse.Name
             )
             out.append(c.hint(f"{'':8}ids {ids}"))
         out.append(
-            c.title(f"{len(d['groups'])} group(s), {d['selected']} goroutine(s) of {d['total']}")
+            c.title(f"{len(gd['groups'])} group(s), {gd['selected']} goroutine(s) of {gd['total']}")
         )
     else:
         out.append(c.title(f"{'ID':>7}  {'STATUS':9} {'WAIT':24} {'WAITED':>8}  {'LABELS':24} AT"))
