@@ -102,6 +102,19 @@ class FrameVars:
             got = self._captured[func] = tuple(sorted(out, key=lambda c: c.offset))
         return got
 
+    def captured_path(self, func: str, off: int) -> str | None:
+        """``.buf`` (with a field path inside it: ``.job.Payload``) for byte ``off`` of a
+        closure object of function ``func``; None where no captured variable covers it."""
+        dw = self.proc.dw
+        for c in self.captured(func):
+            size = max(dw.resolve(c.type_id).size, 1)
+            if c.offset <= off < c.offset + size:
+                inner = field_path(dw, dw.types[c.type_id], off - c.offset)
+                if inner in (".array", ".str", ".data"):
+                    inner = ""
+                return f".{c.name}{inner}"
+        return None
+
     def _captured_var(self, c: DIE) -> Captured | None:
         """``c`` as a captured variable; a concrete DIE takes its attributes from its
         abstract origin (cmd/internal/dwarf ``putvar`` writes the offset on the abstract one)."""

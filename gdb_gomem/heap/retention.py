@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from gdb_gomem.base.errors import GomemError, UnreadableMemory
+from gdb_gomem.goroutines.framevars import frame_vars
 from gdb_gomem.heap import native
 from gdb_gomem.heap.graphalgo import dominator_tops, dominators, retained_sizes, shortest_root_path
 from gdb_gomem.heap.model import HeapModel, heap_model, start_heap_model
@@ -96,6 +97,11 @@ def _via(proc: GoProcess, types: ObjectTypes, src: int, offset: int) -> str:
     e = types.entries[t]
     dwarf_id = getattr(e, "dwarf", None)
     if dwarf_id is None or dwarf_id not in proc.dw.types:
+        name = getattr(e, "name", "")
+        if name.startswith("closure "):
+            got = frame_vars(proc).captured_path(name[len("closure ") :], off)
+            if got is not None:
+                return got
         return f"+{offset}"
     dt = proc.dw.resolve(dwarf_id)
     count = getattr(e, "count", 1) or 1

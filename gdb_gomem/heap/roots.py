@@ -196,6 +196,20 @@ def _stack_roots(proc: GoProcess, acc: _Acc, errors: list[str]) -> None:
         var = fvars.name_of(func, pc - 1, fp, x)
         return f"{func}:{var}" if var else f"{func}+{x - sp:#x}"
 
+    closures: dict[int, str | None] = {}
+
+    def closure_func(word: int) -> str | None:
+        """The closure function whose entry ``word`` is, when it captured variables: a stack
+        object starting with it is that closure (an open-coded defer's, a func value's)."""
+        if word not in closures:
+            try:
+                f = tab.find_func(word) if word else None
+            except (PclntabError, GomemError):
+                f = None
+            ok = f is not None and f.entry == word and bool(fvars.captured(f.name))
+            closures[word] = f.name if ok and f is not None else None
+        return closures[word]
+
     maps: dict[int, tuple[int, int, int] | None] = {}
 
     def stackmap(p: int | None) -> tuple[int, int, int] | None:
@@ -302,7 +316,14 @@ def _stack_roots(proc: GoProcess, acc: _Acc, errors: list[str]) -> None:
                 h = h[(h >= lo) & (h + 8 <= hi)]
                 holders.append(h)
                 new.append(h)
-                names.extend(slot_name(fname, fpc, fsp, ffp, int(x)) for x in h.tolist())
+                fn = closure_func(int(stack[(_b - lo) // 8])) if lo <= _b < hi else None
+                for x in h.tolist():
+                    cap = fvars.captured_path(fn, int(x) - _b) if fn else None
+                    names.append(
+                        f"{fname}:[closure {fn}]{cap}"
+                        if cap
+                        else slot_name(fname, fpc, fsp, ffp, int(x))
+                    )
             nh = np.concatenate(new)
             vals = stack[(nh - lo) // 8].astype(np.int64) if len(nh) else vals[:0]
         if not holders:

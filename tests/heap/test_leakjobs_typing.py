@@ -113,3 +113,34 @@ def test_tickers_against_the_manifest(version: str) -> None:
     assert sorted(t["period_ns"] for t in tickers) == sorted(
         x["ticker_period_ns"] for x in m["leaked"]
     )
+
+
+def _path(version: str, addr: str) -> dict[str, Any]:
+    exe = store.fixture_file(version, "leakjobs", "leakjobs")
+    core = store.fixture_file(version, "leakjobs", "panic.core")
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        rc = cli.main(["path", addr, "--json", "--binary", str(exe), "--core", str(core)])
+    assert rc == 0, err.getvalue()
+    return json.loads(out.getvalue())
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_paths_name_fields_and_captured_variables(version: str) -> None:
+    """Each step names the field, element or captured variable the pointer sits in."""
+    m = program_manifest(version, "leakjobs", "panic")
+    w = m["leaked"][3]
+    d = _path(version, w["payload_addr"])
+    assert d["root"]["kind"] == "stack" and d["root"]["goroutine"] == w["goroutine_id"]
+    assert d["root"]["name"] == "main.leakWorker:job"
+    assert [s["via"] for s in d["steps"]][-1] == ".Payload.array"
+    d = _path(version, m["mailbox"]["body_addrs"][2])
+    assert d["root"]["name"] == "main.mailbox"
+    assert [s["via"] for s in d["steps"]][1:] == [".buf", "[2]", ".Body.array"]
+    if _closure_offsets(version):
+        d = _path(version, m["hook"]["closure_buffer_addr"])
+        assert d["root"]["name"] == "main.hook"
+        assert [s["via"] for s in d["steps"]][-1] == ".buf"
+        d = _path(version, w["closure_buffer_addr"])
+        assert d["root"]["goroutine"] == w["goroutine_id"]
+        assert d["root"]["name"] == "main.leakWorker:[closure main.leakWorker.func1].buf"
