@@ -102,11 +102,42 @@ class FrameVars:
             got = self._captured[func] = tuple(sorted(out, key=lambda c: c.offset))
         return got
 
-    def captured_path(self, func: str, off: int) -> str | None:
+    def layout(self, func: str, obj_size: int = 0, exact: bool = False) -> tuple[Captured, ...]:
+        """What a closure object of ``func`` holds, each variable with the type of its bytes.
+
+        DWARF names a variable ``&x`` of type ``*T`` both when the closure holds a pointer to x
+        (captured by reference) and when it holds x itself but x is not SSA-able (a struct of
+        more than four fields, an array: cmd/compile ``buildssa`` gives those a ``&x`` address
+        into the closure). The offsets decide: the next variable starts 8 bytes on for a
+        pointer, ``sizeof(T)`` on for a value, and the last one must fit in the object
+        (``obj_size``: ``exact`` for a stack object, the size class on the heap, 0 unknown).
+        A ``&x`` the offsets cannot decide is left out, so nothing is typed from a guess; one
+        of at most 8 bytes is taken as a pointer (a value that small is SSA-able unless it
+        is a small array or a struct of more than four tiny fields)."""
+        dw = self.proc.dw
+        caps = self.captured(func)
+        out: list[Captured] = []
+        for k, c in enumerate(caps):
+            t = dw.resolve(c.type_id)
+            if not c.name.startswith("&") or t.tag != "ptr" or t.target not in dw.types:
+                out.append(c)
+                continue
+            inner = dw.resolve(t.target).size
+            last = k + 1 == len(caps)
+            end = obj_size if last else caps[k + 1].offset
+            if inner <= 8 or (end and end - c.offset < inner):
+                out.append(c)  # by reference: a pointer (a value would not fit)
+            elif end and (exact or not last):
+                out.append(Captured(c.name[1:], c.offset, t.target))  # the value itself
+        return tuple(out)
+
+    def captured_path(
+        self, func: str, off: int, obj_size: int = 0, exact: bool = False
+    ) -> str | None:
         """``.buf`` (with a field path inside it: ``.job.Payload``) for byte ``off`` of a
         closure object of function ``func``; None where no captured variable covers it."""
         dw = self.proc.dw
-        for c in self.captured(func):
+        for c in self.layout(func, obj_size, exact):
             size = max(dw.resolve(c.type_id).size, 1)
             if c.offset <= off < c.offset + size:
                 inner = field_path(dw, dw.types[c.type_id], off - c.offset)

@@ -27,7 +27,7 @@ from gdb_gomem.goroutines.framevars import frame_vars
 from gdb_gomem.heap import native
 from gdb_gomem.heap.graphalgo import dominator_tops, dominators, retained_sizes, shortest_root_path
 from gdb_gomem.heap.model import HeapModel, heap_model, start_heap_model
-from gdb_gomem.heap.objects import as_int64
+from gdb_gomem.heap.objects import as_int64, object_table
 from gdb_gomem.symbols.fieldpath import field_path, resolve_path
 from gdb_gomem.target.context import Lazy
 from gdb_gomem.target.process import GoProcess
@@ -99,7 +99,8 @@ def _via(proc: GoProcess, types: ObjectTypes, src: int, offset: int) -> str:
     if dwarf_id is None or dwarf_id not in proc.dw.types:
         name = getattr(e, "name", "")
         if name.startswith("closure "):
-            got = frame_vars(proc).captured_path(name[len("closure ") :], off)
+            size = int(object_table(proc).size[src])
+            got = frame_vars(proc).captured_path(name[len("closure ") :], off, size)
             if got is not None:
                 return got
         return f"+{offset}"

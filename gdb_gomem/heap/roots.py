@@ -64,9 +64,10 @@ class RootTable:
     #: interface: where the type pass may start, as from a global.
     typed_slots: list[tuple[int, int]] = field(default_factory=list)
     #: Addresses inside a goroutine's own stack that a live stack word points at: where a
-    #: stack-allocated closure (a defer's, a func value passed down) may start. The type pass
-    #: keeps those whose first word enters a closure function and types what they captured.
-    stack_pointees: list[int] = field(default_factory=list)
+    #: stack-allocated closure (a defer's, a func value passed down) may start, with the exact
+    #: size of the frame's stack object that starts there (0: none does). The type pass keeps
+    #: those whose first word enters a closure function and types what they captured.
+    stack_pointees: list[tuple[int, int]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.kind)
@@ -96,7 +97,7 @@ class _Acc:
         self.holder: list[np.ndarray] = []
         self.value: list[np.ndarray] = []
         self.typed_slots: list[tuple[int, int]] = []
-        self.stack_pointees: list[int] = []
+        self.stack_pointees: list[tuple[int, int]] = []
 
     def add(
         self, kind: str, names: list[str], goid: int | None, holder: np.ndarray, value: np.ndarray
@@ -318,9 +319,9 @@ def _stack_roots(proc: GoProcess, acc: _Acc, errors: list[str]) -> None:
                 new.append(h)
                 fn = closure_func(int(stack[(_b - lo) // 8])) if lo <= _b < hi else None
                 for x in h.tolist():
-                    cap = fvars.captured_path(fn, int(x) - _b) if fn else None
+                    cap = fvars.captured_path(fn, int(x) - _b, _s, True) if fn else None
                     names.append(
-                        f"{fname}:[closure {fn}]{cap}"
+                        f"{fname}:closure({fn}){cap}"
                         if cap
                         else slot_name(fname, fpc, fsp, ffp, int(x))
                     )
@@ -331,7 +332,10 @@ def _stack_roots(proc: GoProcess, acc: _Acc, errors: list[str]) -> None:
         h = np.concatenate(holders)
         v = stack[(h - lo) // 8]
         inner = np.unique(v[(v >= lo) & (v < hi) & (v % 8 == 0)])
-        acc.stack_pointees.extend(inner.tolist()[:MAX_STACK_POINTEES])
+        sizes = {b: sz for b, sz, *_ in sobjs}
+        acc.stack_pointees.extend(
+            (int(a), sizes.get(int(a), 0)) for a in inner.tolist()[:MAX_STACK_POINTEES]
+        )
         acc.add("stack", names, g.goid, h.astype(np.uint64), v)
 
 

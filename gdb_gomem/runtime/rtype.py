@@ -50,6 +50,8 @@ K_POINTER, K_SLICE, K_STRING, K_STRUCT, K_UNSAFE_POINTER = 22, 23, 24, 25, 26
 
 #: Longest type name read; real ones are < 1 KiB, a corrupt length must not read megabytes.
 MAX_NAME = 4096
+#: Fields read from one struct type descriptor.
+MAX_STRUCT_FIELDS = 4096
 #: Longest string value shown (the full length is still reported).
 MAX_TEXT = 4096
 #: Depth bound for errors that wrap errors (``*fmt.wrapError`` chains, cycles in corrupt data).
@@ -264,6 +266,32 @@ class TypeReader:
             lay.get(raw, "GCData"),
             self.types_lo <= addr < self.types_hi,
         )
+
+    def struct_fields(self, t: RType) -> list[tuple[int, int]]:
+        """``(offset, field type descriptor)`` of each field of struct type ``t``
+        (``abi.StructType.Fields``), in declaration order; empty when ``t`` is not a struct
+        or its field list is implausible."""
+        if t.kind != K_STRUCT:
+            return []
+        dw = self.proc.dw
+        fields_off = dw.offset("internal/abi.StructType", "Fields")
+        typ_off = dw.offset("internal/abi.StructField", "Typ")
+        off_off = dw.offset("internal/abi.StructField", "Offset")
+        size = dw.type("internal/abi.StructField").size or 24
+        ptr = self.mem.u64(t.addr + fields_off)
+        n = self.mem.u64(t.addr + fields_off + 8)
+        if not ptr or not 0 < n <= MAX_STRUCT_FIELDS:
+            return []
+        raw = self.mem.read(ptr, n * size)
+        out = []
+        for i in range(n):
+            b = i * size
+            ftyp = int.from_bytes(raw[b + typ_off : b + typ_off + 8], "little")
+            foff = int.from_bytes(raw[b + off_off : b + off_off + 8], "little")
+            if foff >= max(t.size, 1) and t.size:
+                return []
+            out.append((foff, ftyp))
+        return out
 
     def elem(self, t: RType) -> RType | None:
         """The element type of a pointer type (``abi.PtrType.Elem``)."""

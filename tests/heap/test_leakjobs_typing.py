@@ -2,9 +2,10 @@
 and timers (issue 13), on fixtures/<v>/leakjobs. Ground truth: the program's manifest (the
 address of every job, payload, closure buffer, message and ticker; counts per type).
 
-Closure captures are typed from ``DW_AT_go_closure_offset``, which the compiler writes from Go
-1.23 on; on 1.21 and 1.22 the two closures' buffers (an open-coded defer's on each leaked
-worker's stack, and the global hook's) stay untyped, and the tests say so by name.
+A heap closure types what it captured from the struct type it was allocated with (every
+version); a closure on a stack from ``DW_AT_go_closure_offset``, which the compiler writes from
+Go 1.23 on: on 1.21 and 1.22 the buffers of the open-coded deferred closures on the leaked
+workers' stacks stay untyped, and the tests say so by name.
 """
 
 from __future__ import annotations
@@ -69,30 +70,38 @@ def test_jobs_payloads_and_messages_typed(version: str) -> None:
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_closure_captures_typed(version: str) -> None:
-    """A deferred closure on each leaked worker's stack and a global's heap closure: what they
-    captured is typed from the closure function's DWARF (Go 1.23+)."""
+    """Heap closures (three globals: a []byte captured by value, a five-field struct captured
+    by value, a []byte captured by reference) type what they hold on every version, from the
+    struct type they were allocated with; the deferred closure on each leaked worker's stack
+    types its buffer from the closure function's DWARF (Go 1.23+)."""
     ht, _live, m = _typed(version)
+    sizes = m["sizes"]
+    hook, cfg, ref = m["hook"], m["cfg_hook"], m["ref_hook"]
+    assert _type_at(ht, [hook["closure_buffer_addr"]]) == [f"[{sizes['hook_buffer']}]uint8"]
+    assert _type_at(ht, [cfg["buffer_addr"]]) == [f"[{sizes['cfg_buffer']}]uint8"]
+    assert _type_at(ht, [ref["buffer_addr"]]) == [f"[{sizes['ref_buffer']}]uint8"]
+    assert _type_at(ht, [ref["var_addr"]]) == ["[]uint8"]  # the moved-to-heap variable
+    assert _type_at(ht, [hook["closure_addr"], cfg["closure_addr"], ref["closure_addr"]]) == [
+        "closure main.makeHook.func1",
+        "closure main.makeCfgHook.func1",
+        "closure main.makeRefHook.func1",
+    ]
     bufs = [x["closure_buffer_addr"] for x in m["leaked"]]
-    hook = [m["hook"]["closure_buffer_addr"]]
-    size, hook_size = m["sizes"]["closure_buffer"], m["sizes"]["hook_buffer"]
+    size = sizes["closure_buffer"]
     if _closure_offsets(version):
         assert set(_type_at(ht, bufs)) == {f"[{size}]uint8"}
-        assert _type_at(ht, hook) == [f"[{hook_size}]uint8"]
     else:
         assert set(_type_at(ht, bufs)) == {f"<unknown {size}B noscan>"}
-        assert _type_at(ht, hook) == [f"<unknown {hook_size}B noscan>"]
-    assert _type_at(ht, [m["hook"]["closure_addr"]]) == ["closure main.makeHook.func1"]
 
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_typed_share(version: str) -> None:
-    """At least 99% of live bytes typed; on 1.21/1.22 once the closure buffers, which those
-    toolchains give no type for, are set aside."""
+    """At least 99% of live bytes typed; on 1.21/1.22 once the deferred closures' buffers,
+    which those toolchains give no type for, are set aside."""
     ht, live, m = _typed(version)
     tb, ab = ht.typed_fraction(live)
     if not _closure_offsets(version):
-        untyped_closures = len(m["leaked"]) * m["sizes"]["closure_buffer"]
-        tb += untyped_closures + m["sizes"]["hook_buffer"]
+        tb += len(m["leaked"]) * m["sizes"]["closure_buffer"]
     print(f"{version}: typed {tb}/{ab} live bytes = {100 * tb / ab:.2f}%")
     assert tb / ab >= MIN_TYPED_LIVE
 
@@ -143,4 +152,4 @@ def test_paths_name_fields_and_captured_variables(version: str) -> None:
         assert [s["via"] for s in d["steps"]][-1] == ".buf"
         d = _path(version, w["closure_buffer_addr"])
         assert d["root"]["goroutine"] == w["goroutine_id"]
-        assert d["root"]["name"] == "main.leakWorker:[closure main.leakWorker.func1].buf"
+        assert d["root"]["name"] == "main.leakWorker:closure(main.leakWorker.func1).buf"

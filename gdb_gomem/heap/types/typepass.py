@@ -71,6 +71,8 @@ class TypePass:
         self.tiny_class = self.dw.constants.get("runtime.tinySpanClass", 5)
         #: Function name by entry PC, for closures (many share a function).
         self.func_names: dict[int, str] = {}
+        #: Per closure function: its captured variables from its allocation type, or None.
+        self.closure_layouts: dict[str, list[tuple[int, int]] | None] = {}
 
     def find(self, addrs: np.ndarray) -> np.ndarray:
         """Object index (int64) holding each address, -1 outside every object."""

@@ -13,20 +13,27 @@ down) is not a heap object but types what it captured all the same.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
-from gdb_gomem.base.errors import UnreadableMemory
+from gdb_gomem.base.errors import GomemError, UnreadableMemory
 from gdb_gomem.goroutines.framevars import frame_vars
 from gdb_gomem.heap.types.table import P_DWARF, SRC_DWARF
+from gdb_gomem.runtime.rtype import TypeError_
+from gdb_gomem.symbols.coderefs import MAX_CODE, lea_targets
 from gdb_gomem.symbols.gonames import package_of
 
 if TYPE_CHECKING:
     from gdb_gomem.heap.types.typepass import TypePass
 
+#: A closure function's name and the function that makes it: ``pkg.F.func1`` (Go's names for
+#: closures, ``go`` and ``defer`` wrappers, and nested closures ``pkg.F.func1.2``).
+_OUTER = re.compile(r"^(.+)\.(?:func\d+|gowrap\d+|deferwrap\d+|\d+)$")
+
 #: Said once per pass when a closure was found on a toolchain that does not say what it captured.
 NO_OFFSETS_NOTE = (
-    "closures found, but this toolchain (before Go 1.23) writes no DWARF offsets for "
-    "captured variables: memory only a closure keeps stays <unknown>"
+    "closures on goroutine stacks found, but this toolchain (before Go 1.23) writes no DWARF "
+    "offsets for captured variables: memory only such a closure keeps stays <unknown>"
 )
 
 
@@ -46,28 +53,81 @@ def closure(tp: TypePass, p: int) -> None:
             None,
             1,
         )
-        captured(tp, p, name)
+        fields = allocated_layout(tp, name)
+        if fields is not None:
+            for off, tid in fields:
+                tp.queue.push(p + off, tid)
+            return
+        captured(tp, p, name, int(objs.size[i]), False)
 
 
-def stack_closure(tp: TypePass, p: int) -> None:
-    """A stack address a live stack word points at: when its first word enters a closure
-    function (exactly its entry), what that closure captured is queued with its types."""
+def stack_closure(tp: TypePass, p: int, size: int) -> None:
+    """A stack address a live stack word points at (``size``: the exact size of the stack
+    object there, 0 when none starts there): when its first word enters a closure function
+    (exactly its entry), what that closure captured is queued with its types."""
     name = _entered(tp, p)
     if name:
-        captured(tp, p, name)
+        captured(tp, p, name, size, size > 0)
 
 
-def captured(tp: TypePass, p: int, name: str) -> None:
-    """Queue the variables the closure at ``p`` of function ``name`` captured."""
+def captured(tp: TypePass, p: int, name: str, size: int, exact: bool) -> None:
+    """Queue the variables the closure at ``p`` of function ``name`` (an object of ``size``
+    bytes, ``exact`` or a size class) captured."""
     recv = method_value_receiver(tp, name)
     if recv is not None:
         tp.queue.push(p + 8, recv)
         return
-    caps = frame_vars(tp.proc).captured(name)
-    for c in caps:
+    fv = frame_vars(tp.proc)
+    for c in fv.layout(name, size, exact):
         tp.queue.push(p + c.offset, c.type_id)
-    if not caps and NO_OFFSETS_NOTE not in tp.notes and tp.proc.version < (1, 23, 0):
+    if not fv.captured(name) and NO_OFFSETS_NOTE not in tp.notes and tp.proc.version < (1, 23, 0):
         tp.notes.append(NO_OFFSETS_NOTE)
+
+
+def allocated_layout(tp: TypePass, name: str) -> list[tuple[int, int]] | None:
+    """The captured variables of a heap closure of function ``name``, from the struct type it
+    was allocated with (``struct { F uintptr; X0 T0; ... }``, cmd/compile ``ClosureType``): the
+    function that makes the closure passes that type's descriptor to ``runtime.newobject``
+    right before it stores ``name``'s entry in the ``F`` word, so the last struct descriptor
+    its code takes before the entry is the closure's (:mod:`gdb_gomem.symbols.coderefs`).
+    ``(offset, DWARF type)`` per captured variable whose type DWARF knows; None when no
+    such descriptor is found (a closure made on the stack, or by inlined code)."""
+    cache = tp.closure_layouts
+    if name in cache:
+        return cache[name]
+    cache[name] = None
+    m = _OUTER.match(name)
+    tab = tp.proc.pclntab
+    f = tab.func_by_name(name)
+    outer = tab.func_by_name(m.group(1)) if m else None
+    if f is None or outer is None or not 0 < outer.end - outer.entry <= MAX_CODE:
+        return None
+    try:
+        code = tp.proc.binary.read_static(outer.entry, outer.end - outer.entry)
+    except (GomemError, OSError, ValueError):
+        return None
+    leas = lea_targets(code, outer.entry)
+    for k, (at, target) in enumerate(leas):
+        if target != f.entry:
+            continue
+        for at2, t2 in reversed(leas[max(0, k - 8) : k]):
+            if at - at2 > 256 or not tp.tr.types_lo <= t2 < tp.tr.types_hi:
+                continue
+            try:
+                rt = tp.tr.type_at(t2)
+                if not rt.name.startswith("struct { F uintptr"):
+                    continue
+                fields = tp.tr.struct_fields(rt)
+            except (TypeError_, GomemError):
+                continue
+            out = []
+            for off, ft in fields[1:]:
+                tid = tp.names.dwarf_of_rtype(ft)
+                if tid is not None:
+                    out.append((off, tid))
+            cache[name] = out
+            return out
+    return None
 
 
 def _entered(tp: TypePass, p: int) -> str:

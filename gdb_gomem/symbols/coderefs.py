@@ -1,0 +1,35 @@
+"""Addresses a function's machine code takes with ``LEAQ sym(SB), reg`` (amd64).
+
+The Go compiler materialises the address of a static symbol (a type descriptor, a function's
+entry, a funcval) with a RIP-relative ``LEAQ``: ``REX.W 8D /r`` with ``mod=00 rm=101`` and a
+32-bit displacement from the next instruction. A function that makes a heap closure loads the
+closure struct's type descriptor for ``runtime.newobject`` and then the closure function's
+entry for the struct's ``F`` word; :mod:`gdb_gomem.heap.types.decode.closures` pairs the two.
+
+The scan reads bytes, not instructions, so a match can start inside another instruction;
+callers validate every target (a function entry, a type descriptor) before using it.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: REX.W (optionally REX.R) + LEA opcode + ModRM with mod=00, rm=101 (RIP-relative).
+_LEA_RIP = re.compile(rb"[\x48\x4c]\x8d[\x05\x0d\x15\x1d\x25\x2d\x35\x3d]", re.DOTALL)
+
+#: Code scanned per function.
+MAX_CODE = 1 << 20
+
+
+def lea_targets(code: bytes, base: int) -> list[tuple[int, int]]:
+    """``(instruction address, target address)`` of every RIP-relative ``LEAQ`` in ``code``,
+    which starts at address ``base``, in address order."""
+    out: list[tuple[int, int]] = []
+    end = min(len(code), MAX_CODE)
+    for m in _LEA_RIP.finditer(code, 0, end):
+        i = m.start()
+        if i + 7 > end:
+            break
+        disp = int.from_bytes(code[i + 3 : i + 7], "little", signed=True)
+        out.append((base + i, base + i + 7 + disp))
+    return out
