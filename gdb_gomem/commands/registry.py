@@ -197,7 +197,6 @@ COMMAND_MODULES = (
     "trace",
     "snapshots",
     "report",
-    "timers",
 )
 
 
