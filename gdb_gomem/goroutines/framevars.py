@@ -23,6 +23,7 @@ from elftools.dwarf.die import DIE, AttributeValue
 from elftools.dwarf.dwarf_expr import DWARFExprParser
 from elftools.dwarf.locationlists import BaseAddressEntry, LocationEntry, LocationParser
 
+from gdb_gomem.symbols.dwarf import DwarfTables
 from gdb_gomem.symbols.fieldpath import field_path
 from gdb_gomem.target.context import Lazy
 from gdb_gomem.target.process import GoProcess
@@ -34,6 +35,26 @@ DW_AT_go_closure_offset = 0x2907
 
 #: Captured variables read per closure function.
 MAX_CAPTURED = 256
+#: Go 1.21/1.22: the most trailing variables tried as a closure's captures.
+MAX_LEGACY_SUFFIX = 8
+
+
+def _align(dw: DwarfTables, tid: int) -> int:
+    """A Go type's alignment on amd64 (cmd/compile ``types.CalcSize``): a scalar's size up
+    to 8, a struct's largest field alignment, an array's element's; words for the rest."""
+    t = dw.resolve(tid)
+    for _ in range(16):
+        if t.tag == "array" and t.elem is not None and t.elem in dw.types:
+            t = dw.resolve(t.elem)
+            continue
+        break
+    if t.tag == "struct" and not t.fields and t.size == 0:
+        return 1
+    if t.tag == "struct" and t.kind not in (23, 24) and t.fields:
+        return max((_align(dw, f.type) for f in t.fields if f.type in dw.types), default=1)
+    if t.tag == "base":
+        return min(max(t.size, 1), 8) if t.kind not in (15, 16) else (4 if t.kind == 15 else 8)
+    return 8
 
 
 @dataclass(frozen=True)
@@ -66,6 +87,7 @@ class FrameVars:
         self.expr = DWARFExprParser(self.dwarf.structs)
         self._slots: dict[str, list[Slot]] = {}
         self._captured: dict[str, tuple[Captured, ...]] = {}
+        self._tops: dict[str, list[Captured]] = {}
 
     def slots(self, func: str) -> list[Slot]:
         if func not in self._slots:
@@ -85,22 +107,70 @@ class FrameVars:
         that is not a closure, and before Go 1.23 (no ``DW_AT_go_closure_offset``)."""
         got = self._captured.get(func)
         if got is None:
-            off = self.proc.dw.subprograms.get(func)
-            out: list[Captured] = []
-            if off is not None:
-                try:
-                    die = self.dwarf.get_DIE_from_refaddr(off)
-                    for c in die.iter_children():
-                        if len(out) >= MAX_CAPTURED:
-                            break
-                        if c.tag == "DW_TAG_variable":
-                            cap = self._captured_var(c)
-                            if cap is not None:
-                                out.append(cap)
-                except Exception:  # noqa: BLE001 - unreadable DWARF for one function: nothing
-                    out = []
-            got = self._captured[func] = tuple(sorted(out, key=lambda c: c.offset))
+            tops = self._top_vars(func)
+            got = tuple(sorted((c for c in tops if c.offset > 0), key=lambda c: c.offset))
+            self._captured[func] = got
         return got
+
+    def _top_vars(self, func: str) -> list[Captured]:
+        """The function's variables declared at its top level (not its parameters), in DWARF
+        order, each with its closure offset or -1."""
+        hit = self._tops.get(func)
+        if hit is not None:
+            return hit
+        off = self.proc.dw.subprograms.get(func)
+        out: list[Captured] = []
+        if off is not None:
+            try:
+                die = self.dwarf.get_DIE_from_refaddr(off)
+                for c in die.iter_children():
+                    if len(out) >= MAX_CAPTURED:
+                        break
+                    if c.tag == "DW_TAG_variable":
+                        cap = self._captured_var(c)
+                        if cap is not None:
+                            out.append(cap)
+            except Exception:  # noqa: BLE001 - unreadable DWARF for one function: nothing
+                out = []
+        self._tops[func] = out
+        return out
+
+    def legacy_layouts(self, func: str, size: int) -> list[tuple[Captured, ...]]:
+        """Go 1.21/1.22, which write no closure offsets: the layouts a closure object of
+        exactly ``size`` bytes of ``func`` can have.
+
+        cmd/compile ``buildssa`` appends the captured variables to the function's
+        declarations after its own locals, in the closure struct's order, so they are the
+        last top-level DWARF variables; ``ClosureStructIter`` lays them out from offset 8,
+        each aligned. Every suffix of the variables, with each ``&x`` read as a pointer or as
+        the value itself, whose layout ends exactly at ``size`` is a candidate; the caller
+        keeps the one the object's pointer map agrees with."""
+        dw = self.proc.dw
+        tops = [c for c in self._top_vars(func) if c.offset < 0]
+        out: list[tuple[Captured, ...]] = []
+        for k in range(1, min(len(tops), MAX_LEGACY_SUFFIX) + 1):
+            suffix = tops[-k:]
+            amp = [i for i, c in enumerate(suffix) if c.name.startswith("&")]
+            if len(amp) > 3:
+                break
+            for choice in range(1 << len(amp)):
+                lay: list[Captured] = []
+                at = 8
+                for i, c in enumerate(suffix):
+                    tid, name = c.type_id, c.name
+                    if i in amp and choice >> amp.index(i) & 1:
+                        t = dw.resolve(tid)
+                        if t.tag != "ptr" or t.target not in dw.types:
+                            break
+                        tid, name = t.target, name[1:]
+                    al = _align(dw, tid)
+                    at = (at + al - 1) // al * al
+                    lay.append(Captured(name, at, tid))
+                    at += dw.resolve(tid).size
+                else:
+                    if (at + 7) // 8 * 8 == size:
+                        out.append(tuple(lay))
+        return out
 
     def layout(self, func: str, obj_size: int = 0, exact: bool = False) -> tuple[Captured, ...]:
         """What a closure object of ``func`` holds, each variable with the type of its bytes.
@@ -147,8 +217,9 @@ class FrameVars:
         return None
 
     def _captured_var(self, c: DIE) -> Captured | None:
-        """``c`` as a captured variable; a concrete DIE takes its attributes from its
-        abstract origin (cmd/internal/dwarf ``putvar`` writes the offset on the abstract one)."""
+        """Variable ``c`` with its closure offset (-1 when it has none); a concrete DIE takes
+        its attributes from its abstract origin (cmd/internal/dwarf ``putvar`` writes the
+        offset on the abstract one)."""
         attrs = c.attributes
         origin = attrs.get("DW_AT_abstract_origin")
         if origin is not None:
@@ -159,13 +230,14 @@ class FrameVars:
         off = got.get(DW_AT_go_closure_offset)
         tref = attrs.get("DW_AT_type")
         name = attrs.get("DW_AT_name")
-        if off is None or tref is None or not isinstance(off.value, int) or off.value <= 0:
+        if tref is None:
             return None
+        offset = int(off.value) if off is not None and isinstance(off.value, int) else -1
         tid = int(tref.value) + (0 if tref.form == "DW_FORM_ref_addr" else c.cu.cu_offset)
         if tid not in self.proc.dw.types:
             return None
         text = name.value.decode("utf-8", "replace") if name is not None else "?"
-        return Captured(text, int(off.value), tid)
+        return Captured(text, offset if offset > 0 else -1, tid)
 
     def _collect(self, die: DIE, out: list[Slot], depth: int) -> None:
         for c in die.iter_children():

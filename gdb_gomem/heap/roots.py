@@ -65,9 +65,10 @@ class RootTable:
     typed_slots: list[tuple[int, int]] = field(default_factory=list)
     #: Addresses inside a goroutine's own stack that a live stack word points at: where a
     #: stack-allocated closure (a defer's, a func value passed down) may start, with the exact
-    #: size of the frame's stack object that starts there (0: none does). The type pass keeps
-    #: those whose first word enters a closure function and types what they captured.
-    stack_pointees: list[tuple[int, int]] = field(default_factory=list)
+    #: size of the frame's stack object that starts there (0: none does) and the offsets of
+    #: its pointer words (its stack-object pointer map). The type pass keeps those whose
+    #: first word enters a closure function and types what they captured.
+    stack_pointees: list[tuple[int, int, tuple[int, ...]]] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.kind)
@@ -97,7 +98,7 @@ class _Acc:
         self.holder: list[np.ndarray] = []
         self.value: list[np.ndarray] = []
         self.typed_slots: list[tuple[int, int]] = []
-        self.stack_pointees: list[tuple[int, int]] = []
+        self.stack_pointees: list[tuple[int, int, tuple[int, ...]]] = []
 
     def add(
         self, kind: str, names: list[str], goid: int | None, holder: np.ndarray, value: np.ndarray
@@ -332,10 +333,11 @@ def _stack_roots(proc: GoProcess, acc: _Acc, errors: list[str]) -> None:
         h = np.concatenate(holders)
         v = stack[(h - lo) // 8]
         inner = np.unique(v[(v >= lo) & (v < hi) & (v % 8 == 0)])
-        sizes = {b: sz for b, sz, *_ in sobjs}
-        acc.stack_pointees.extend(
-            (int(a), sizes.get(int(a), 0)) for a in inner.tolist()[:MAX_STACK_POINTEES]
-        )
+        objs_at = {b: (sz, ptrs) for b, sz, ptrs, *_ in sobjs}
+        for a in inner.tolist()[:MAX_STACK_POINTEES]:
+            sz, ptrs = objs_at.get(int(a), (0, None))
+            offs = tuple((ptrs - a).tolist()) if ptrs is not None else ()
+            acc.stack_pointees.append((int(a), sz, offs))
         acc.add("stack", names, g.goid, h.astype(np.uint64), v)
 
 

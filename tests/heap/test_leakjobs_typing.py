@@ -4,8 +4,8 @@ address of every job, payload, closure buffer, message and ticker; counts per ty
 
 A heap closure types what it captured from the struct type it was allocated with (every
 version); a closure on a stack from ``DW_AT_go_closure_offset``, which the compiler writes from
-Go 1.23 on: on 1.21 and 1.22 the buffers of the open-coded deferred closures on the leaked
-workers' stacks stay untyped, and the tests say so by name.
+Go 1.23 on, and on 1.21/1.22 from the closure function's trailing DWARF variables laid out as
+the compiler lays them out, accepted only when exactly one layout fits the stack object.
 """
 
 from __future__ import annotations
@@ -73,7 +73,9 @@ def test_closure_captures_typed(version: str) -> None:
     """Heap closures (three globals: a []byte captured by value, a five-field struct captured
     by value, a []byte captured by reference) type what they hold on every version, from the
     struct type they were allocated with; the deferred closure on each leaked worker's stack
-    types its buffer from the closure function's DWARF (Go 1.23+)."""
+    types its buffer from the closure function's DWARF (offsets on Go 1.23+; on 1.21/1.22 the
+    trailing variables laid out as the compiler does, checked against the stack object's
+    size and pointer map)."""
     ht, _live, m = _typed(version)
     sizes = m["sizes"]
     hook, cfg, ref = m["hook"], m["cfg_hook"], m["ref_hook"]
@@ -87,21 +89,14 @@ def test_closure_captures_typed(version: str) -> None:
         "closure main.makeRefHook.func1",
     ]
     bufs = [x["closure_buffer_addr"] for x in m["leaked"]]
-    size = sizes["closure_buffer"]
-    if _closure_offsets(version):
-        assert set(_type_at(ht, bufs)) == {f"[{size}]uint8"}
-    else:
-        assert set(_type_at(ht, bufs)) == {f"<unknown {size}B noscan>"}
+    assert set(_type_at(ht, bufs)) == {f"[{sizes['closure_buffer']}]uint8"}
 
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_typed_share(version: str) -> None:
-    """At least 99% of live bytes typed; on 1.21/1.22 once the deferred closures' buffers,
-    which those toolchains give no type for, are set aside."""
-    ht, live, m = _typed(version)
+    """At least 99% of live bytes typed."""
+    ht, live, _m = _typed(version)
     tb, ab = ht.typed_fraction(live)
-    if not _closure_offsets(version):
-        tb += len(m["leaked"]) * m["sizes"]["closure_buffer"]
     print(f"{version}: typed {tb}/{ab} live bytes = {100 * tb / ab:.2f}%")
     assert tb / ab >= MIN_TYPED_LIVE
 

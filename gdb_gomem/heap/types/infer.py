@@ -63,8 +63,8 @@ def _infer(proc: GoProcess) -> HeapTypes:
     prop.run()
     roots = ROOTS(proc)
     prop.from_stacks(roots.typed_slots)
-    for p, size in roots.stack_pointees:
-        stack_closure(tp, p, size)
+    for p, size, ptrs in roots.stack_pointees:
+        stack_closure(tp, p, size, ptrs)
     prop.run()
     name_by_signature(tp)
     # The pass gathered words all over the core's mapping: hand those pages back (the page

@@ -17,7 +17,7 @@ import re
 from typing import TYPE_CHECKING
 
 from gdb_gomem.base.errors import GomemError, UnreadableMemory
-from gdb_gomem.goroutines.framevars import frame_vars
+from gdb_gomem.goroutines.framevars import Captured, frame_vars
 from gdb_gomem.heap.types.table import P_DWARF, SRC_DWARF
 from gdb_gomem.runtime.rtype import TypeError_
 from gdb_gomem.symbols.coderefs import MAX_CODE, lea_targets
@@ -61,13 +61,66 @@ def closure(tp: TypePass, p: int) -> None:
         captured(tp, p, name, int(objs.size[i]), False)
 
 
-def stack_closure(tp: TypePass, p: int, size: int) -> None:
+def stack_closure(tp: TypePass, p: int, size: int, ptrs: tuple[int, ...] = ()) -> None:
     """A stack address a live stack word points at (``size``: the exact size of the stack
-    object there, 0 when none starts there): when its first word enters a closure function
-    (exactly its entry), what that closure captured is queued with its types."""
+    object there, 0 when none starts there; ``ptrs``: the offsets of its pointer words):
+    when its first word enters a closure function (exactly its entry), what that closure
+    captured is queued with its types."""
     name = _entered(tp, p)
-    if name:
-        captured(tp, p, name, size, size > 0)
+    if not name:
+        return
+    fv = frame_vars(tp.proc)
+    if size and not fv.captured(name) and tp.proc.version < (1, 23, 0):
+        lay = legacy_layout(tp, name, size, frozenset(ptrs))
+        if lay is not None:
+            for c in lay:
+                tp.queue.push(p + c.offset, c.type_id)
+            return
+    captured(tp, p, name, size, size > 0)
+
+
+def legacy_layout(
+    tp: TypePass, name: str, size: int, ptrs: frozenset[int]
+) -> tuple[Captured, ...] | None:
+    """Go 1.21/1.22: the one layout of a closure of ``size`` bytes whose pointer words are
+    exactly ``ptrs`` (:meth:`~gdb_gomem.goroutines.framevars.FrameVars.legacy_layouts`); None
+    when no candidate, or more than one, agrees with the pointer map."""
+    fits = []
+    for lay in frame_vars(tp.proc).legacy_layouts(name, size):
+        if _pointer_words(tp, lay) == ptrs:
+            fits.append(lay)
+    return fits[0] if len(set(fits)) == 1 else None
+
+
+def _pointer_words(tp: TypePass, lay: tuple[Captured, ...]) -> frozenset[int]:
+    """The pointer words of a laid-out closure as the GC sees them (every pointer-shaped word
+    of each variable: what the stack object's pointer map records)."""
+    out: set[int] = set()
+    for c in lay:
+        out |= {c.offset + w for w in _type_pointer_words(tp, c.type_id, 0)}
+    return frozenset(out)
+
+
+def _type_pointer_words(tp: TypePass, tid: int, depth: int) -> set[int]:
+    dw = tp.dw
+    t = dw.resolve(tid)
+    if depth > 8:
+        return set()
+    if t.tag in ("ptr", "func"):
+        return {0}
+    if t.tag == "array":
+        if not t.count or t.elem is None or t.count > 1024:
+            return set()
+        es = dw.resolve(t.elem).size
+        sub = _type_pointer_words(tp, t.elem, depth + 1)
+        return {i * es + w for i in range(t.count) for w in sub}
+    if t.tag == "struct":
+        out: set[int] = set()
+        for f in t.fields:
+            if f.type in dw.types:
+                out |= {f.offset + w for w in _type_pointer_words(tp, f.type, depth + 1)}
+        return out
+    return set()
 
 
 def captured(tp: TypePass, p: int, name: str, size: int, exact: bool) -> None:
