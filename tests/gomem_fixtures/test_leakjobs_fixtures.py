@@ -34,6 +34,9 @@ SIZES = {
     "payload": 2048,
     "closure_buffer": 4096,
     "hook_buffer": 8192,
+    "cfg_buffer": 3072,
+    "ref_buffer": 1536,
+    "main.Config": 64,
     "msg_body": 256,
 }
 COUNTS = {
@@ -157,12 +160,17 @@ def test_manifest_is_consistent(version: str) -> None:
         hook["closure_addr"],
         hook["closure_buffer_addr"],
         m["parked_chans"]["array_addr"],
+        *(m["cfg_hook"][k] for k in ("closure_addr", "buffer_addr")),
+        *(m["ref_hook"][k] for k in ("closure_addr", "var_addr", "buffer_addr")),
     ]
     values = [addr(a) for a in addrs]
     assert all(v % 8 == 0 for v in values) and len(set(values)) == len(values)
     big = [g["payload_addr"] for g in [*leaked, *parked]] + [hook["closure_buffer_addr"]]
     big += [g["closure_buffer_addr"] for g in leaked]
-    assert all(addr(a) % 256 == 0 for a in big)  # 2048/4096/8192-byte size classes
+    big += [m["cfg_hook"]["buffer_addr"], m["ref_hook"]["buffer_addr"]]
+    assert all(addr(a) % 256 == 0 for a in big)  # 1536..8192-byte size classes
+    assert m["cfg_hook"]["size"] == SIZES["cfg_buffer"]
+    assert m["ref_hook"]["size"] == SIZES["ref_buffer"]
 
     # One GC, the program's own, then nothing: the memstats at the crash agree.
     gc = m["forced_gc"]
