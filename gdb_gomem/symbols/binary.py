@@ -11,11 +11,12 @@ import bisect
 import hashlib
 import os
 import struct
+import zlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
-from elftools.common.exceptions import ELFError
+from elftools.common.exceptions import DWARFError, ELFError
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
@@ -79,6 +80,34 @@ class BuildInfo:
         }
 
 
+#: What pyelftools and the decompressor raise on a truncated or garbled executable.
+CORRUPT_ELF: tuple[type[BaseException], ...] = (
+    ELFError,
+    DWARFError,
+    zlib.error,
+    struct.error,
+    OSError,
+    ValueError,
+    IndexError,
+    KeyError,
+    AssertionError,
+)
+
+
+def _exc_name(exc: BaseException) -> str:
+    mod = type(exc).__module__
+    return type(exc).__name__ if mod == "builtins" else f"{mod}.{type(exc).__name__}"
+
+
+def damaged_binary(path: Path, exc: BaseException) -> BadFile:
+    """The one message for an executable whose ELF or DWARF structure cannot be read."""
+    return BadFile(
+        f"{path} is a damaged executable: {_exc_name(exc)}: {exc}",
+        "use the exact, complete executable that produced the core (not truncated, "
+        "not post-processed)",
+    )
+
+
 def _read_uvarint(buf: bytes, pos: int) -> tuple[int, int]:
     """Decode an unsigned LEB128 varint (encoding/binary.Uvarint); returns (value, new pos)."""
     value = 0
@@ -140,12 +169,27 @@ class GoBinary:
                 f"{self.path} is a core file, not an executable",
                 "pass the executable with --binary and the core with --core",
             )
+        try:
+            self._read_headers()
+        except CORRUPT_ELF as exc:
+            raise damaged_binary(self.path, exc) from None
+
+    def _read_headers(self) -> None:
+        """Sections, segments and what kind of program this is; every table checked to lie
+        inside the file (a truncated or garbled executable must not be half-believed)."""
+        size = self.path.stat().st_size
         machine = self.elf["e_machine"]
         self.goarch = _GOARCH.get(machine, str(machine))
         self.ptr_size = 8 if self.elf.elfclass == 64 else 4
         self.little_endian = self.elf.little_endian
         self.sections: dict[str, Section] = {}
-        for s in self.elf.iter_sections():
+        for i, s in enumerate(self.elf.iter_sections()):
+            if s["sh_type"] != "SHT_NOBITS" and s["sh_offset"] + s["sh_size"] > size:
+                raise BadFile(
+                    f"{self.path} is truncated or damaged: section {i} ends at "
+                    f"byte {s['sh_offset'] + s['sh_size']} of a {size}-byte file",
+                    "use the complete executable that produced the core (copy it again)",
+                )
             self.sections[s.name] = Section(
                 s.name, s["sh_addr"], s["sh_offset"], s["sh_size"], s["sh_type"]
             )

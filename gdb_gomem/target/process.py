@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import TypeVar
 
 from gdb_gomem.base.errors import CoreMismatch, LayoutError, UnreadableMemory
-from gdb_gomem.symbols.binary import GoBinary, parse_go_version
+from gdb_gomem.symbols.binary import CORRUPT_ELF, GoBinary, damaged_binary, parse_go_version
 from gdb_gomem.symbols.dwarf import DwarfTables, load_dwarf
 from gdb_gomem.symbols.pclntab import Pclntab, PclntabError
 from gdb_gomem.symbols.symcache import cached
@@ -24,7 +24,10 @@ T = TypeVar("T")
 
 def load_tables(binary: GoBinary) -> DwarfTables:
     """The binary's DWARF tables, from the per-binary cache when possible."""
-    return cached("dwarf", binary.sha256, lambda: load_dwarf(binary.elf))
+    try:
+        return cached("dwarf", binary.sha256, lambda: load_dwarf(binary.elf))
+    except CORRUPT_ELF as exc:
+        raise damaged_binary(binary.path, exc) from None
 
 
 def load_pclntab(binary: GoBinary, dw: DwarfTables) -> Pclntab:
@@ -184,6 +187,12 @@ class GoProcess:
                     f"the core's copy of the executable differs{self._which_exe_hint()}",
                     "pass the exact executable that crashed (the same build of it)",
                 )
+        if not self.binary.elf.has_dwarf_info():
+            raise LayoutError(
+                f"{self.binary.path.name} has no DWARF debug information (stripped, or linked "
+                "with -ldflags=-w)",
+                "use the unstripped executable; gomem reads runtime layouts from DWARF",
+            )
         try:
             md = self.global_("runtime.firstmoduledata")
             pc_header = md["pcHeader"].ptr()
