@@ -8,6 +8,7 @@ pclntab) are read from the executable instead, which is why a core needs its bin
 from __future__ import annotations
 
 import bisect
+import itertools
 import mmap
 import os
 import struct
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gdb_gomem.base.errors import BadFile, TruncatedCore, UnreadableMemory
+from gdb_gomem.base.errors import BadFile, DamagedCore, TruncatedCore, UnreadableMemory
 from gdb_gomem.symbols.binary import GoBinary, Segment
 from gdb_gomem.target.memory import (
     MappedRange,
@@ -74,6 +75,14 @@ _PRSTATUS_PID_OFF = 32
 PREAD_MAX = 1 << 16
 
 
+def _contiguous(headers: list[tuple[str, int, int]]) -> bool:
+    """Whether the file-backed segments follow one another in the file as a kernel or gdb
+    writes them (each starts where the previous ended, up to page alignment): what a cut-off
+    core still has, and garbled headers do not."""
+    spans = sorted((o, n) for _k, o, n in headers if n)
+    return all(0 <= b[0] - (a[0] + a[1]) <= 1 << 16 for a, b in itertools.pairwise(spans))
+
+
 @dataclass(frozen=True)
 class MappedFile:
     start: int
@@ -125,18 +134,37 @@ class CoreFile:
             )
         self.segments: list[Segment] = []
         notes: list[tuple[int, int]] = []
+        headers: list[tuple[str, int, int]] = []
         for i in range(e_phnum):
             p_type, p_flags, p_offset, p_vaddr, _pa, p_filesz, p_memsz, _al = struct.unpack_from(
                 "<IIQQQQQQ", self._mm, e_phoff + i * e_phentsize
             )
             if p_type == 1:
                 self.segments.append(Segment(p_vaddr, p_memsz, p_offset, p_filesz, p_flags))
+                headers.append(("PT_LOAD", p_offset, p_filesz))
             elif p_type == 4:
                 notes.append((p_offset, p_filesz))
+                headers.append(("PT_NOTE", p_offset, p_filesz))
         self.segments.sort(key=lambda s: s.vaddr)
         self._starts = [s.vaddr for s in self.segments]
         needed = max((s.offset + s.filesz for s in self.segments if s.filesz), default=0)
         needed = max([needed] + [o + n for o, n in notes])
+        past = [(kind, o, n) for kind, o, n in headers if o + n > self.file_size]
+        if len(past) == 1 and len(headers) > 1 and past[0][2] > self.file_size:
+            kind, o, n = past[0]
+            raise DamagedCore(
+                f"{self.path} is damaged: its {kind} program header claims {n} bytes at offset "
+                f"{o}, more than the whole {self.file_size}-byte file, while every other "
+                "segment fits",
+                "the core's ELF headers are corrupt; regenerate or copy the core again",
+            )
+        if needed > self.file_size and not _contiguous(headers):
+            raise DamagedCore(
+                f"{self.path} is damaged: its {len(headers)} program headers do not describe "
+                f"one file (segments overlap or leave gaps; they would need {needed} bytes, "
+                f"the file has {self.file_size})",
+                "the core's ELF headers are corrupt; regenerate or copy the core again",
+            )
         if needed > self.file_size:
             raise TruncatedCore(
                 f"{self.path} is truncated: {self.file_size} of {needed} bytes present "
@@ -154,6 +182,19 @@ class CoreFile:
         self.auxv: dict[int, int] = {}
         for off, size in notes:
             self._parse_notes(off, size)
+        if not notes:
+            raise DamagedCore(
+                f"{self.path} has no PT_NOTE segment: no threads, registers or signal",
+                "the core's headers are damaged; regenerate the core (a kernel core or gcore "
+                "always has one)",
+            )
+        if not self.threads:
+            raise DamagedCore(
+                f"{self.path} has no thread notes (NT_PRSTATUS): its note segment is damaged, "
+                "so no thread's registers or signal can be read",
+                "regenerate or copy the core again (a kernel core or gcore writes one note per "
+                "thread)",
+            )
 
     def close(self) -> None:
         self._mm.close()
@@ -171,7 +212,13 @@ class CoreFile:
             desc = pos + 12 + ((namesz + 3) & ~3)
             nxt = desc + ((descsz + 3) & ~3)
             if nxt > end or nxt <= pos:
-                return
+                if pos > off and not any(self._mm[pos:end]):
+                    return  # zero padding after the last note
+                raise DamagedCore(
+                    f"{self.path} is damaged: the note at offset {pos} (type {ntype:#x}) "
+                    f"claims {namesz}+{descsz} bytes, past the end of its {size}-byte segment",
+                    "the core's notes are corrupt; regenerate or copy the core again",
+                )
             data = self._mm[desc : desc + descsz]
             if ntype == NT_PRSTATUS and descsz >= _PRSTATUS_REGS_OFF + 8 * len(AMD64_REGS):
                 regs = struct.unpack_from(f"<{len(AMD64_REGS)}Q", data, _PRSTATUS_REGS_OFF)

@@ -9,9 +9,11 @@ come from gdb's thread list and ``$_siginfo``. Only this module and the gdb fron
 from __future__ import annotations
 
 import os
+import re
 
 import gdb
 
+from gdb_gomem.adapters.corefile import CoreFile
 from gdb_gomem.base.errors import BadFile, UnreadableMemory
 from gdb_gomem.symbols.binary import GoBinary
 from gdb_gomem.target.memory import (
@@ -124,6 +126,29 @@ def _siginfo(thread: gdb.InferiorThread | None) -> tuple[int, int, int, int]:
             selected.switch()
 
 
+_CHECKED: dict[tuple[str, int, int], None] = {}
+
+
+def check_core_file() -> None:
+    """Validate the core gdb opened exactly as the standalone CLI does (headers, notes,
+    truncation: :class:`~gdb_gomem.adapters.corefile.CoreFile`): gdb itself reads a core cut
+    in half, or one with damaged notes, without a word, and gomem must not analyse it."""
+    text = gdb.execute("info target", to_string=True)
+    m = re.search(r"core dump file:\s*`([^']+)'", text)
+    if m is None:
+        return
+    path = m.group(1)
+    try:
+        st = os.stat(path)
+    except OSError:
+        return  # gdb has it open; a core deleted since cannot be checked again
+    key = (path, st.st_size, st.st_mtime_ns)
+    if key in _CHECKED:
+        return
+    CoreFile(path).close()
+    _CHECKED[key] = None
+
+
 def process_from_gdb() -> GoProcess:
     """The selected inferior as a GoProcess (raises BadFile with the next step if none)."""
     inf = gdb.selected_inferior()
@@ -144,6 +169,7 @@ def process_from_gdb() -> GoProcess:
         thread = gdb.selected_thread()
         name = f"pid {inf.pid}"
     else:
+        check_core_file()
         # gdb numbers a core's threads in note order: #1 took the signal that dumped it.
         threads = sorted(inf.threads(), key=lambda t: t.num)
         thread = threads[0] if threads else None

@@ -48,6 +48,10 @@ class TruncatedCore(BadFile):
     """A core whose segments extend past the end of the file."""
 
 
+class DamagedCore(BadFile):
+    """A core whose ELF headers or notes are impossible (not merely cut short)."""
+
+
 class CoreMismatch(BadFile):
     """A core that was not produced by the given binary."""
 
