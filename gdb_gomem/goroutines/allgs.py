@@ -59,6 +59,22 @@ G_RUNNING = 2
 G_DEAD = 6
 
 
+#: The runtime's largest goroutine stack on 64-bit (``maxstacksize``, set by runtime.main).
+MAX_STACK = 1 << 30
+
+
+def stack_error(lo: int, hi: int) -> str | None:
+    """Why ``g.stack`` bounds are impossible (stacks are word-aligned, non-empty and at most
+    ``maxstacksize``, 1 GB on 64-bit), or None; a dead g's zero bounds are fine."""
+    if lo == hi == 0:
+        return None
+    if lo % 8 or hi % 8:
+        return f"stack bounds {lo:#x}-{hi:#x} are not word-aligned"
+    if not 0 < hi - lo <= MAX_STACK:
+        return f"stack bounds {lo:#x}-{hi:#x} give an impossible size"
+    return None
+
+
 @dataclass
 class Goroutine:
     addr: int
@@ -167,6 +183,11 @@ class GoroutineTable:
             )
             if status & ~0x1000 != G_WAITING:
                 g.wait_reason = ""
+            bad = stack_error(g.stack_lo, g.stack_hi)
+            if bad:
+                # The goroutine is listed, but nothing reads a stack these bounds describe.
+                self.errors.append(f"goroutine {g.goid} (g {gp:#x}): {bad}; its stack is skipped")
+                g.stack_lo = g.stack_hi = 0
             if g.labels_ptr:
                 try:
                     g.labels = read_labels(proc, g.labels_ptr)

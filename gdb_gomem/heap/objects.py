@@ -430,7 +430,9 @@ def build_objects(proc: GoProcess, walk: SpanWalk | None = None) -> ObjectTable:
     walk = walk or cached_walk(proc)
     geo = walk.geometry
     sg = walk.sweepgen
-    errors: list[str] = []
+    # The walk's complaints (a corrupt descriptor is skipped there) travel with the table, so
+    # every command built on it says what it left out.
+    errors: list[str] = list(walk.errors)
     idx = [i for i, s in enumerate(walk.spans) if s.state == 1 and s.error is None]
     idx.sort(key=lambda i: walk.spans[i].base)
     spans = [walk.spans[i] for i in idx]

@@ -33,6 +33,7 @@ import numpy as np
 from gdb_gomem.base.errors import LayoutError, UnreadableMemory
 from gdb_gomem.runtime.geometry import (
     HeapGeometry,
+    HeapMap,
     heap_geometry,
 )
 from gdb_gomem.runtime.mspan import (
@@ -191,11 +192,26 @@ def walk_spans(proc: GoProcess, *, with_bits: bool = True) -> SpanWalk:
     good = [(p, raw) for p, raw in zip(uniq, raws, strict=True) if raw is not None]
     max_objs = max_objs_per_span(dw)
     bad = len(uniq) - len(good)
-    for s in lay.decode_many([r for _p, r in good], [p for p, _r in good]):
+    decoded = lay.decode_many([r for _p, r in good], [p for p, _r in good])
+    for s in decoded:
         s.error = check_span(s, geo.page_size, max_objs)
-        if s.error:
-            walk.errors.append(f"mspan {s.addr:#x} (base {s.base:#x}): {s.error}")
-        walk.spans.append(s)
+    _check_arenas(proc, geo, decoded)
+    bad_spans = [s for s in decoded if s.error]
+    for s in bad_spans[:MAX_SPAN_ERRORS]:
+        walk.errors.append(f"mspan {s.addr:#x} (base {s.base:#x}): {s.error}")
+    if len(bad_spans) > MAX_SPAN_ERRORS:
+        walk.errors.append(
+            f"... and {len(bad_spans) - MAX_SPAN_ERRORS} more corrupt span descriptor(s) "
+            f"({len(bad_spans)} of {len(decoded)} skipped)"
+        )
+    unmapped = sum(1 for s in bad_spans if s.error and "heap arenas" in s.error)
+    in_use = sum(1 for s in decoded if s.state != 0)
+    if unmapped and unmapped >= in_use // 2:
+        walk.errors.append(
+            f"the arena index mheap_.arenas maps the pages of none of {unmapped} spans: it is "
+            "damaged, so no heap object can be found"
+        )
+    walk.spans.extend(decoded)
     if bad:
         walk.errors.append(
             f"{bad} allspans entr{'y' if bad == 1 else 'ies'} point to unreadable memory"
@@ -204,6 +220,57 @@ def walk_spans(proc: GoProcess, *, with_bits: bool = True) -> SpanWalk:
     if with_bits:
         _count_allocated(proc, walk)
     return walk
+
+
+#: Corrupt descriptors named one per line; the rest are counted.
+MAX_SPAN_ERRORS = 8
+
+#: The highest user address on linux/amd64 (47-bit; 57-bit with 5-level paging, which Go's
+#: heap hints never reach).
+USER_TOP = 1 << 57
+
+
+def _check_arenas(proc: GoProcess, geo: HeapGeometry, spans: list[SpanRecord]) -> None:
+    """Mark corrupt every span in use whose pages leave the heap: its first and last page
+    must lie in arenas ``mheap_.arenas`` maps, and it cannot have more pages than all of the
+    heap's arenas (``mheap_.allArenas``) hold. Checked before any table sized by ``npages``
+    is built: one bad descriptor must not make the object table grow without bound."""
+    try:
+        hm: HeapMap | None = HeapMap(proc)
+    except (LayoutError, UnreadableMemory):
+        hm = None
+    # Every mapped arena: ``allArenas`` up to Go 1.24, ``heapArenas`` + ``userArenaArenas``
+    # after.
+    n_arenas = 0
+    try:
+        mh = proc.global_("runtime.mheap_")
+        names = {f.name for f in proc.dw.resolve(mh.type.id).fields}
+        for name in ("allArenas", "heapArenas", "userArenaArenas"):
+            if name in names:
+                n_arenas += mh[name].slice_header()[1]
+    except (LayoutError, UnreadableMemory):
+        n_arenas = 0
+    max_pages = n_arenas * geo.pages_per_arena if 0 < n_arenas < 1 << 22 else 0
+    ok_arena: dict[int, bool] = {}
+
+    def mapped(addr: int) -> bool:
+        idx = geo.arena_index(addr)
+        if idx not in ok_arena:
+            ok_arena[idx] = hm is None or bool(hm.entry(addr).heap_arena)
+        return ok_arena[idx]
+
+    for s in spans:
+        if s.error or s.state == 0:
+            continue
+        end = s.base + s.npages * geo.page_size
+        if end > USER_TOP:
+            s.error = f"{s.npages} page(s) from base {s.base:#x} end past the address space"
+        elif max_pages and s.npages > max_pages:
+            s.error = f"npages {s.npages} is more than the heap's {n_arenas} arena(s) hold"
+        elif not mapped(s.base) or not mapped(end - 1):
+            s.error = (
+                f"its pages {s.base:#x}-{end:#x} are not all in heap arenas the runtime mapped"
+            )
 
 
 def _classify(proc: GoProcess, walk: SpanWalk) -> None:

@@ -55,6 +55,11 @@ def _infer(proc: GoProcess) -> HeapTypes:
     t0 = time.perf_counter()
     objs = object_table(proc)
     tp = TypePass(proc, objs)
+    if len(objs) == 0:
+        # Nothing to type: following values would only chase pointers into memory no span
+        # owns (a heap whose spans are all corrupt, or whose arena index is unreadable).
+        tp.notes.append("no heap objects: every span in use is corrupt or the heap is empty")
+        return HeapTypes(objs, tp.tid, tp.table.entries, tp.data_off, tp.notes, objs.errors)
     prop = Propagation(tp)
     type_by_headers(tp)
     type_by_finalizers(tp)
@@ -70,7 +75,9 @@ def _infer(proc: GoProcess) -> HeapTypes:
     # The pass gathered words all over the core's mapping: hand those pages back (the page
     # cache keeps them) so the resident set is the tables, not the core.
     tp.gather.image.release(0, 1 << 62)
-    ht = HeapTypes(objs, tp.tid, tp.table.entries, tp.data_off, tp.notes, tp.errors)
+    ht = HeapTypes(
+        objs, tp.tid, tp.table.entries, tp.data_off, tp.notes, [*objs.errors, *tp.errors]
+    )
     ht.seconds = time.perf_counter() - t0
     return ht
 

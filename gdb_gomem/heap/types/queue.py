@@ -26,6 +26,12 @@ if TYPE_CHECKING:
 MAX_ARRAY_FOLLOW = 1 << 20
 MAX_OBJECT_ELEMS = 1 << 27
 MAX_WORK = 1 << 26
+#: Elements read from one array outside the heap (see :meth:`ScanQueue._elements`).
+MAX_ARRAY_ELEMS = 1 << 22
+CUT_NOTE = (
+    "arrays outside the heap claimed more elements than the heap could hold (damaged lengths, "
+    "or a heap whose arena index is unreadable): only the first were followed"
+)
 
 
 class ScanQueue:
@@ -122,15 +128,31 @@ class ScanQueue:
                 continue
             self.scanned += len(new)
             if self.scanned > MAX_WORK:
-                raise GomemError("type propagation exceeded its work bound")
+                raise GomemError(
+                    "type propagation exceeded its work bound (more values than the heap "
+                    "can hold: the core's heap structures are likely damaged)",
+                    "run `gomem verify` to see which structure is corrupt",
+                )
             return tid, new
         return None
 
     # ----------------------------------------------------------------- scanned already
 
     def _elements(self, tid: int, starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-        """Addresses of every element of the arrays (``counts[j]`` from ``starts[j]``)."""
+        """Addresses of every element of the arrays (``counts[j]`` from ``starts[j]``), each
+        array cut at :data:`MAX_ARRAY_ELEMS` (a length read from a damaged slice header must
+        not size a table: the runtime's largest array, the arena index, has 2^22)."""
+        if len(counts) and int(counts.max()) > MAX_ARRAY_ELEMS:
+            counts = np.minimum(counts, MAX_ARRAY_ELEMS)
+            if CUT_NOTE not in self.tp.notes:
+                self.tp.notes.append(CUT_NOTE)
         tot = int(counts.sum())
+        if tot > MAX_WORK:
+            keep = np.cumsum(counts) <= MAX_WORK
+            starts, counts = starts[keep], counts[keep]
+            tot = int(counts.sum())
+            if CUT_NOTE not in self.tp.notes:
+                self.tp.notes.append(CUT_NOTE)
         if not tot:
             return np.zeros(0, np.uint64)
         es = np.uint64(self.dw.resolve(tid).size)
@@ -148,8 +170,11 @@ class ScanQueue:
         objs = self.tp.objs
         data_off = self.tp.data_off
         idx = self.tp.find(starts)
-        ic = np.where(idx >= 0, idx, 0)
-        unit = (idx >= 0) & (starts == objs.addr[ic] + data_off[ic].astype(np.uint64))
+        if len(objs) == 0:
+            unit = np.zeros(len(idx), dtype=bool)
+        else:
+            ic = np.where(idx >= 0, idx, 0)
+            unit = (idx >= 0) & (starts == objs.addr[ic] + data_off[ic].astype(np.uint64))
         ui, uc = idx[unit], counts[unit]
         # Arrays outside the heap (a global's, a stack's) are remembered whole: the runtime's
         # [1<<22]*heapArena costs one set entry, not four million.
