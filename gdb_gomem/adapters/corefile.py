@@ -16,7 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from gdb_gomem.base.errors import BadFile, DamagedCore, TruncatedCore, UnreadableMemory
+from gdb_gomem.base.errors import (
+    BadFile,
+    DamagedCore,
+    TruncatedCore,
+    UnreadableMemory,
+    require_regular_file,
+)
 from gdb_gomem.symbols.binary import GoBinary, Segment
 from gdb_gomem.target.memory import (
     MappedRange,
@@ -96,10 +102,7 @@ class CoreFile:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        if not self.path.exists():
-            raise BadFile(f"no such file: {self.path}", "check the path to the core file")
-        if not self.path.is_file():
-            raise BadFile(f"not a regular file: {self.path}", "pass the core file itself")
+        require_regular_file(self.path, "core file", "pass the core file itself (check the path)")
         self.file_size = self.path.stat().st_size
         if self.file_size < 64:
             raise BadFile(

@@ -20,7 +20,13 @@ from elftools.common.exceptions import DWARFError, ELFError
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
 
-from gdb_gomem.base.errors import BadFile, NotAGoBinary, UnreadableMemory, UnsupportedTarget
+from gdb_gomem.base.errors import (
+    BadFile,
+    NotAGoBinary,
+    UnreadableMemory,
+    UnsupportedTarget,
+    require_regular_file,
+)
 
 #: ELF e_machine to GOARCH; only amd64 is decoded today, the others are named in messages.
 _GOARCH = {"EM_X86_64": "amd64", "EM_AARCH64": "arm64", "EM_386": "386", "EM_ARM": "arm"}
@@ -152,10 +158,9 @@ class GoBinary:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        if not self.path.exists():
-            raise BadFile(f"no such file: {self.path}", "check the path to the Go executable")
-        if not self.path.is_file():
-            raise BadFile(f"not a regular file: {self.path}", "pass the Go executable itself")
+        require_regular_file(
+            self.path, "Go executable", "pass the Go executable itself (check the path)"
+        )
         try:
             self._fh = open(self.path, "rb")  # noqa: SIM115 - kept open for the binary's lifetime
             self.elf = ELFFile(self._fh)

@@ -143,7 +143,7 @@ class GoProcess:
 
     def global_(self, name: str) -> Val:
         v = self.dw.variable(name)
-        return Val(self.mem, self.dw, v.addr, self.dw.types[v.type])
+        return Val(self.mem, self.dw, v.addr, self.dw.types[v.type], name)
 
     def find_global(self, *names: str) -> Val | None:
         """The first of several names a global has had across Go versions."""

@@ -26,13 +26,23 @@ class Val:
     inside this class body, so its annotations spell those types ``builtins.int`` etc.
     """
 
-    __slots__ = ("addr", "dw", "mem", "type")
+    __slots__ = ("addr", "dw", "mem", "path", "type")
 
-    def __init__(self, mem: Memory, dw: DwarfTables, addr: builtins.int, t: GoType) -> None:
+    def __init__(
+        self, mem: Memory, dw: DwarfTables, addr: builtins.int, t: GoType, path: str = ""
+    ) -> None:
         self.mem = mem
         self.dw = dw
         self.addr = addr
         self.type = dw.resolve(t.id)
+        #: How this value was reached (``runtime.allp[3].mcache``), for error messages.
+        self.path = path
+
+    def _named(self, exc: UnreadableMemory) -> UnreadableMemory:
+        """``exc`` naming this value, when it does not name anything yet."""
+        if exc.what or not self.path:
+            return exc
+        return UnreadableMemory(exc.addr, exc.size, exc.why, what=self.path)
 
     def __bool__(self) -> builtins.bool:
         """A Val always exists; without this, Python would ask ``__len__`` (arrays only)."""
@@ -52,7 +62,8 @@ class Val:
         for part in path.split("."):
             for f in v.type.fields:
                 if f.name == part:
-                    v = Val(v.mem, v.dw, v.addr + f.offset, v.dw.types[f.type])
+                    sub = f"{v.path}.{part}" if v.path else ""
+                    v = Val(v.mem, v.dw, v.addr + f.offset, v.dw.types[f.type], sub)
                     break
             else:
                 raise LayoutError(
@@ -86,7 +97,10 @@ class Val:
         if t.tag not in ("base", "ptr") or t.size not in (1, 2, 4, 8):
             raise LayoutError(f"{self.type.name} is not an integer", "")
         signed = t.tag == "base" and t.encoding in (DW_ATE_signed, DW_ATE_signed_char)
-        return self.mem.uint(self.addr, t.size, signed=signed)
+        try:
+            return self.mem.uint(self.addr, t.size, signed=signed)
+        except UnreadableMemory as exc:
+            raise self._named(exc) from None
 
     def __int__(self) -> builtins.int:
         return self.int()
@@ -96,12 +110,18 @@ class Val:
 
     def float(self) -> builtins.float:
         t = self._scalar_type()
-        raw = self.mem.read(self.addr, t.size)
+        try:
+            raw = self.mem.read(self.addr, t.size)
+        except UnreadableMemory as exc:
+            raise self._named(exc) from None
         return struct.unpack("<d" if t.size == 8 else "<f", raw)[0]
 
     def ptr(self) -> builtins.int:
         """The address a pointer (or unsafe.Pointer / uintptr) holds."""
-        return self.mem.u64(self.addr)
+        try:
+            return self.mem.u64(self.addr)
+        except UnreadableMemory as exc:
+            raise self._named(exc) from None
 
     def deref(self) -> Val | None:
         """The pointee of a typed pointer; None for nil."""
@@ -111,14 +131,16 @@ class Val:
         p = self.ptr()
         if p == 0:
             return None
-        return Val(self.mem, self.dw, p, self.dw.types[t.target])
+        return Val(
+            self.mem, self.dw, p, self.dw.types[t.target], f"*{self.path}" if self.path else ""
+        )
 
     def cast(self, type_name: str) -> Val:
         return Val(self.mem, self.dw, self.addr, self.dw.type(type_name))
 
     def at(self, addr: builtins.int) -> Val:
         """The same type at another address."""
-        return Val(self.mem, self.dw, addr, self.type)
+        return Val(self.mem, self.dw, addr, self.type, self.path)
 
     # -------------------------------------------------------------- aggregates
 
@@ -127,7 +149,10 @@ class Val:
         return self.type.size
 
     def raw(self) -> bytes:
-        return self.mem.read(self.addr, self.type.size)
+        try:
+            return self.mem.read(self.addr, self.type.size)
+        except UnreadableMemory as exc:
+            raise self._named(exc) from None
 
     def __len__(self) -> builtins.int:
         if self.type.tag == "array":
@@ -141,7 +166,8 @@ class Val:
         if not 0 <= i < (t.count or 0):
             raise IndexError(i)
         et = self.dw.resolve(t.elem)
-        return Val(self.mem, self.dw, self.addr + i * et.size, et)
+        sub = f"{self.path}[{i}]" if self.path else ""
+        return Val(self.mem, self.dw, self.addr + i * et.size, et, sub)
 
     def slice_header(self) -> tuple[builtins.int, builtins.int, builtins.int]:
         """(array pointer, len, cap) of a Go slice."""
@@ -151,7 +177,9 @@ class Val:
         """The elements of a slice, at most ``limit`` (bounded: lengths come from memory)."""
         arr, n, cap = self.slice_header()
         if n < 0 or n > cap:
-            raise UnreadableMemory(self.addr, 24, f"corrupt slice header (len {n}, cap {cap})")
+            raise UnreadableMemory(
+                self.addr, 24, f"corrupt slice header (len {n}, cap {cap})", self.path or None
+            )
         elem_id = self.type.elem
         if elem_id is None:
             raw_ptr = self.dw.resolve(self["array"].type.id)
@@ -159,10 +187,17 @@ class Val:
         if elem_id is None:
             raise LayoutError(f"{self.type.name}: unknown element type", "")
         et = self.dw.resolve(elem_id)
-        return [Val(self.mem, self.dw, arr + i * et.size, et) for i in range(min(n, limit))]
+        p = self.path
+        return [
+            Val(self.mem, self.dw, arr + i * et.size, et, f"{p}[{i}]" if p else "")
+            for i in range(min(n, limit))
+        ]
 
     def string(self, limit: builtins.int = 1 << 16) -> str:
-        return self.mem.go_string(self.addr, limit)
+        try:
+            return self.mem.go_string(self.addr, limit)
+        except UnreadableMemory as exc:
+            raise self._named(exc) from None
 
 
 class Layout:
