@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from gdb_gomem.base.errors import BadFile
+from gdb_gomem.base.errors import BadFile, require_regular_file
 
 MAGIC = b"GOMEMSNP"
 FORMAT_VERSION = 1
@@ -162,8 +162,18 @@ def write_file(path: str | os.PathLike[str], data: bytes) -> Path:
 
 
 def read_file(path: str | os.PathLike[str]) -> bytes:
+    p = Path(path)
+    require_regular_file(
+        p, "snapshot file", "give a file written by heap_snapshot or gomem snapshot"
+    )
     try:
-        return Path(path).read_bytes()
+        size = p.stat().st_size
+        if size > MAX_PAYLOAD + _FIXED.size:
+            raise SnapshotError(
+                f"{p} is {size} bytes, more than any snapshot this version writes",
+                "give a file written by heap_snapshot or gomem snapshot",
+            )
+        return p.read_bytes()
     except OSError as exc:
         raise BadFile(f"cannot read {path}: {exc.strerror}", "check the path") from None
 
@@ -171,6 +181,8 @@ def read_file(path: str | os.PathLike[str]) -> bytes:
 def looks_like_snapshot(path: str | os.PathLike[str]) -> bool:
     """The file starts with the snapshot magic (so it is not a core)."""
     try:
+        if not Path(path).is_file():
+            return False  # a pipe or device is never opened: reading it could block
         with open(path, "rb") as f:
             return f.read(len(MAGIC)) == MAGIC
     except OSError:
