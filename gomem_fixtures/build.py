@@ -195,12 +195,8 @@ class CoreNotes:
     tids: list[int] = field(default_factory=list)
 
 
-def core_notes(path: Path) -> CoreNotes:
-    """Parse NT_PRSTATUS/NT_SIGINFO of an x86-64 ELF core.
-
-    Recorded in the manifest's harness section so tests can compare the
-    tool's view of the core with what the kernel wrote, without readelf.
-    """
+def program_headers(path: Path) -> list[tuple[int, int, int, int, int]]:
+    """(index, p_type, p_offset, p_vaddr, p_filesz) of each program header of an ELF64 file."""
     with open(path, "rb") as f:
         ehdr = f.read(64)
         if ehdr[:4] != b"\x7fELF" or ehdr[4] != 2 or ehdr[5] != 1:
@@ -209,12 +205,20 @@ def core_notes(path: Path) -> CoreNotes:
         phentsize, phnum = struct.unpack_from("<HH", ehdr, 0x36)
         f.seek(phoff)
         phdrs = f.read(phentsize * phnum)
-        signo = cursig = None
-        tids: list[int] = []
-        for i in range(phnum):
-            p_type, _, p_offset, _, _, p_filesz = struct.unpack_from(
-                "<IIQQQQ", phdrs, i * phentsize
-            )
+    out = []
+    for i in range(phnum):
+        p_type, _, p_offset, p_vaddr, _, p_filesz = struct.unpack_from(
+            "<IIQQQQ", phdrs, i * phentsize
+        )
+        out.append((i, p_type, p_offset, p_vaddr, p_filesz))
+    return out
+
+
+def raw_notes(path: Path) -> list[tuple[int, int, int, bytes]]:
+    """(file offset of the note header, namesz, type, descriptor bytes) of every note."""
+    out = []
+    with open(path, "rb") as f:
+        for _i, p_type, p_offset, _va, p_filesz in program_headers(path):
             if p_type != 4:  # PT_NOTE
                 continue
             f.seek(p_offset)
@@ -223,13 +227,26 @@ def core_notes(path: Path) -> CoreNotes:
             while pos + 12 <= len(notes):
                 namesz, descsz, ntype = struct.unpack_from("<III", notes, pos)
                 desc = pos + 12 + ((namesz + 3) & ~3)
-                if ntype == 1 and descsz >= 36:  # NT_PRSTATUS
-                    if cursig is None:
-                        cursig = struct.unpack_from("<h", notes, desc + 12)[0]
-                    tids.append(struct.unpack_from("<i", notes, desc + 32)[0])
-                elif ntype == 0x53494749 and descsz >= 4 and signo is None:  # NT_SIGINFO
-                    signo = struct.unpack_from("<i", notes, desc)[0]
+                out.append((p_offset + pos, namesz, ntype, notes[desc : desc + descsz]))
                 pos = desc + ((descsz + 3) & ~3)
+    return out
+
+
+def core_notes(path: Path) -> CoreNotes:
+    """Parse NT_PRSTATUS/NT_SIGINFO of an x86-64 ELF core.
+
+    Recorded in the manifest's harness section so tests can compare the
+    tool's view of the core with what the kernel wrote, without readelf.
+    """
+    signo = cursig = None
+    tids: list[int] = []
+    for _off, _namesz, ntype, desc in raw_notes(path):
+        if ntype == 1 and len(desc) >= 36:  # NT_PRSTATUS
+            if cursig is None:
+                cursig = struct.unpack_from("<h", desc, 12)[0]
+            tids.append(struct.unpack_from("<i", desc, 32)[0])
+        elif ntype == 0x53494749 and len(desc) >= 4 and signo is None:  # NT_SIGINFO
+            signo = struct.unpack_from("<i", desc, 0)[0]
     return CoreNotes(signal=signo if signo is not None else cursig, threads=len(tids), tids=tids)
 
 

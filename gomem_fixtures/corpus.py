@@ -26,6 +26,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from gomem_fixtures.build import program_headers, raw_notes
+
 ROOT = Path(__file__).resolve().parent.parent
 
 PT_NOTE = 4
@@ -68,43 +70,14 @@ def _patch_file(path: Path, patches: dict[int, bytes]) -> Path:
     return path
 
 
-def _program_headers(core: Path) -> list[tuple[int, int, int, int, int]]:
-    """(index, p_type, p_offset, p_vaddr, p_filesz) of each program header."""
-    with open(core, "rb") as fh:
-        hdr = fh.read(64)
-        (phoff,) = struct.unpack_from("<Q", hdr, 32)
-        phentsize, phnum = struct.unpack_from("<HH", hdr, 54)
-        fh.seek(phoff)
-        raw = fh.read(phentsize * phnum)
-    out = []
-    for i in range(phnum):
-        p_type, _f, p_offset, p_vaddr, _pa, p_filesz = struct.unpack_from(
-            "<IIQQQQ", raw, i * phentsize
-        )
-        out.append((i, p_type, p_offset, p_vaddr, p_filesz))
-    return out
-
-
 def _notes(core: Path) -> list[tuple[int, int, int, int]]:
     """(file offset of the note header, namesz, descsz, type) of every note."""
-    out = []
-    with open(core, "rb") as fh:
-        for _i, p_type, off, _va, size in _program_headers(core):
-            if p_type != PT_NOTE:
-                continue
-            fh.seek(off)
-            data = fh.read(size)
-            pos = 0
-            while pos + 12 <= len(data):
-                namesz, descsz, ntype = struct.unpack_from("<III", data, pos)
-                out.append((off + pos, namesz, descsz, ntype))
-                pos += 12 + ((namesz + 3) & ~3) + ((descsz + 3) & ~3)
-    return out
+    return [(off, namesz, len(desc), ntype) for off, namesz, ntype, desc in raw_notes(core)]
 
 
 def _vaddr_patches(core: Path, patches: dict[int, bytes]) -> dict[int, bytes]:
     """Virtual-address patches as file-offset patches (each address must be dumped)."""
-    segs = [(va, off, sz) for _i, t, off, va, sz in _program_headers(core) if t == 1]
+    segs = [(va, off, sz) for _i, t, off, va, sz in program_headers(core) if t == 1]
     out = {}
     for addr, data in patches.items():
         seg = next((s for s in segs if s[0] <= addr and addr + len(data) <= s[0] + s[2]), None)
@@ -163,7 +136,7 @@ def make_corpus(version: str, out: Path, other_version: str | None = None) -> li
     add("core-fifo", "refuse", "a named pipe as the core (must not block)", c=fifo)
 
     # --- ELF structure of the core
-    phs = _program_headers(core)
+    phs = program_headers(core)
     dst = _copy(core, out / "phnum.core")
     _patch_file(dst, {56: struct.pack("<H", 0xFFF0)})
     add("core-phnum-huge", "refuse", "e_phnum 65520", c=dst)
@@ -346,3 +319,37 @@ def verdict(case: Case, o: Outcome, rss_bound_kb: int | None = None) -> str | No
     if rss_bound_kb is not None and o.max_rss_kb > rss_bound_kb:
         return f"peak RSS {o.max_rss_kb // 1024} MiB over the bound {rss_bound_kb // 1024} MiB"
     return None
+
+
+def run_gdb(
+    case: Case, commands: list[list[str]], pristine: tuple[Path, Path], timeout: float = 600.0
+) -> list[str]:
+    """Every command on the case in one real gdb session, then the pristine core: what broke
+    (a traceback, an internal error, a command that printed nothing, a session that no longer
+    answers); empty when nothing did."""
+    if case.core.is_fifo():
+        return []  # gdb's own `core-file` blocks opening a pipe, before gomem is involved
+    init = ROOT / "gdb_gomem" / "init.py"
+    argv = ["gdb", "-nx", "-batch", "-ex", "set pagination off", "-ex", "set width 0",
+            "-ex", f"file {case.binary}", "-ex", f"core-file {case.core}",
+            "-ex", f"source {init}"]  # fmt: skip
+    for i, cmd in enumerate(commands):
+        argv += ["-ex", f"echo @@cmd {i}\\n", "-ex", "gomem " + " ".join(cmd)]
+    argv += ["-ex", "echo @@pristine\\n", "-ex", f"file {pristine[0]}",
+             "-ex", f"core-file {pristine[1]}", "-ex", "gomem info"]  # fmt: skip
+    env = {**os.environ, "GOMEM_ANALYSIS_CACHE": "0", "TERM": "dumb", "NO_COLOR": "1"}
+    try:
+        res = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env,
+                             cwd="/", stdin=subprocess.DEVNULL)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return ["gdb session timed out"]
+    out = res.stdout + res.stderr
+    bad = []
+    if "Traceback" in out:
+        bad.append("traceback")
+    if "internal error" in out:
+        bad.append("internal error: " + out.split("internal error", 1)[1].splitlines()[0][:200])
+    after = res.stdout.split("@@pristine", 1)[-1]
+    if "Go program" not in after:
+        bad.append("the session did not analyse the pristine core afterwards")
+    return bad
