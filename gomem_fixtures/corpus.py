@@ -52,6 +52,7 @@ class Outcome:
     max_rss_kb: int
     stderr: str
     stdout_len: int
+    stdout: str = ""  # the first MiB
 
 
 # ------------------------------------------------------------------------- damage helpers
@@ -292,10 +293,20 @@ def run_cli(
         seconds = time.monotonic() - t0
         fo.seek(0)
         fe.seek(0)
-        stdout_len = len(fo.read())
+        out = fo.read()
+        stdout_len = len(out)
         stderr = fe.read().decode("utf-8", "replace")
     rc = -999 if timed_out else p.returncode
-    return Outcome(case.name, " ".join(args), rc, seconds, ru.ru_maxrss, stderr, stdout_len)
+    return Outcome(
+        case.name,
+        " ".join(args),
+        rc,
+        seconds,
+        ru.ru_maxrss,
+        stderr,
+        stdout_len,
+        out[: 1 << 20].decode("utf-8", "replace"),
+    )
 
 
 def verdict(case: Case, o: Outcome, rss_bound_kb: int | None = None) -> str | None:

@@ -81,6 +81,20 @@ _PRSTATUS_PID_OFF = 32
 PREAD_MAX = 1 << 16
 
 
+def allow_truncated_env() -> bool:
+    """``GOMEM_ALLOW_TRUNCATED=1``: analyse a cut-off core (gdb has no per-command flag)."""
+    return os.environ.get("GOMEM_ALLOW_TRUNCATED", "") not in ("", "0", "no", "false")
+
+
+def truncation_warning(path: object, present: int, needed: int) -> str:
+    """The line printed before any answer on a cut-off core."""
+    return (
+        f"warning: {path} is truncated: {present} of {needed} bytes present "
+        f"({100 * present // needed}%); memory in the missing {needed - present} bytes reads "
+        "as not saved, so answers that need it are incomplete"
+    )
+
+
 def _contiguous(headers: list[tuple[str, int, int]]) -> bool:
     """Whether the file-backed segments follow one another in the file as a kernel or gdb
     writes them (each starts where the previous ended, up to page alignment): what a cut-off
@@ -100,7 +114,7 @@ class MappedFile:
 class CoreFile:
     """The parsed ELF core: segments, thread notes, signal info, mapped files."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], allow_truncated: bool = False) -> None:
         self.path = Path(path)
         require_regular_file(self.path, "core file", "pass the core file itself (check the path)")
         self.file_size = self.path.stat().st_size
@@ -168,13 +182,25 @@ class CoreFile:
                 f"the file has {self.file_size})",
                 "the core's ELF headers are corrupt; regenerate or copy the core again",
             )
+        #: (bytes present, bytes the headers describe) when a cut-off core is analysed anyway.
+        self.truncation: tuple[int, int] | None = None
         if needed > self.file_size:
-            raise TruncatedCore(
-                f"{self.path} is truncated: {self.file_size} of {needed} bytes present "
-                f"({100 * self.file_size // needed}%)",
-                "the dump was cut off (disk full, ulimit -c too small, or a partial copy); "
-                "regenerate or copy it again",
-            )
+            notes_end = max((o + n for o, n in notes), default=0)
+            if not (allow_truncated or allow_truncated_env()) or notes_end > self.file_size:
+                raise TruncatedCore(
+                    f"{self.path} is truncated: {self.file_size} of {needed} bytes present "
+                    f"({100 * self.file_size // needed}%)",
+                    "the dump was cut off (disk full, ulimit -c too small, or a partial copy); "
+                    "regenerate or copy it again, or analyse what is there with "
+                    "--allow-truncated (GOMEM_ALLOW_TRUNCATED=1 in gdb)",
+                )
+            # Keep what the file holds: every byte past its end reads as not saved.
+            self.truncation = (self.file_size, needed)
+            left = self.file_size
+            self.segments = [
+                Segment(s.vaddr, s.memsz, s.offset, max(0, min(s.filesz, left - s.offset)), s.flags)
+                for s in self.segments
+            ]
         self.threads: list[ThreadInfo] = []
         self.thread_signals: list[int] = []
         self.siginfo: list[tuple[int, int, int, int, int]] = []  # signo, errno, code, addr, pid
@@ -330,6 +356,12 @@ class CoreMemory(Memory):
                 bseg = self.binary.segment_for(cur)
                 if bseg is None or bseg.writable:
                     why = "not saved in the core" if seg is not None else "not mapped"
+                    if (
+                        seg is not None
+                        and self.core.truncation is not None
+                        and seg.offset + seg.filesz >= self.core.file_size
+                    ):
+                        why = "in the part of the core file that was cut off"
                     raise UnreadableMemory(addr, size, why)
                 n = min(n, bseg.end - cur)
                 out += self.binary.read_static(cur, n)
@@ -375,12 +407,16 @@ def find_binary(core_path: str | os.PathLike[str]) -> Path:
     )
 
 
-def open_core(binary_path: str | os.PathLike[str], core_path: str | os.PathLike[str]) -> GoProcess:
+def open_core(
+    binary_path: str | os.PathLike[str],
+    core_path: str | os.PathLike[str],
+    allow_truncated: bool = False,
+) -> GoProcess:
     """Open a binary and its core as a :class:`GoProcess`; refuse mismatched pairs."""
     from gdb_gomem.target.process import GoProcess
 
     binary = GoBinary(binary_path)
-    core = CoreFile(core_path)
+    core = CoreFile(core_path, allow_truncated)
     if core.machine != 62:
         raise BadFile(f"{core.path} is not an x86-64 core", "gomem decodes linux/amd64 cores")
     proc = GoProcess(

@@ -13,7 +13,7 @@ import re
 
 import gdb
 
-from gdb_gomem.adapters.corefile import CoreFile
+from gdb_gomem.adapters.corefile import CoreFile, truncation_warning
 from gdb_gomem.base.errors import BadFile, UnreadableMemory
 from gdb_gomem.symbols.binary import GoBinary
 from gdb_gomem.target.memory import (
@@ -145,7 +145,10 @@ def check_core_file() -> None:
     key = (path, st.st_size, st.st_mtime_ns)
     if key in _CHECKED:
         return
-    CoreFile(path).close()
+    core = CoreFile(path)  # GOMEM_ALLOW_TRUNCATED=1 lets a cut-off core through
+    if core.truncation is not None:
+        gdb.write(truncation_warning(path, *core.truncation) + "\n", gdb.STDERR)
+    core.close()
     _CHECKED[key] = None
 
 

@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
             help="name each long pass and its time on stderr even when it is not a terminal",
         )
         sp.add_argument(
+            "--allow-truncated",
+            action="store_true",
+            help="analyse a cut-off core anyway (memory past its end reads as not saved; a "
+            "warning says how much is missing)",
+        )
+        sp.add_argument(
             "--no-cache",
             action="store_true",
             help="neither read nor keep this core's analysis on disk (GOMEM_ANALYSIS_CACHE=0)",
@@ -74,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     colors.set_enabled(sys.stdout.isatty() and not args.no_color and not args.json)
     spec = REGISTRY[args.command]
     try:
-        from gdb_gomem.adapters.corefile import find_binary, open_core
+        from gdb_gomem.adapters.corefile import find_binary, open_core, truncation_warning
         from gdb_gomem.commands import registry
 
         registry.open_core = open_core
@@ -85,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.binary is None:
             raise BadFile("no binary given", "pass the Go executable with --binary")
         if args.core is not None:
-            proc = open_core(args.binary, args.core)
+            proc = open_core(args.binary, args.core, args.allow_truncated)
+            cut = getattr(getattr(proc.mem, "core", None), "truncation", None)
+            if cut is not None:
+                print(truncation_warning(args.core, *cut), file=sys.stderr)
             progress = stream_progress(force=args.progress)
             proc.context.progress = progress
             if not args.no_cache and cache_enabled():

@@ -155,14 +155,14 @@ def build_epochs(proc: GoProcess) -> AllocEpochs:
     spans = walk.spans
     nspan = len(spans)
     # A corrupt descriptor owns no object; its fields (a base of 2^63) must not reach int64.
-    ok = [s.error is None for s in spans]
-    base = np.array([s.base if k else 0 for s, k in zip(spans, ok, strict=True)], dtype=np.int64)
+    sane = [s.error is None for s in spans]
+    base = np.array([s.base if k else 0 for s, k in zip(spans, sane, strict=True)], np.int64)
     elem = np.array(
-        [max(s.elemsize, 1) if k else 1 for s, k in zip(spans, ok, strict=True)], dtype=np.int64
+        [max(s.elemsize, 1) if k else 1 for s, k in zip(spans, sane, strict=True)], np.int64
     )
     fidx = np.array(
-        [min(s.freeindex, s.nelems) if k else 0 for s, k in zip(spans, ok, strict=True)],
-        dtype=np.int64,
+        [min(s.freeindex, s.nelems) if k else 0 for s, k in zip(spans, sane, strict=True)],
+        np.int64,
     )
     d = _sweep_deltas(walk) if nspan else np.zeros(0, np.int64)
     state = np.full(nspan, ST_INVALID, np.int8)

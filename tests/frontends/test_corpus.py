@@ -164,3 +164,18 @@ def test_gdb_session_survives_damaged_cores(corpus: list[Case]) -> None:
 def test_main_commands_on_every_case(corpus: list[Case], commands: dict[str, list[str]]) -> None:
     cmds = ("mheap", "spans", "goroutines", "histogram", "path", "suspects")
     _check(corpus, commands, [(c.name, k) for c in corpus for k in cmds])
+
+
+def test_truncated_core_analysed_when_asked(corpus: list[Case]) -> None:
+    """--allow-truncated: one warning saying how much is missing, then what the file still
+    holds (the goroutines of a core cut at 90%; the memory past the cut reads as missing)."""
+    case = next(c for c in corpus if c.name == "core-truncated-90%")
+    m = json.loads(store.fixture_file(VERSION, "leaky", "panic.manifest.json").read_text())
+    o = run_cli(case, ["goroutines", "--allow-truncated", "--json"])
+    assert o.rc == 0, o.stderr
+    warn = [ln for ln in o.stderr.splitlines() if ln.startswith("warning:")]
+    assert len(warn) == 1 and "truncated" in warn[0] and "(89%)" in warn[0]
+    got = {g["id"] for g in json.loads(o.stdout)["goroutines"]}
+    assert {g["id"] for g in m["goroutines"]} <= got
+    o2 = run_cli(case, ["histogram", "--allow-truncated"])
+    assert o2.rc == 0 and "part of the core file that was cut off" in o2.stdout, o2.stdout

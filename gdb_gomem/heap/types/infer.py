@@ -58,7 +58,10 @@ def _infer(proc: GoProcess) -> HeapTypes:
     if len(objs) == 0:
         # Nothing to type: following values would only chase pointers into memory no span
         # owns (a heap whose spans are all corrupt, or whose arena index is unreadable).
-        tp.notes.append("no heap objects: every span in use is corrupt or the heap is empty")
+        tp.notes.append(
+            "no heap objects found: the span table or every span in use is unreadable or "
+            "corrupt (the errors say which), or the heap is empty"
+        )
         return HeapTypes(objs, tp.tid, tp.table.entries, tp.data_off, tp.notes, objs.errors)
     prop = Propagation(tp)
     type_by_headers(tp)
