@@ -16,6 +16,7 @@ Used by ``scripts/make_corpus`` and ``tests/frontends/test_corpus.py``.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import struct
@@ -138,6 +139,9 @@ def make_corpus(version: str, out: Path, other_version: str | None = None) -> li
 
     # --- ELF structure of the core
     phs = program_headers(core)
+    dst = _copy(core, out / "phentsize.core")
+    _patch_file(dst, {54: struct.pack("<H", 42)})
+    add("core-phentsize-42", "refuse", "e_phentsize 42 (found by fuzzing)", c=dst)
     dst = _copy(core, out / "phnum.core")
     _patch_file(dst, {56: struct.pack("<H", 0xFFF0)})
     add("core-phnum-huge", "refuse", "e_phnum 65520", c=dst)
@@ -364,3 +368,119 @@ def run_gdb(
     if "Go program" not in after:
         bad.append("the session did not analyse the pristine core afterwards")
     return bad
+
+
+def make_corpora(versions: list[str], out: Path) -> list[Case]:
+    """The corpus of each version (its cases named ``VERSION/case``); the wrong-binary cases
+    pair each core with another version's binary."""
+    cases: list[Case] = []
+    for i, v in enumerate(versions):
+        other = versions[(i + 1) % len(versions)] if len(versions) > 1 else None
+        for c in make_corpus(v, out / v, other):
+            cases.append(Case(f"{v}/{c.name}", c.kind, c.what, c.binary, c.core))
+    return cases
+
+
+@dataclass
+class CaseRun:
+    """Every command on one case in one child process (``run_case``)."""
+
+    case: str
+    outcomes: list[dict[str, object]]  # command, rc, seconds, stderr (first lines)
+    max_rss_kb: int
+    seconds: float
+    timed_out: bool
+
+
+def run_case(case: Case, commands: list[list[str]], timeout: float = 600.0) -> CaseRun:
+    """Run every command on ``case`` through the CLI's ``main`` inside one child process (a
+    fresh process per command would cost a Python start-up each): exit codes, messages, the
+    child's peak RSS over all of them (``wait4``) and whether it finished in time."""
+    spec = json.dumps({"binary": str(case.binary), "core": str(case.core), "commands": commands})
+    env = {**os.environ, "GOMEM_ANALYSIS_CACHE": "0", "TERM": "dumb"}
+    t0 = time.monotonic()
+    with tempfile.TemporaryFile() as fo:
+        p = subprocess.Popen(
+            [sys.executable, "-m", "gomem_fixtures.corpus", "--child", spec],
+            stdout=fo, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=ROOT,
+        )  # fmt: skip
+        timed_out = False
+        while True:
+            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() - t0 > timeout:
+                p.kill()
+                pid, status, ru = os.wait4(p.pid, 0)
+                timed_out = True
+                break
+            time.sleep(0.02)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        fo.seek(0)
+        text = fo.read().decode("utf-8", "replace")
+    marker = "@@corpus-results "
+    outcomes: list[dict[str, object]] = []
+    if marker in text:
+        outcomes = json.loads(text.split(marker, 1)[1].splitlines()[0])
+    return CaseRun(case.name, outcomes, ru.ru_maxrss, time.monotonic() - t0, timed_out)
+
+
+def _child(spec_text: str) -> None:
+    """``--child``: run each command through ``cli.main``, print one results line."""
+    import io
+    from contextlib import redirect_stderr, redirect_stdout
+
+    from gdb_gomem.frontends import cli
+
+    spec = json.loads(spec_text)
+    results = []
+    for cmd in spec["commands"]:
+        out, err = io.StringIO(), io.StringIO()
+        t = time.monotonic()
+        try:
+            with redirect_stdout(out), redirect_stderr(err):
+                rc = cli.main([*cmd, "--binary", spec["binary"], "--core", spec["core"]])
+        except SystemExit as exc:  # argparse
+            rc = exc.code if isinstance(exc.code, int) else 2
+        except BaseException as exc:  # noqa: BLE001 - reported as what it is: a crash
+            rc = 99
+            err.write(f"Traceback: escaped cli.main: {type(exc).__name__}: {exc}\n")
+        results.append(
+            {
+                "command": " ".join(cmd),
+                "rc": rc,
+                "seconds": round(time.monotonic() - t, 3),
+                "stderr": err.getvalue()[-2000:],
+            }
+        )
+    sys.stdout.write("@@corpus-results " + json.dumps(results) + "\n")
+
+
+def case_problems(case: Case, run: CaseRun, rss_bound_kb: int | None) -> list[str]:
+    """What broke the rules in one case's run of every command (see :func:`verdict`)."""
+    bad = []
+    if run.timed_out:
+        bad.append("timed out")
+    if not run.outcomes and not run.timed_out:
+        bad.append("the child printed no results")
+    for o in run.outcomes:
+        fake = Outcome(
+            case.name,
+            str(o["command"]),
+            int(str(o["rc"])),
+            float(str(o["seconds"])),
+            0,
+            str(o["stderr"]),
+            0,
+        )
+        why = verdict(case, fake)
+        if why:
+            bad.append(f"{o['command']}: {why}")
+    if rss_bound_kb is not None and run.max_rss_kb > rss_bound_kb:
+        bad.append(f"peak RSS {run.max_rss_kb // 1024} MiB over {rss_bound_kb // 1024} MiB")
+    return bad
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        _child(sys.argv[2])

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from gdb_gomem.target.process import GoProcess
 
 NT_PRSTATUS = 1
+PHDR64_SIZE = 56
 NT_PRPSINFO = 3
 NT_AUXV = 6
 NT_SIGINFO = 0x53494749
@@ -143,6 +144,12 @@ class CoreFile:
         self.machine = e_machine
         (e_phoff,) = struct.unpack_from("<Q", hdr, 32)
         e_phentsize, e_phnum = struct.unpack_from("<HH", hdr, 54)
+        if e_phentsize != PHDR64_SIZE:
+            raise DamagedCore(
+                f"{self.path} is damaged: its program headers are {e_phentsize} bytes each, "
+                f"an ELF64 core's are {PHDR64_SIZE}",
+                "the core's ELF header is corrupt; regenerate or copy the core again",
+            )
         if e_phnum == 0xFFFF or e_phoff + e_phnum * e_phentsize > self.file_size:
             raise TruncatedCore(
                 f"{self.path} is truncated: its program headers end past the file",

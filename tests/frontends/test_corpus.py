@@ -5,8 +5,9 @@ Every subcommand run on each must exit 0 or 2 (a refusal: one message and a ``hi
 never 3, never print a traceback, finish in bounded time and stay within twice its memory on
 the pristine core plus 100 MB; a refusal is expected wherever the file itself is unusable.
 The default suite runs ``info`` on every case and the heap commands on the damaged runtime
-structures, plus one gdb session over damaged cores that stays usable; the slow suite runs the
-main subcommands on every case (``scripts/make_corpus`` runs them all).
+structures, plus one gdb session over damaged cores that stays usable; the slow suite runs
+every subcommand on the whole corpus of three releases (111 inputs) standalone, and on the
+newest release's in gdb.
 """
 
 from __future__ import annotations
@@ -18,7 +19,16 @@ import pytest
 
 from gomem_fixtures import store
 from gomem_fixtures.commands import command_lines
-from gomem_fixtures.corpus import Case, make_corpus, run_cli, verdict
+from gomem_fixtures.corpus import (
+    Case,
+    case_problems,
+    make_corpora,
+    make_corpus,
+    run_case,
+    run_cli,
+    run_gdb,
+    verdict,
+)
 from tests.support import VERSIONS, gdb_batch
 
 VERSION = VERSIONS[-1]
@@ -111,6 +121,7 @@ def test_messages_name_the_damage(corpus: list[Case], commands: dict[str, list[s
         "core-note-size-huge": "note at offset",
         "core-note-segment-huge": "PT_NOTE program header",
         "core-phnum-huge": "program headers",
+        "core-phentsize-42": "program headers are 42 bytes",
         "core-truncated-50%": "truncated",
         "binary-truncated-50%": "truncated or damaged",
         "binary-debug-info-garbled": "damaged executable",
@@ -160,22 +171,51 @@ def test_gdb_session_survives_damaged_cores(corpus: list[Case]) -> None:
     assert f"go{VERSION}" in after and "error:" not in after
 
 
+#: The whole corpus of the slow suite: oldest, a middle and the newest release.
+CORPUS_VERSIONS = sorted({VERSIONS[0], VERSIONS[len(VERSIONS) // 2], VERSIONS[-1]})
+
+
 @pytest.mark.slow
-def test_main_commands_on_every_case(corpus: list[Case], commands: dict[str, list[str]]) -> None:
-    cmds = ("mheap", "spans", "goroutines", "histogram", "path", "suspects")
-    _check(corpus, commands, [(c.name, k) for c in corpus for k in cmds])
+def test_every_command_on_the_whole_corpus(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Every subcommand on each of the 111 damaged inputs of three releases, standalone (all
+    commands of a case in one child process, whose peak memory must stay within twice the
+    pristine core's plus 100 MB)."""
+    out = tmp_path_factory.mktemp("whole")
+    cases = make_corpora(CORPUS_VERSIONS, out)
+    assert len(cases) >= 100
+    jobs = []
+    base: dict[str, int] = {}
+    for v in CORPUS_VERSIONS:
+        m = json.loads(store.fixture_file(v, "leaky", "panic.manifest.json").read_text())
+        cmds = [a for _n, a in command_lines(m, str(out / v))]
+        pristine = Case(
+            "pristine", "analyse", "", store.fixture_file(v, "leaky", "leaky"),
+            store.fixture_file(v, "leaky", "panic.core"),
+        )  # fmt: skip
+        ref = run_case(pristine, cmds)
+        assert not case_problems(pristine, ref, None) and all(o["rc"] == 0 for o in ref.outcomes)
+        base[v] = ref.max_rss_kb
+        jobs += [(c, cmds) for c in cases if c.name.startswith(v + "/")]
+    with ThreadPoolExecutor(2) as ex:
+        runs = list(ex.map(lambda j: run_case(j[0], j[1]), jobs))
+    bad = []
+    for (case, _cmds), run in zip(jobs, runs, strict=True):
+        bound = 2 * base[case.name.split("/")[0]] + 100 * 1024
+        bad += [f"{case.name}: {p}" for p in case_problems(case, run, bound)]
+    assert not bad, "\n".join(bad[:40])
 
 
-def test_truncated_core_analysed_when_asked(corpus: list[Case]) -> None:
-    """--allow-truncated: one warning saying how much is missing, then what the file still
-    holds (the goroutines of a core cut at 90%; the memory past the cut reads as missing)."""
-    case = next(c for c in corpus if c.name == "core-truncated-90%")
-    m = json.loads(store.fixture_file(VERSION, "leaky", "panic.manifest.json").read_text())
-    o = run_cli(case, ["goroutines", "--allow-truncated", "--json"])
-    assert o.rc == 0, o.stderr
-    warn = [ln for ln in o.stderr.splitlines() if ln.startswith("warning:")]
-    assert len(warn) == 1 and "truncated" in warn[0] and "(89%)" in warn[0]
-    got = {g["id"] for g in json.loads(o.stdout)["goroutines"]}
-    assert {g["id"] for g in m["goroutines"]} <= got
-    o2 = run_cli(case, ["histogram", "--allow-truncated"])
-    assert o2.rc == 0 and "part of the core file that was cut off" in o2.stdout, o2.stdout
+@pytest.mark.slow
+@pytest.mark.gdb
+def test_every_command_in_gdb(corpus: list[Case], commands: dict[str, list[str]]) -> None:
+    """Every subcommand on each damaged input in one gdb session a case; afterwards the
+    session still analyses the pristine core."""
+    pristine = (
+        store.fixture_file(VERSION, "leaky", "leaky"),
+        store.fixture_file(VERSION, "leaky", "panic.core"),
+    )
+    cmds = list(commands.values())
+    with ThreadPoolExecutor(2) as ex:
+        probs = list(ex.map(lambda c: run_gdb(c, cmds, pristine), corpus))
+    bad = [f"{c.name}: {p}" for c, ps in zip(corpus, probs, strict=True) for p in ps]
+    assert not bad, "\n".join(bad)

@@ -1,6 +1,7 @@
 """atheris harnesses for the parsers that read untrusted bytes.
 
     python tests/fuzz/harness.py TARGET SEEDDIR [libFuzzer flags, e.g. -max_total_time=20]
+    python tests/fuzz/harness.py TARGET --replay FILE    (one input, e.g. a saved crash)
 
 Targets (each may raise only gdb-gomem's own errors, which become one message and exit 2; any
 other exception is a crash that atheris reports and saves as ``crash-*``):
@@ -203,6 +204,12 @@ TARGETS = {
 
 
 def main() -> None:
+    if len(sys.argv) == 4 and sys.argv[2] == "--replay":
+        target, data = sys.argv[1], Path(sys.argv[3]).read_bytes()
+        _prepare(target)
+        TARGETS[target](data)  # raises (and exits non-zero) if it still crashes
+        print(f"replayed {len(data)} bytes through {target}")
+        return
     target, seeddir = sys.argv[1], Path(sys.argv[2])
     _prepare(target)
     write_seeds(target, seeddir)

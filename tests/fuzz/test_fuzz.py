@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("atheris")
+pytest.importorskip("atheris")  # installed by scripts/setup (test extras)
 
 HARNESS = Path(__file__).with_name("harness.py")
 
@@ -49,3 +49,20 @@ def test_fuzz_target(target: str, tmp_path: Path) -> None:
     runs = [ln for ln in res.stderr.splitlines() if ln.startswith("Done ")]
     assert runs, tail  # libFuzzer's own summary: the target really ran
     print(f"{target}: {runs[-1]}")
+
+
+REGRESSIONS = Path(__file__).with_name("regressions")
+
+
+@pytest.mark.parametrize(
+    "crash", sorted(REGRESSIONS.glob("*/*")), ids=lambda p: f"{p.parent.name}/{p.name[:20]}"
+)
+def test_fuzz_findings_stay_fixed(crash: Path) -> None:
+    """Inputs the fuzzers once crashed on, replayed through their target (default suite)."""
+    res = subprocess.run(
+        [sys.executable, str(HARNESS), crash.parent.name, "--replay", str(crash)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 0 and "replayed" in res.stdout, res.stdout + res.stderr
