@@ -8,8 +8,9 @@ other exception is a crash that atheris reports and saves as ``crash-*``):
 
 - ``core``: the ELF core reader (headers, program headers, notes), on a small core made from a
   fixture core (its notes kept, its memory segments empty);
-- ``snapshot``: the snapshot decoder, the fuzz input being the payload (the header's length
-  and SHA-256 are recomputed, so mutations reach the JSON header and typed arrays);
+- ``snapshot``: the snapshot decoder, the fuzz input being the decompressed body (it is
+  compressed and given a correct length and SHA-256, so mutations reach the JSON header and
+  the typed arrays);
 - ``pclntab``: the function table parser and its lookups, on a fixture's ``.gopclntab``;
 - ``span``: the mspan descriptor decoder and its checks, on raw descriptor bytes;
 - ``elf``: the executable reader and DWARF loader, on a small Go binary whose ``.debug_info``
@@ -24,6 +25,7 @@ import hashlib
 import struct
 import sys
 import tempfile
+import zlib
 from pathlib import Path
 
 import atheris
@@ -94,8 +96,11 @@ def write_seeds(target: str, seeddir: Path) -> None:
 def _snapshot_payload_seed() -> bytes:
     import numpy as np
 
-    data = snapformat.encode({"label": "seed"}, {"a": np.arange(4, dtype=np.int64)})
-    return data[snapformat._FIXED.size :]
+    data = snapformat.encode(
+        {"label": "seed", "gc": 3},
+        {"a": np.arange(4, dtype=np.int64), "b": np.zeros((2, 3), dtype=np.uint32)},
+    )
+    return zlib.decompress(data[snapformat._FIXED.size :])
 
 
 # ----------------------------------------------------------------------------- targets
@@ -111,11 +116,16 @@ def fuzz_core(data: bytes) -> None:
 
 
 def fuzz_snapshot(data: bytes) -> None:
+    payload = zlib.compress(data, 1)
     head = snapformat._FIXED.pack(
-        snapformat.MAGIC, snapformat.FORMAT_VERSION, 0, len(data), hashlib.sha256(data).digest()
+        snapformat.MAGIC,
+        snapformat.FORMAT_VERSION,
+        0,
+        len(payload),
+        hashlib.sha256(payload).digest(),
     )
     try:
-        snapformat.decode(head + data)
+        snapformat.decode(head + payload)
     except GomemError:
         pass
 
