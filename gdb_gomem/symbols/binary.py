@@ -97,6 +97,8 @@ CORRUPT_ELF: tuple[type[BaseException], ...] = (
     IndexError,
     KeyError,
     AssertionError,
+    ArithmeticError,  # an offset or length too large for the platform (found by fuzzing)
+    RecursionError,
 )
 
 
