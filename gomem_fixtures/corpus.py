@@ -26,6 +26,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from gomem_fixtures.build import program_headers, raw_notes
 
@@ -270,6 +271,24 @@ def make_corpus(version: str, out: Path, other_version: str | None = None) -> li
 # ------------------------------------------------------------------------- running
 
 
+def _reap(p: subprocess.Popen[bytes], t0: float, timeout: float) -> tuple[Any, bool]:
+    """Wait for ``p`` with ``wait4`` (its own resource usage: peak RSS), killing it after
+    ``timeout`` seconds from ``t0``: (rusage, whether it timed out)."""
+    timed_out = False
+    while True:
+        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() - t0 > timeout:
+            p.kill()
+            pid, status, ru = os.wait4(p.pid, 0)
+            timed_out = True
+            break
+        time.sleep(0.01)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    return ru, timed_out
+
+
 def run_cli(
     case: Case, args: list[str], timeout: float = 120.0, env: dict[str, str] | None = None
 ) -> Outcome:
@@ -282,18 +301,7 @@ def run_cli(
     with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
         p = subprocess.Popen(cmd, stdout=fo, stderr=fe, stdin=subprocess.DEVNULL, env=full_env,
                              cwd=ROOT)  # fmt: skip
-        timed_out = False
-        while True:
-            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() - t0 > timeout:
-                p.kill()
-                pid, status, ru = os.wait4(p.pid, 0)
-                timed_out = True
-                break
-            time.sleep(0.01)
-        p.returncode = os.waitstatus_to_exitcode(status)
+        ru, timed_out = _reap(p, t0, timeout)
         seconds = time.monotonic() - t0
         fo.seek(0)
         fe.seek(0)
@@ -404,18 +412,7 @@ def run_case(case: Case, commands: list[list[str]], timeout: float = 600.0) -> C
             [sys.executable, "-m", "gomem_fixtures.corpus", "--child", spec],
             stdout=fo, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=ROOT,
         )  # fmt: skip
-        timed_out = False
-        while True:
-            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() - t0 > timeout:
-                p.kill()
-                pid, status, ru = os.wait4(p.pid, 0)
-                timed_out = True
-                break
-            time.sleep(0.02)
-        p.returncode = os.waitstatus_to_exitcode(status)
+        ru, timed_out = _reap(p, t0, timeout)
         fo.seek(0)
         text = fo.read().decode("utf-8", "replace")
     marker = "@@corpus-results "
