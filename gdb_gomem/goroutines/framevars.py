@@ -23,6 +23,8 @@ from elftools.dwarf.die import DIE, AttributeValue
 from elftools.dwarf.dwarf_expr import DWARFExprParser
 from elftools.dwarf.locationlists import BaseAddressEntry, LocationEntry, LocationParser
 
+from gdb_gomem.base.errors import GomemError
+from gdb_gomem.symbols.coderefs import MAX_CODE, call_targets
 from gdb_gomem.symbols.dwarf import DwarfTables
 from gdb_gomem.symbols.fieldpath import field_path
 from gdb_gomem.target.context import Lazy
@@ -37,6 +39,10 @@ DW_AT_go_closure_offset = 0x2907
 MAX_CAPTURED = 256
 #: Go 1.21/1.22: the most trailing variables tried as a closure's captures.
 MAX_LEGACY_SUFFIX = 8
+#: Direct callees whose parameters name the types a function's stack objects may have.
+MAX_CALLEES = 1024
+#: DIEs whose variables belong to the function they are in.
+_SCOPES = ("DW_TAG_lexical_block", "DW_TAG_inlined_subroutine")
 
 
 def _align(dw: DwarfTables, tid: int) -> int:
@@ -88,6 +94,7 @@ class FrameVars:
         self._slots: dict[str, list[Slot]] = {}
         self._captured: dict[str, tuple[Captured, ...]] = {}
         self._tops: dict[str, list[Captured]] = {}
+        self._pointees: dict[str, tuple[int, ...]] = {}
 
     def slots(self, func: str) -> list[Slot]:
         if func not in self._slots:
@@ -353,38 +360,178 @@ class FrameVars:
         path = field_path(self.proc.dw, self.proc.dw.types[tid], off)
         return "" if off == 0 and path in ("", ".array", ".str", ".data") else path
 
-    def typed_slot(self, func: str, pc: int, fp: int, addr: int) -> Slot | None:
-        """The whole DWARF-typed variable that starts at stack word ``addr`` at ``pc`` (not a
-        piece of one), or None."""
+    def slot_at(self, func: str, pc: int, fp: int, addr: int) -> tuple[Slot, int] | None:
+        """The variable (or piece of one) whose bytes cover stack address ``addr`` at ``pc``,
+        with the offset of ``addr`` inside it; a location valid at this pc beats a
+        whole-function one, and a typed one an untyped one."""
         off = addr - fp
-        best = None
-        for s in self.slots(func):
-            if (s.lo or s.hi) and not s.lo <= pc < s.hi:
-                continue
-            if s.cfa_off == off and s.type_id is not None:
-                best = s
-                if s.lo or s.hi:
-                    break
-        return best
-
-    def name_of(self, func: str, pc: int, fp: int, addr: int) -> str | None:
-        """``variable`` (with a field path inside it) for a stack word, or None."""
-        off = addr - fp
-        best = None
+        best: Slot | None = None
+        rank = -1
         for s in self.slots(func):
             if (s.lo or s.hi) and not s.lo <= pc < s.hi:
                 continue
             if s.cfa_off <= off < s.cfa_off + max(s.size, 1):
-                best = s
-                if s.lo or s.hi:
-                    break  # a location valid at this pc beats a whole-function one
-        if best is None:
+                r = (2 if s.lo or s.hi else 0) + (s.type_id is not None)
+                if r > rank:
+                    best, rank = s, r
+        return (best, off - best.cfa_off) if best is not None else None
+
+    def seed_type(self, func: str, pc: int, fp: int, addr: int) -> int | None:
+        """The DWARF type of the pointer-shaped value (pointer, slice, string or interface
+        header) that starts at stack word ``addr`` inside a variable of ``func`` at ``pc``:
+        the variable itself, or the field or element of it at that offset. A caller that
+        knows the word is a live pointer (the stack map says so) may type what it points
+        to; each word is judged alone, so dead words beside it in the same struct are never
+        read as pointers."""
+        got = self.slot_at(func, pc, fp, addr)
+        if got is None or got[0].type_id is None:
             return None
-        inner = off - best.cfa_off
+        return seed_at(self.proc.dw, got[0].type_id, got[1])
+
+    def pointee_types(self, func: str) -> tuple[int, ...]:
+        """Every ``T`` that ``func`` can hold a ``*T`` to: the types of its own variables and
+        parameters of type ``*T`` (and those of functions inlined into it), wherever they
+        live, and of the pointer parameters of the functions it calls directly.
+
+        ``p := &T{...}`` whose ``T`` does not escape is a stack object the compiler names
+        only ``autotmp``, and ``p`` itself is often dropped from DWARF (its value is a
+        constant offset from SP, recomputed where used); the methods called on it still
+        declare their receiver ``*T``."""
+        hit = self._pointees.get(func)
+        if hit is not None:
+            return hit
+        out: set[int] = set()
+        self._pointers_in(self.proc.dw.subprograms.get(func), out, nested=True)
+        tab = self.proc.pclntab
+        f = tab.func_by_name(func)
+        if f is not None and 0 < f.end - f.entry <= MAX_CODE:
+            try:
+                code = self.proc.binary.read_static(f.entry, f.end - f.entry)
+            except (GomemError, OSError, ValueError):
+                code = b""
+            for target in call_targets(code, f.entry)[:MAX_CALLEES]:
+                try:
+                    callee = tab.find_func(target)
+                except (GomemError, ValueError):
+                    continue
+                if callee is not None and callee.entry == target:
+                    self._pointers_in(self.proc.dw.subprograms.get(callee.name), out, False)
+        got = self._pointees[func] = tuple(sorted(out))
+        return got
+
+    def _pointers_in(self, off: int | None, out: set[int], nested: bool) -> None:
+        """Add to ``out`` each ``T`` of a ``*T`` variable or parameter of the subprogram DIE
+        at ``off`` (``nested``: also in its lexical blocks and inlined calls; else only its
+        parameters)."""
+        if off is None:
+            return
+        dw = self.proc.dw
+        try:
+            todo = [(self.dwarf.get_DIE_from_refaddr(off), 0)]
+            seen = 0
+            while todo and seen < MAX_VARS:
+                die, depth = todo.pop()
+                for c in die.iter_children():
+                    seen += 1
+                    if nested and depth < 16 and c.tag in _SCOPES:
+                        todo.append((c, depth + 1))
+                    elif c.tag == "DW_TAG_formal_parameter" or (
+                        nested and c.tag == "DW_TAG_variable"
+                    ):
+                        var = self._captured_var(c)
+                        if var is None:
+                            continue
+                        t = dw.resolve(var.type_id)
+                        if t.tag == "ptr" and t.target is not None and t.target in dw.types:
+                            out.add(dw.resolve(t.target).id)
+        except Exception:  # noqa: BLE001 - unreadable DWARF for one function: skip it
+            return
+
+    def autotmp_type(self, func: str, size: int, ptr_offsets: tuple[int, ...]) -> int | None:
+        """The type of an unnamed stack object of ``func`` (no DWARF variable covers it):
+        the one ``T`` among :meth:`pointee_types` whose size is exactly ``size`` and whose
+        pointer words are exactly the object's stack-object pointer map, or None when no
+        ``T`` or more than one fits (nothing is typed from a guess between two)."""
+        dw = self.proc.dw
+        want = tuple(sorted(ptr_offsets))
+        fits = [
+            t
+            for t in self.pointee_types(func)
+            if dw.resolve(t).size == size and tuple(pointer_offsets(dw, t)) == want
+        ]
+        return fits[0] if len(fits) == 1 else None
+
+    def name_of(self, func: str, pc: int, fp: int, addr: int) -> str | None:
+        """``variable`` (with a field path inside it) for a stack word, or None."""
+        got = self.slot_at(func, pc, fp, addr)
+        if got is None:
+            return None
+        best, inner = got
         if best.type_id is not None and best.type_id in self.proc.dw.types:
             sub = field_path(self.proc.dw, self.proc.dw.types[best.type_id], inner)
             return best.name + sub
         return best.name if inner == 0 else f"{best.name}+{inner}"
+
+
+def seedable(dw: DwarfTables, tid: int) -> bool:
+    """A DWARF type whose first word is its only possible pointer to follow from a live
+    stack word: a pointer, or a slice/string/interface header (its data pointer)."""
+    t = dw.resolve(tid)
+    if t.tag == "ptr":
+        return t.target is not None
+    names = [f.name for f in t.fields] if t.tag == "struct" else []
+    return names in (["array", "len", "cap"], ["str", "len"], ["_type", "data"], ["tab", "data"])
+
+
+def seed_at(dw: DwarfTables, tid: int, off: int) -> int | None:
+    """The :func:`seedable` type that starts at byte ``off`` of a value of type ``tid``
+    (descending through struct fields and array elements), or None."""
+    for _ in range(32):
+        if tid not in dw.types:
+            return None
+        if off == 0 and seedable(dw, tid):
+            return tid
+        t = dw.resolve(tid)
+        if t.tag == "array" and t.elem is not None and t.elem in dw.types and t.count:
+            es = dw.resolve(t.elem).size
+            if es <= 0 or not 0 <= off < es * t.count:
+                return None
+            tid, off = t.elem, off % es
+        elif t.tag == "struct":
+            inner = [
+                f
+                for f in t.fields
+                if f.type in dw.types and f.offset <= off < f.offset + dw.resolve(f.type).size
+            ]
+            if not inner:
+                return None
+            tid, off = inner[0].type, off - inner[0].offset
+        else:
+            return None
+    return None
+
+
+def pointer_offsets(dw: DwarfTables, tid: int, limit: int = 4096) -> list[int]:
+    """Byte offsets of the pointer words of a value of DWARF type ``tid``, as its GC
+    pointer mask has them (pointers, func values, maps, channels, ``unsafe.Pointer``; a
+    string's, slice's and interface's pointer words), at most ``limit``."""
+    out: list[int] = []
+    todo = [(tid, 0, 0)]
+    while todo and len(out) < limit:
+        t_id, base, depth = todo.pop()
+        if t_id not in dw.types or depth > 16:
+            continue
+        t = dw.resolve(t_id)
+        if t.tag in ("ptr", "func"):
+            out.append(base)
+        elif t.tag == "array" and t.elem is not None and t.count:
+            es = dw.resolve(t.elem).size
+            if es <= 0 or t.count > limit:
+                continue
+            todo.extend((t.elem, base + i * es, depth + 1) for i in range(t.count))
+        elif t.tag == "struct":
+            todo.extend((f.type, base + f.offset, depth + 1) for f in t.fields)
+    return sorted(out)
 
 
 FRAME_VARS: Lazy[FrameVars] = Lazy("frame variables", FrameVars)

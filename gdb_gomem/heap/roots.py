@@ -27,6 +27,7 @@ import numpy as np
 
 from gdb_gomem.base.errors import GomemError, UnreadableMemory
 from gdb_gomem.heap.objects import ObjectTable, object_table
+from gdb_gomem.symbols.fieldpath import field_path
 from gdb_gomem.symbols.pclntab import (
     FUNCDATA_ARGS_POINTER_MAPS,
     FUNCDATA_LOCALS_POINTER_MAPS,
@@ -59,9 +60,10 @@ class RootTable:
     value: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint64))
     obj: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     errors: list[str] = field(default_factory=list)
-    #: (address, DWARF type) of stack variables that hold a live pointer at their first word
-    #: (the frame's stack map says so) and whose DWARF type is a pointer, slice, string or
-    #: interface: where the type pass may start, as from a global.
+    #: (address, DWARF type) of live pointer words on stacks (the frame's stack map says so,
+    #: or a reached stack object's pointer map) that start a pointer, slice, string or
+    #: interface: a variable, or a field or element of one, or of an unnamed stack object's
+    #: one fitting type. Where the type pass may start, as from a global.
     typed_slots: list[tuple[int, int]] = field(default_factory=list)
     #: Addresses inside a goroutine's own stack that a live stack word points at: where a
     #: stack-allocated closure (a defer's, a func value passed down) may start, with the exact
@@ -170,21 +172,14 @@ def _global_roots(proc: GoProcess, acc: _Acc, errors: list[str]) -> None:
 # ---------------------------------------------------------------------------- stacks
 
 
-def _seeds(proc: GoProcess, tid: int) -> bool:
-    """A stack variable's DWARF type the type pass may start from when its first word is a
-    live pointer: a pointer, or a slice/string/interface header (whose first word is its data
-    pointer). A struct may hold dead words beside the live one, so it is left out."""
-    t = proc.dw.resolve(tid)
-    if t.tag == "ptr":
-        return t.target is not None
-    names = [f.name for f in t.fields] if t.tag == "struct" else []
-    return names in (["array", "len", "cap"], ["str", "len"], ["_type", "data"], ["tab", "data"])
+#: A frame's stack object: its base address, size, and the addresses of its pointer words.
+_StackObj = tuple[int, int, np.ndarray]
 
 
 def _stack_roots(proc: GoProcess, acc: _Acc, errors: list[str]) -> None:
     from gdb_gomem.goroutines.allgs import goroutines
     from gdb_gomem.goroutines.defers import defer_reader
-    from gdb_gomem.goroutines.framevars import frame_vars
+    from gdb_gomem.goroutines.framevars import frame_vars, seed_at
     from gdb_gomem.goroutines.stackobjects import frame_varp
     from gdb_gomem.goroutines.unwind import goroutine_backtrace
 
@@ -193,10 +188,36 @@ def _stack_roots(proc: GoProcess, acc: _Acc, errors: list[str]) -> None:
     stack_objects = defer_reader(proc).stack
     fvars = frame_vars(proc)
 
-    def slot_name(func: str, pc: int, sp: int, fp: int, x: int) -> str:
-        """``function:variable`` from the DWARF locals, else ``function+0xOFF`` (from SP)."""
+    autos: dict[tuple[str, int, int], int | None] = {}
+
+    def frame_word(
+        func: str, pc: int, sp: int, fp: int, x: int, fobjs: list[_StackObj]
+    ) -> tuple[str, int | None]:
+        """A live stack word's root name, ``function:variable`` from the DWARF locals, else
+        ``function+0xOFF`` (from SP), and the DWARF type it seeds the type pass with.
+
+        A word inside a stack object no DWARF variable covers (``p := &T{}`` kept on the
+        stack: the compiler names it only ``autotmp``) takes the one ``*T`` of the function
+        that fits the object's size and pointer map exactly
+        (:meth:`~gdb_gomem.goroutines.framevars.FrameVars.autotmp_type`)."""
         var = fvars.name_of(func, pc - 1, fp, x)
-        return f"{func}:{var}" if var else f"{func}+{x - sp:#x}"
+        if var:
+            return f"{func}:{var}", fvars.seed_type(func, pc - 1, fp, x)
+        for b, size, ptrs in fobjs:
+            if not b <= x < b + size:
+                continue
+            key = (func, pc, b - fp)
+            if key not in autos:
+                bare = fvars.slot_at(func, pc - 1, fp, b) is None
+                autos[key] = (
+                    fvars.autotmp_type(func, size, tuple((ptrs - b).tolist())) if bare else None
+                )
+            t = autos[key]
+            if t is not None:
+                sub = field_path(proc.dw, proc.dw.types[t], x - b)
+                return f"{func}:autotmp({proc.dw.resolve(t).name}){sub}", seed_at(proc.dw, t, x - b)
+            break
+        return f"{func}+{x - sp:#x}", None
 
     closures: dict[int, str | None] = {}
 
@@ -242,7 +263,9 @@ def _stack_roots(proc: GoProcess, acc: _Acc, errors: list[str]) -> None:
         holders: list[np.ndarray] = []
         names: list[str] = []
         # Stack objects: (base, size, pointer word addresses, frame name, frame sp).
-        sobjs: list[tuple[int, int, np.ndarray, str, int, int, int]] = []
+        sobjs: list[
+            tuple[int, int, np.ndarray, str, int, int, int, list[tuple[int, int, np.ndarray]]]
+        ] = []
         for fr in bt.frames:
             if fr.inlined:
                 continue
@@ -257,6 +280,7 @@ def _stack_roots(proc: GoProcess, acc: _Acc, errors: list[str]) -> None:
                 idx = max(idx, 0)
                 varp = frame_varp(fr)
                 found: list[np.ndarray] = []
+                fobjs: list[_StackObj] = []
                 lm = stackmap(tab.funcdata(f, FUNCDATA_LOCALS_POINTER_MAPS))
                 if varp > fr.sp and lm is not None and lm[1] > 0 and idx < lm[0]:
                     _n, nbit, bd = lm
@@ -274,17 +298,9 @@ def _stack_roots(proc: GoProcess, acc: _Acc, errors: list[str]) -> None:
                         base = (varp + off) if off < 0 else (fr.fp + off)
                         nw = min(ptrbytes, size) // 8
                         bv = mem.read(gcdata, (nw + 7) // 8)
-                        sobjs.append(
-                            (
-                                base,
-                                size,
-                                base + _bitvector_words(bv, nw) * 8,
-                                fr.func,
-                                fr.sp,
-                                fr.fp,
-                                fr.pc,
-                            )
-                        )
+                        ptrs = base + _bitvector_words(bv, nw) * 8
+                        fobjs.append((base, size, ptrs))
+                        sobjs.append((base, size, ptrs, fr.func, fr.sp, fr.fp, fr.pc, fobjs))
             except (UnreadableMemory, PclntabError, GomemError) as exc:
                 errors.append(f"goroutine {g.goid} frame {fr.func}: {exc}")
                 continue
@@ -293,11 +309,11 @@ def _stack_roots(proc: GoProcess, acc: _Acc, errors: list[str]) -> None:
             h = np.unique(np.concatenate(found))
             h = h[(h >= lo) & (h + 8 <= hi)]
             holders.append(h)
-            names.extend(slot_name(fr.func, fr.pc, fr.sp, fr.fp, int(x)) for x in h.tolist())
             for x in h.tolist():
-                slot = fvars.typed_slot(fr.func, fr.pc - 1, fr.fp, int(x))
-                if slot is not None and slot.type_id is not None and _seeds(proc, slot.type_id):
-                    acc.typed_slots.append((int(x), slot.type_id))
+                name, tid = frame_word(fr.func, fr.pc, fr.sp, fr.fp, int(x), fobjs)
+                names.append(name)
+                if tid is not None:
+                    acc.typed_slots.append((int(x), tid))
         # As the runtime does (scanstack + scanframeworker): a stack object is scanned only
         # when a live pointer reaches it; a dead one may hold stale pointers to freed memory.
         pending = list(range(len(sobjs)))
@@ -314,18 +330,22 @@ def _stack_roots(proc: GoProcess, acc: _Acc, errors: list[str]) -> None:
             new: list[np.ndarray] = []
             for k in reached:
                 pending.remove(k)
-                _b, _s, h, fname, fsp, ffp, fpc = sobjs[k]
+                _b, _s, h, fname, fsp, ffp, fpc, fobjs = sobjs[k]
                 h = h[(h >= lo) & (h + 8 <= hi)]
                 holders.append(h)
                 new.append(h)
+                # The runtime scans a reached stack object whole, by its pointer map, so each
+                # of its pointer words types what it points to, as a live local's does.
                 fn = closure_func(int(stack[(_b - lo) // 8])) if lo <= _b < hi else None
                 for x in h.tolist():
                     cap = fvars.captured_path(fn, int(x) - _b, _s, True) if fn else None
-                    names.append(
-                        f"{fname}:closure({fn}){cap}"
-                        if cap
-                        else slot_name(fname, fpc, fsp, ffp, int(x))
-                    )
+                    if cap:
+                        names.append(f"{fname}:closure({fn}){cap}")
+                        continue
+                    name, tid = frame_word(fname, fpc, fsp, ffp, int(x), fobjs)
+                    names.append(name)
+                    if tid is not None and fn is None:
+                        acc.typed_slots.append((int(x), tid))
             nh = np.concatenate(new)
             vals = stack[(nh - lo) // 8].astype(np.int64) if len(nh) else vals[:0]
         if not holders:
@@ -335,8 +355,8 @@ def _stack_roots(proc: GoProcess, acc: _Acc, errors: list[str]) -> None:
         inner = np.unique(v[(v >= lo) & (v < hi) & (v % 8 == 0)])
         objs_at = {b: (sz, ptrs) for b, sz, ptrs, *_ in sobjs}
         for a in inner.tolist()[:MAX_STACK_POINTEES]:
-            sz, ptrs = objs_at.get(int(a), (0, None))
-            offs = tuple((ptrs - a).tolist()) if ptrs is not None else ()
+            got = objs_at.get(int(a))
+            sz, offs = (got[0], tuple((got[1] - a).tolist())) if got is not None else (0, ())
             acc.stack_pointees.append((int(a), sz, offs))
         acc.add("stack", names, g.goid, h.astype(np.uint64), v)
 

@@ -1,4 +1,4 @@
-"""Addresses a function's machine code takes with ``LEAQ sym(SB), reg`` (amd64).
+"""Addresses a function's machine code takes with ``LEAQ sym(SB), reg`` and calls (amd64).
 
 The Go compiler materialises the address of a static symbol (a type descriptor, a function's
 entry, a funcval) with a RIP-relative ``LEAQ``: ``REX.W 8D /r`` with ``mod=00 rm=101`` and a
@@ -33,3 +33,17 @@ def lea_targets(code: bytes, base: int) -> list[tuple[int, int]]:
         disp = int.from_bytes(code[i + 3 : i + 7], "little", signed=True)
         out.append((base + i, base + i + 7 + disp))
     return out
+
+
+def call_targets(code: bytes, base: int) -> list[int]:
+    """Targets of every direct ``CALL rel32`` (``E8`` and a displacement from the next
+    instruction) in ``code``, which starts at address ``base``, without repeats. A byte scan:
+    callers keep only targets that are function entries."""
+    out: dict[int, None] = {}
+    end = min(len(code), MAX_CODE)
+    i = code.find(b"\xe8", 0, end)
+    while i >= 0 and i + 5 <= end:
+        disp = int.from_bytes(code[i + 1 : i + 5], "little", signed=True)
+        out[base + i + 5 + disp] = None
+        i = code.find(b"\xe8", i + 1, end)
+    return list(out)

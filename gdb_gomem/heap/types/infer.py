@@ -8,8 +8,9 @@ Sources, strongest first (each object keeps the strongest it was given):
 2. **finalizer** (:mod:`.finalizers`): a ``specialfinalizer`` record keeps ``ot``, the
    ``*ptrtype`` of the object it finalizes.
 3. **dwarf** (:mod:`.propagate`): every DWARF-typed global is a root, and so is every stack
-   variable whose first word the frame's stack map says is a live pointer (pointer, slice,
-   string or interface variables: ``RootTable.typed_slots``); values are followed through
+   word the frame's stack map says is a live pointer, typed as the pointer, slice, string or
+   interface field of the DWARF variable that covers it, or of the unnamed stack object's
+   one fitting ``*T`` (``RootTable.typed_slots``); values are followed through
    struct fields, pointers, slices (the backing array is ``[cap]T``), strings
    (``string data``), arrays, interfaces (the type word or itab's type ->
    ``DW_AT_go_runtime_type`` -> DWARF type), maps (buckets, directories, tables, group
