@@ -18,6 +18,8 @@ from gdb_gomem.target.process import GoProcess
 
 #: Unrolled pointer slots per type before an array is followed element by element instead.
 MAX_PLAN = 256
+#: The runtime's generic atomic pointer, by the package it lives in (1.21, then 1.22+).
+_RUNTIME_ATOMIC_POINTER = ("runtime/internal/atomic.Pointer[", "internal/runtime/atomic.Pointer[")
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,9 @@ class Plans:
         """``unsafe.Pointer`` fields whose real type the source code states.
 
         - ``sync/atomic.Pointer[T]``: ``_ [0]*T`` then ``v unsafe.Pointer`` (a ``*T``);
+        - the runtime's own ``internal/runtime/atomic.Pointer[T]`` (``runtime/internal/
+          atomic`` before Go 1.22): only ``u UnsafePointer``, so ``T`` comes from the
+          instantiated name (``runtime.godebugEnv`` is an ``atomic.Pointer[string]``);
         - ``sync.Pool.local``/``victim``: ``[localSize]poolLocal`` / ``[victimSize]...``
           (``sync/pool.go``: "actual type is [P]poolLocal"); the size field follows;
         - ``runtime.g.labels``: the ``*runtime/pprof.labelMap`` that
@@ -111,6 +116,10 @@ class Plans:
                     if pt.tag == "ptr" and pt.target is not None:
                         return Slot(off, "ptr", pt.target)
             return None
+        if fname == "u" and t.name.startswith(_RUNTIME_ATOMIC_POINTER) and t.name[-1] == "]":
+            arg = t.name[t.name.index("[") + 1 : -1]
+            pointee = dw.find(arg)
+            return Slot(off, "ptr", pointee.id) if pointee is not None else None
         if t.name == "sync.Pool" and fname in ("local", "victim"):
             pl = dw.find("sync.poolLocal")
             size_field = "localSize" if fname == "local" else "victimSize"

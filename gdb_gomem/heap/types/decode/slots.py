@@ -57,6 +57,11 @@ def decode_slot(tp: TypePass, a: int, blob: bytes, o: int, s: Slot) -> None:
         n = int.from_bytes(blob[o + s.n : o + s.n + 8], "little")
         if w0 and 0 < n <= 1 << 16:
             type_array_at(tp, w0, s.arg, n)
+        elif w0 and n == 0:
+            # sync.Pool.getSlow empties the victim cache by zeroing victimSize and keeps the
+            # victim pointer (sync/pool.go), so the array stays reachable with no length:
+            # the object's size gives it ([k]poolLocal, as for any pointer to an array).
+            type_object_as(tp, w0, s.arg)
 
 
 def iface(tp: TypePass, word: int, data: int, itab: bool) -> None:
