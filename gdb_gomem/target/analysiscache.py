@@ -48,6 +48,12 @@ def _source_digest() -> str:
     return h.hexdigest()
 
 
+# Digested when the process starts, before most of the modules it digests are imported: an
+# entry is then keyed by the code that was loaded, even if the source changes while the
+# process runs (an upgrade during a long analysis), never by newer code it did not run.
+_source_digest()
+
+
 def cache_enabled() -> bool:
     return os.environ.get("GOMEM_ANALYSIS_CACHE", "1") not in ("0", "off", "no", "false")
 
