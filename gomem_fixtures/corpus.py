@@ -378,12 +378,13 @@ def run_gdb(
     return bad
 
 
-def make_corpora(versions: list[str], out: Path) -> list[Case]:
+def make_corpora(versions: list[str], out: Path, ring: list[str] | None = None) -> list[Case]:
     """The corpus of each version (its cases named ``VERSION/case``); the wrong-binary cases
-    pair each core with another version's binary."""
+    pair each core with the binary of the next version in ``ring`` (default ``versions``)."""
     cases: list[Case] = []
-    for i, v in enumerate(versions):
-        other = versions[(i + 1) % len(versions)] if len(versions) > 1 else None
+    ring = ring or versions
+    for v in versions:
+        other = ring[(ring.index(v) + 1) % len(ring)] if len(ring) > 1 else None
         for c in make_corpus(v, out / v, other):
             cases.append(Case(f"{v}/{c.name}", c.kind, c.what, c.binary, c.core))
     return cases
