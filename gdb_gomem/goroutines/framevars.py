@@ -426,6 +426,7 @@ class FrameVars:
         if off is None:
             return
         dw = self.proc.dw
+        abstract: set[int] = set()
         try:
             todo = [(self.dwarf.get_DIE_from_refaddr(off), 0)]
             seen = 0
@@ -435,6 +436,17 @@ class FrameVars:
                     seen += 1
                     if nested and depth < 16 and c.tag in _SCOPES:
                         todo.append((c, depth + 1))
+                        origin = c.attributes.get("DW_AT_abstract_origin")
+                        if c.tag == "DW_TAG_inlined_subroutine" and origin is not None:
+                            # The inlined copy lists only the parameters that kept a
+                            # location; the abstract function declares every one (the
+                            # receiver of an inlined method on an autotmp among them).
+                            ref = int(origin.value)
+                            if origin.form != "DW_FORM_ref_addr":
+                                ref += c.cu.cu_offset
+                            if ref not in abstract:
+                                abstract.add(ref)
+                                self._pointers_in(ref, out, nested=False)
                     elif c.tag == "DW_TAG_formal_parameter" or (
                         nested and c.tag == "DW_TAG_variable"
                     ):
