@@ -148,3 +148,21 @@ def test_paths_name_fields_and_captured_variables(version: str) -> None:
         d = _path(version, w["closure_buffer_addr"])
         assert d["root"]["goroutine"] == w["goroutine_id"]
         assert d["root"]["name"] == "main.leakWorker:closure(main.leakWorker.func1).buf"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_unnamed_stack_object_types_what_it_holds(version: str) -> None:
+    """Each leaked worker keeps ``st := &tally{hist: make([]int64, 0, 256+i)}`` on its stack
+    only: ``st`` does not escape and its method is inlined, so the compiler keeps the tally in
+    an unnamed stack object; the ``*tally`` receiver of the inlined method names its type, and
+    the buffer it holds is a ``[cap]int64`` reached from that goroutine's stack."""
+    ht, live, m = _typed(version)
+    for w in m["leaked"]:
+        addr = w["tally_hist_addr"]
+        assert _type_at(ht, [addr]) == [f"[{w['tally_hist_cap']}]int64"]
+        i = int(ht.objects.find_one(int(addr, 16)))
+        assert live[i]
+    w = m["leaked"][5]
+    d = _path(version, w["tally_hist_addr"])
+    assert d["root"]["kind"] == "stack" and d["root"]["goroutine"] == w["goroutine_id"]
+    assert d["root"]["name"].startswith("main.leakWorker:autotmp(main.tally).hist")
