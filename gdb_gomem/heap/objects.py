@@ -383,6 +383,37 @@ def _packed_bits(
     return buf, start, ok
 
 
+def _with_marks_of_spans_being_swept(
+    proc: GoProcess,
+    spans: list[SpanRecord],
+    d: np.ndarray,
+    nelems: np.ndarray,
+    packed: np.ndarray,
+    abyte: np.ndarray,
+) -> np.ndarray:
+    """``packed`` with the mark bits ORed into the allocation bits of every span the stop
+    caught being swept (sweepgen ``sg-1``).
+
+    ``mspan.sweep`` (mgcsweep.go) stores ``freeindex = 0`` a few instructions before it
+    installs ``gcmarkBits`` as the new ``allocBits``: stopped in between, an object allocated
+    since the span's last sweep is below no ``freeindex`` and in neither bitmap the rule
+    reads, and would vanish from the heap. Every object the sweep keeps is marked, in
+    ``gcmarkBits`` until the swap and in ``allocBits`` after it (Green Tea's inline marks are
+    moved into ``gcmarkBits`` before either store), so the union holds it at any instant."""
+    rows = np.flatnonzero(d == -1)
+    if not len(rows):
+        return packed
+    mbits, mstart, mok = _packed_bits(proc, [spans[i].gcmark_bits for i in rows], nelems[rows])
+    out = packed.copy()
+    for k, i in enumerate(rows.tolist()):
+        if not mok[k]:
+            continue
+        nb = (int(nelems[i]) + 7) // 8
+        a0, m0 = int(abyte[i]), int(mstart[k])
+        out[a0 : a0 + nb] |= mbits[m0 : m0 + nb]
+    return out
+
+
 def _bit_table(
     proc: GoProcess, addrs: list[int], nbits: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -452,6 +483,7 @@ def build_objects(proc: GoProcess, walk: SpanWalk | None = None) -> ObjectTable:
     for s, ok in zip(spans, aok, strict=True):
         if not ok:
             errors.append(f"span {s.base:#x}: allocBits {s.alloc_bits:#x} unreadable")
+    packed = _with_marks_of_spans_being_swept(proc, spans, d, nelems, packed, abyte)
     slot0 = np.zeros(n, np.int64)
     if n:
         slot0[1:] = np.cumsum(nelems[:-1])
