@@ -11,7 +11,8 @@ A closure function's captured variables live in its closure object, not in its f
 marks each with ``DW_AT_go_closure_offset`` (0x2907, cmd/compile ``ClosureStructIter``: the
 offset after the code pointer; a variable captured by reference is named ``&x`` and typed
 ``*T``): :meth:`FrameVars.captured` reads them, so a closure object types what it captured.
-Go 1.21 and 1.22 list the variables without offsets, so their closure objects stay untyped.
+Go 1.21 and 1.22 list the variables without offsets: :meth:`FrameVars.legacy_layouts` lays
+them out as the compiler does.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from elftools.dwarf.dwarf_expr import DWARFExprParser
 from elftools.dwarf.locationlists import BaseAddressEntry, LocationEntry, LocationParser
 
 from gdb_gomem.base.errors import GomemError
-from gdb_gomem.symbols.coderefs import MAX_CODE, call_targets
-from gdb_gomem.symbols.dwarf import DwarfTables
+from gdb_gomem.symbols.coderefs import call_targets, function_code
+from gdb_gomem.symbols.dwarf import DwarfTables, die_ref
 from gdb_gomem.symbols.fieldpath import field_path
 from gdb_gomem.target.context import Lazy
 from gdb_gomem.target.process import GoProcess
@@ -227,20 +228,17 @@ class FrameVars:
         """Variable ``c`` with its closure offset (-1 when it has none); a concrete DIE takes
         its attributes from its abstract origin (cmd/internal/dwarf ``putvar`` writes the
         offset on the abstract one)."""
-        attrs = c.attributes
-        origin = attrs.get("DW_AT_abstract_origin")
+        origin = die_ref(c, "DW_AT_abstract_origin")
         if origin is not None:
-            ref = int(origin.value) + (0 if origin.form == "DW_FORM_ref_addr" else c.cu.cu_offset)
-            c = self.dwarf.get_DIE_from_refaddr(ref)
-            attrs = c.attributes
+            c = self.dwarf.get_DIE_from_refaddr(origin)
+        attrs = c.attributes
         got = cast("dict[object, AttributeValue]", attrs)
         off = got.get(DW_AT_go_closure_offset)
-        tref = attrs.get("DW_AT_type")
+        tid = die_ref(c, "DW_AT_type")
         name = attrs.get("DW_AT_name")
-        if tref is None:
+        if tid is None:
             return None
         offset = int(off.value) if off is not None and isinstance(off.value, int) else -1
-        tid = int(tref.value) + (0 if tref.form == "DW_FORM_ref_addr" else c.cu.cu_offset)
         if tid not in self.proc.dw.types:
             return None
         text = name.value.decode("utf-8", "replace") if name is not None else "?"
@@ -264,10 +262,7 @@ class FrameVars:
         if name_attr is None or loc is None:
             return
         name = name_attr.value.decode("utf-8", "replace")
-        tref = c.attributes.get("DW_AT_type")
-        tid = None
-        if tref is not None:
-            tid = int(tref.value) + (0 if tref.form == "DW_FORM_ref_addr" else c.cu.cu_offset)
+        tid = die_ref(c, "DW_AT_type")
         size = self.proc.dw.resolve(tid).size if tid in self.proc.dw.types else 8
         if loc.form in (
             "DW_FORM_block1",
@@ -376,18 +371,6 @@ class FrameVars:
                     best, rank = s, r
         return (best, off - best.cfa_off) if best is not None else None
 
-    def seed_type(self, func: str, pc: int, fp: int, addr: int) -> int | None:
-        """The DWARF type of the pointer-shaped value (pointer, slice, string or interface
-        header) that starts at stack word ``addr`` inside a variable of ``func`` at ``pc``:
-        the variable itself, or the field or element of it at that offset. A caller that
-        knows the word is a live pointer (the stack map says so) may type what it points
-        to; each word is judged alone, so dead words beside it in the same struct are never
-        read as pointers."""
-        got = self.slot_at(func, pc, fp, addr)
-        if got is None or got[0].type_id is None:
-            return None
-        return seed_at(self.proc.dw, got[0].type_id, got[1])
-
     def pointee_types(self, func: str) -> tuple[int, ...]:
         """Every ``T`` that ``func`` can hold a ``*T`` to: the types of its own variables and
         parameters of type ``*T`` (and those of functions inlined into it), wherever they
@@ -404,11 +387,8 @@ class FrameVars:
         self._pointers_in(self.proc.dw.subprograms.get(func), out, nested=True)
         tab = self.proc.pclntab
         f = tab.func_by_name(func)
-        if f is not None and 0 < f.end - f.entry <= MAX_CODE:
-            try:
-                code = self.proc.binary.read_static(f.entry, f.end - f.entry)
-            except (GomemError, OSError, ValueError):
-                code = b""
+        code = function_code(self.proc.binary, f.entry, f.end) if f is not None else None
+        if f is not None and code is not None:
             for target in call_targets(code, f.entry)[:MAX_CALLEES]:
                 try:
                     callee = tab.find_func(target)
@@ -436,17 +416,14 @@ class FrameVars:
                     seen += 1
                     if nested and depth < 16 and c.tag in _SCOPES:
                         todo.append((c, depth + 1))
-                        origin = c.attributes.get("DW_AT_abstract_origin")
-                        if c.tag == "DW_TAG_inlined_subroutine" and origin is not None:
-                            # The inlined copy lists only the parameters that kept a
-                            # location; the abstract function declares every one (the
-                            # receiver of an inlined method on an autotmp among them).
-                            ref = int(origin.value)
-                            if origin.form != "DW_FORM_ref_addr":
-                                ref += c.cu.cu_offset
-                            if ref not in abstract:
-                                abstract.add(ref)
-                                self._pointers_in(ref, out, nested=False)
+                        # The inlined copy lists only the parameters that kept a location;
+                        # the abstract function declares every one (the receiver of an
+                        # inlined method on an autotmp among them).
+                        origin = die_ref(c, "DW_AT_abstract_origin")
+                        inlined = c.tag == "DW_TAG_inlined_subroutine"
+                        if inlined and origin is not None and origin not in abstract:
+                            abstract.add(origin)
+                            self._pointers_in(origin, out, nested=False)
                     elif c.tag == "DW_TAG_formal_parameter" or (
                         nested and c.tag == "DW_TAG_variable"
                     ):
@@ -476,16 +453,16 @@ class FrameVars:
     def name_of(self, func: str, pc: int, fp: int, addr: int) -> str | None:
         """``variable`` (with a field path inside it) for a stack word, or None."""
         got = self.slot_at(func, pc, fp, addr)
-        if got is None:
-            return None
-        best, inner = got
-        if best.type_id is not None and best.type_id in self.proc.dw.types:
-            sub = field_path(self.proc.dw, self.proc.dw.types[best.type_id], inner)
-            return best.name + sub
-        return best.name if inner == 0 else f"{best.name}+{inner}"
+        return self.var_name(*got) if got is not None else None
+
+    def var_name(self, slot: Slot, inner: int) -> str:
+        """``variable`` with the field path of byte ``inner`` inside it (``+N`` untyped)."""
+        if slot.type_id is not None and slot.type_id in self.proc.dw.types:
+            return slot.name + field_path(self.proc.dw, self.proc.dw.types[slot.type_id], inner)
+        return slot.name if inner == 0 else f"{slot.name}+{inner}"
 
 
-def seedable(dw: DwarfTables, tid: int) -> bool:
+def _seedable(dw: DwarfTables, tid: int) -> bool:
     """A DWARF type whose first word is its only possible pointer to follow from a live
     stack word: a pointer, or a slice/string/interface header (its data pointer)."""
     t = dw.resolve(tid)
@@ -496,12 +473,12 @@ def seedable(dw: DwarfTables, tid: int) -> bool:
 
 
 def seed_at(dw: DwarfTables, tid: int, off: int) -> int | None:
-    """The :func:`seedable` type that starts at byte ``off`` of a value of type ``tid``
+    """The :func:`_seedable` type that starts at byte ``off`` of a value of type ``tid``
     (descending through struct fields and array elements), or None."""
     for _ in range(32):
         if tid not in dw.types:
             return None
-        if off == 0 and seedable(dw, tid):
+        if off == 0 and _seedable(dw, tid):
             return tid
         t = dw.resolve(tid)
         if t.tag == "array" and t.elem is not None and t.elem in dw.types and t.count:

@@ -200,9 +200,11 @@ def _stack_roots(proc: GoProcess, acc: _Acc, errors: list[str]) -> None:
         stack: the compiler names it only ``autotmp``) takes the one ``*T`` of the function
         that fits the object's size and pointer map exactly
         (:meth:`~gdb_gomem.goroutines.framevars.FrameVars.autotmp_type`)."""
-        var = fvars.name_of(func, pc - 1, fp, x)
-        if var:
-            return f"{func}:{var}", fvars.seed_type(func, pc - 1, fp, x)
+        got = fvars.slot_at(func, pc - 1, fp, x)
+        if got is not None:
+            slot, inner = got
+            tid = seed_at(proc.dw, slot.type_id, inner) if slot.type_id is not None else None
+            return f"{func}:{fvars.var_name(slot, inner)}", tid
         for b, size, ptrs in fobjs:
             if not b <= x < b + size:
                 continue
@@ -262,10 +264,8 @@ def _stack_roots(proc: GoProcess, acc: _Acc, errors: list[str]) -> None:
         bt = goroutine_backtrace(proc, g)
         holders: list[np.ndarray] = []
         names: list[str] = []
-        # Stack objects: (base, size, pointer word addresses, frame name, frame sp).
-        sobjs: list[
-            tuple[int, int, np.ndarray, str, int, int, int, list[tuple[int, int, np.ndarray]]]
-        ] = []
+        # Stack objects: each with its frame's name, sp, fp and pc, and all of that frame's.
+        sobjs: list[tuple[int, int, np.ndarray, str, int, int, int, list[_StackObj]]] = []
         for fr in bt.frames:
             if fr.inlined:
                 continue

@@ -13,12 +13,29 @@ callers validate every target (a function entry, a type descriptor) before using
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
+
+from gdb_gomem.base.errors import GomemError
+
+if TYPE_CHECKING:
+    from gdb_gomem.symbols.binary import GoBinary
 
 #: REX.W (optionally REX.R) + LEA opcode + ModRM with mod=00, rm=101 (RIP-relative).
 _LEA_RIP = re.compile(rb"[\x48\x4c]\x8d[\x05\x0d\x15\x1d\x25\x2d\x35\x3d]", re.DOTALL)
 
 #: Code scanned per function.
 MAX_CODE = 1 << 20
+
+
+def function_code(binary: GoBinary, entry: int, end: int) -> bytes | None:
+    """The machine code of the function at ``[entry, end)`` as the executable holds it, or
+    None when it is empty, longer than :data:`MAX_CODE`, or unreadable."""
+    if not 0 < end - entry <= MAX_CODE:
+        return None
+    try:
+        return binary.read_static(entry, end - entry)
+    except (GomemError, OSError, ValueError):
+        return None
 
 
 def lea_targets(code: bytes, base: int) -> list[tuple[int, int]]:

@@ -224,7 +224,7 @@ def _name(die: DIE) -> str:
     return v.decode("utf-8", "replace") if isinstance(v, bytes) else ""
 
 
-def _ref(die: DIE, name: str | int) -> int | None:
+def die_ref(die: DIE, name: str | int) -> int | None:
     """A reference attribute as an absolute DIE offset (CU-relative forms are rebased)."""
     a = _attributes(die).get(name)
     if a is None:
@@ -262,7 +262,7 @@ def load_dwarf(elf: ELFFile) -> DwarfTables:
             tag = die.tag
             if tag == "DW_TAG_variable":
                 addr = _location_addr(die)
-                tref = _ref(die, "DW_AT_type")
+                tref = die_ref(die, "DW_AT_type")
                 name = _name(die)
                 if addr is not None and tref is not None and name:
                     tables.globals[name] = Variable(name, addr, tref)
@@ -297,10 +297,10 @@ def _make_type(die: DIE, kind: str) -> GoType:
         name=name,
         size=int(size) if isinstance(size, int) else 0,
         kind=_int_attr(die, DW_AT_go_kind),
-        target=_ref(die, "DW_AT_type"),
+        target=die_ref(die, "DW_AT_type"),
         encoding=_int_attr(die, "DW_AT_encoding"),
-        elem=_ref(die, DW_AT_go_elem),
-        key=_ref(die, DW_AT_go_key),
+        elem=die_ref(die, DW_AT_go_elem),
+        key=die_ref(die, DW_AT_go_key),
         runtime_type=_int_attr(die, DW_AT_go_runtime_type),
     )
     if kind == "struct":
@@ -309,7 +309,7 @@ def _make_type(die: DIE, kind: str) -> GoType:
             if c.tag != "DW_TAG_member":
                 continue
             off = _attr(c, "DW_AT_data_member_location")
-            ftype = _ref(c, "DW_AT_type")
+            ftype = die_ref(c, "DW_AT_type")
             if not isinstance(off, int) or ftype is None:
                 continue
             fields.append(Field(_name(c), off, ftype, bool(_attr(c, DW_AT_go_embedded_field))))

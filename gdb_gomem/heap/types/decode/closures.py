@@ -20,7 +20,7 @@ from gdb_gomem.base.errors import GomemError, UnreadableMemory
 from gdb_gomem.goroutines.framevars import Captured, frame_vars
 from gdb_gomem.heap.types.table import P_DWARF, SRC_DWARF
 from gdb_gomem.runtime.rtype import TypeError_
-from gdb_gomem.symbols.coderefs import MAX_CODE, lea_targets
+from gdb_gomem.symbols.coderefs import function_code, lea_targets
 from gdb_gomem.symbols.gonames import package_of
 
 if TYPE_CHECKING:
@@ -153,11 +153,10 @@ def allocated_layout(tp: TypePass, name: str) -> list[tuple[int, int]] | None:
     tab = tp.proc.pclntab
     f = tab.func_by_name(name)
     outer = tab.func_by_name(m.group(1)) if m else None
-    if f is None or outer is None or not 0 < outer.end - outer.entry <= MAX_CODE:
+    if f is None or outer is None:
         return None
-    try:
-        code = tp.proc.binary.read_static(outer.entry, outer.end - outer.entry)
-    except (GomemError, OSError, ValueError):
+    code = function_code(tp.proc.binary, outer.entry, outer.end)
+    if code is None:
         return None
     leas = lea_targets(code, outer.entry)
     for k, (at, target) in enumerate(leas):
