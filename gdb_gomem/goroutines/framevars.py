@@ -17,6 +17,7 @@ them out as the compiler does.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import cast
 
@@ -96,6 +97,11 @@ class FrameVars:
         self._captured: dict[str, tuple[Captured, ...]] = {}
         self._tops: dict[str, list[Captured]] = {}
         self._pointees: dict[str, tuple[int, ...]] = {}
+        # pyelftools reads DIEs through one shared stream (seek, then read): the heap model's
+        # thread and the type pass both come here, and interleaved reads gave garbage DIEs,
+        # which the per-function error handling then cached as "no variables" (the typed
+        # share of one core varied from run to run).
+        self._dwarf_lock = threading.RLock()
 
     def slots(self, func: str) -> list[Slot]:
         if func not in self._slots:
@@ -103,8 +109,9 @@ class FrameVars:
             out: list[Slot] = []
             if off is not None:
                 try:
-                    die = self.dwarf.get_DIE_from_refaddr(off)
-                    self._collect(die, out, depth=0)
+                    with self._dwarf_lock:
+                        die = self.dwarf.get_DIE_from_refaddr(off)
+                        self._collect(die, out, depth=0)
                 except Exception:  # noqa: BLE001 - unreadable DWARF for one function: no names
                     out = []
             self._slots[func] = out
@@ -130,14 +137,15 @@ class FrameVars:
         out: list[Captured] = []
         if off is not None:
             try:
-                die = self.dwarf.get_DIE_from_refaddr(off)
-                for c in die.iter_children():
-                    if len(out) >= MAX_CAPTURED:
-                        break
-                    if c.tag == "DW_TAG_variable":
-                        cap = self._captured_var(c)
-                        if cap is not None:
-                            out.append(cap)
+                with self._dwarf_lock:
+                    die = self.dwarf.get_DIE_from_refaddr(off)
+                    for c in die.iter_children():
+                        if len(out) >= MAX_CAPTURED:
+                            break
+                        if c.tag == "DW_TAG_variable":
+                            cap = self._captured_var(c)
+                            if cap is not None:
+                                out.append(cap)
             except Exception:  # noqa: BLE001 - unreadable DWARF for one function: nothing
                 out = []
         self._tops[func] = out
@@ -384,7 +392,8 @@ class FrameVars:
         if hit is not None:
             return hit
         out: set[int] = set()
-        self._pointers_in(self.proc.dw.subprograms.get(func), out, nested=True)
+        with self._dwarf_lock:
+            self._pointers_in(self.proc.dw.subprograms.get(func), out, nested=True)
         tab = self.proc.pclntab
         f = tab.func_by_name(func)
         code = function_code(self.proc.binary, f.entry, f.end) if f is not None else None
@@ -395,7 +404,8 @@ class FrameVars:
                 except (GomemError, ValueError):
                     continue
                 if callee is not None and callee.entry == target:
-                    self._pointers_in(self.proc.dw.subprograms.get(callee.name), out, False)
+                    with self._dwarf_lock:
+                        self._pointers_in(self.proc.dw.subprograms.get(callee.name), out, False)
         got = self._pointees[func] = tuple(sorted(out))
         return got
 
